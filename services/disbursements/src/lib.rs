@@ -1,0 +1,1 @@
+//! The disbursements gRPC service.

@@ -1,0 +1,1 @@
+//! The milestones gRPC service.

@@ -1,0 +1,1 @@
+//! The pledges gRPC service.

@@ -1,0 +1,2 @@
+//! The projector: consumes the event log, keeps the per-country funding views and serves the
+//! Funding and Audit query APIs.
