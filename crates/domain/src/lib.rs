@@ -1,1 +1,81 @@
-//! placeholder
+//! The trust fund's domain model: pure, with no I/O, no async and no wire types.
+//!
+//! Every aggregate folds its own stream (`evolve`) and decides on a command (`decide`),
+//! returning the events that record what happened or a typed [`DomainError`] with a stable
+//! reason code. Services load streams, call `decide` and append; nothing here touches a clock,
+//! a database or the network, so ids and dates arrive inside commands.
+//!
+//! # The rules, as the fund's accountants keep them
+//!
+//! **Money.** Amounts are integer minor units with their ISO 4217 currency ([`Money`]).
+//! Arithmetic is checked: an overflow or a mix of currencies is a refusal, never a panic.
+//! Conversions use an [`ExchangeRate`] recorded on the event that used it (rate, source and
+//! date) and round half-even to the target currency's minor unit. The fund reports in one
+//! currency (USD by default, configured by the services).
+//!
+//! **Donors** ([`donor`]) are registered once under their IATI organisation identifier, with
+//! their kind and whether their contributions may be matched.
+//!
+//! **Pledges** ([`pledge`]):
+//! - A pledge is recorded for a registered donor, in one currency, optionally earmarked for a
+//!   country or a project. Amending it keeps its currency and never goes below what was
+//!   received. Withdrawing it cancels the part not yet received; money already received stays
+//!   with the fund and can still be allocated.
+//! - A contribution agreement (the commitment) is signed at most once, for at most the
+//!   pledged amount.
+//! - A receipt is in the pledge's currency, with the rate to the reporting currency it was
+//!   booked at, a value date and the bank reference. A bank reference is booked once per
+//!   pledge. Receipts beyond the pledged amount are refused unless recorded as an
+//!   over-payment. A withdrawn pledge takes no receipts.
+//! - Received, unallocated money is allocated to a project that is open and within the
+//!   earmark (country-earmarked money funds only that country's projects; project-earmarked
+//!   money only that project). The allocation is converted to the project's currency at a
+//!   recorded rate when they differ; its reporting value is the receipts' average booked
+//!   rate (historical cost), so reports never revalue money already received.
+//! - An allocation is released back to the pledge only after the project account has
+//!   returned it (the account knows whether the money is still there).
+//!
+//! **Matching pools** ([`matching`]): see the module. The pool never exceeds its cap.
+//!
+//! **Projects** ([`project`]): registered with country, implementing partner, sector (15250
+//! by default) and budget. Milestones are numbered 1, 2, … in planning order, and their
+//! tranches together stay within the budget. Progress is reported with evidence, and verified
+//! or rejected by someone other than the reporter; a rejected milestone can be reported again.
+//! A verified milestone's figures are final. A closed project takes no further changes.
+//!
+//! **Project accounts** ([`account`]): see the module for the available balance. Every
+//! allocation credits the account once, however often its event is delivered. Approvals need
+//! a second person, and a tranche tied to a milestone is approved only once the account has
+//! learned that the milestone was verified, never for more than the milestone releases.
+//!
+//! **Corrections** are new events referencing the event they correct by its version in the
+//! same stream (`corrects_version`): an amendment, a released allocation, a voided or
+//! confirmed match, a reversed or refunded disbursement. Nothing is ever edited.
+
+pub mod account;
+pub mod aggregate;
+pub mod country;
+pub mod donor;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod matching;
+pub mod money;
+pub mod pledge;
+pub mod project;
+pub mod rate;
+
+pub use account::{AccountCommand, AccountEvent, ProjectAccount};
+pub use aggregate::Aggregate;
+pub use country::CountryCode;
+pub use donor::{Donor, DonorCommand, DonorEvent, DonorKind, DonorProfile};
+pub use error::{DomainError, ErrorKind, Reason};
+pub use event::Event;
+pub use ids::{
+    Actor, AllocationId, DisbursementId, DonorId, MatchingPoolId, PledgeId, ProjectId, ReceiptId,
+};
+pub use matching::{MatchRatio, MatchingCommand, MatchingEvent, MatchingPool};
+pub use money::{Currency, Money, MoneyError};
+pub use pledge::{Earmark, Pledge, PledgeCommand, PledgeEvent};
+pub use project::{Indicator, Partner, Project, ProjectCommand, ProjectEvent, ProjectSummary};
+pub use rate::{ExchangeRate, RateError};

@@ -1,0 +1,813 @@
+//! Project accounts: the money allocated to a project and what is disbursed from it.
+//!
+//! An account is credited by allocations (once per allocating event, however often the event
+//! is delivered). Disbursements are requested, approved by someone other than the requester,
+//! paid, and may later be reversed (the payment did not happen: the bank returned it or it was
+//! booked in error) or partly refunded by the partner. A tranche tied to a milestone is
+//! approved only after the account has learned, through an event, that the milestone was
+//! verified.
+//!
+//! `available = credited − (requested + approved + paid) + refunded`, where reversed and
+//! rejected disbursements no longer count. A pending request already holds its amount: the
+//! fund never approves money it has promised to someone else, so a request beyond what is
+//! available is refused as early as an approval would be.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use uuid::Uuid;
+
+use crate::aggregate::{Aggregate, VersionCounter, positive, text};
+use crate::country::CountryCode;
+use crate::error::{DomainError, Reason};
+use crate::ids::{Actor, AllocationId, DisbursementId, DonorId, PledgeId, ProjectId};
+use crate::money::{Currency, Money};
+use crate::pledge::to_currency;
+use crate::rate::ExchangeRate;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountEvent {
+    Credited {
+        project_id: ProjectId,
+        country: CountryCode,
+        allocation_id: AllocationId,
+        /// The `ContributionAllocated` event this credit records.
+        source_event_id: Uuid,
+        pledge_id: PledgeId,
+        donor_id: DonorId,
+        amount: Money,
+        reporting_amount: Money,
+    },
+    AllocationReturned {
+        project_id: ProjectId,
+        country: CountryCode,
+        allocation_id: AllocationId,
+        pledge_id: PledgeId,
+        donor_id: DonorId,
+        amount: Money,
+        reporting_amount: Money,
+        reason: String,
+        corrects_version: u64,
+    },
+    TrancheUnlocked {
+        project_id: ProjectId,
+        country: CountryCode,
+        milestone: u32,
+        tranche: Money,
+        /// The `MilestoneVerified` event this records.
+        source_event_id: Uuid,
+    },
+    DisbursementRequested {
+        project_id: ProjectId,
+        country: CountryCode,
+        disbursement_id: DisbursementId,
+        amount: Money,
+        partner: String,
+        milestone: Option<u32>,
+        purpose: String,
+        requested_by: Actor,
+    },
+    DisbursementApproved {
+        project_id: ProjectId,
+        country: CountryCode,
+        disbursement_id: DisbursementId,
+        amount: Money,
+        approved_by: Actor,
+    },
+    DisbursementRejected {
+        project_id: ProjectId,
+        country: CountryCode,
+        disbursement_id: DisbursementId,
+        amount: Money,
+        reason: String,
+        rejected_by: Actor,
+    },
+    DisbursementPaid {
+        project_id: ProjectId,
+        country: CountryCode,
+        disbursement_id: DisbursementId,
+        amount: Money,
+        reporting_amount: Money,
+        /// What left the bank, in the currency it was paid in.
+        payment: Money,
+        /// Account currency to payment currency; `None` when they are the same.
+        rate: Option<ExchangeRate>,
+        paid_on: NaiveDate,
+        bank_reference: String,
+    },
+    DisbursementReversed {
+        project_id: ProjectId,
+        country: CountryCode,
+        disbursement_id: DisbursementId,
+        amount: Money,
+        reporting_amount: Money,
+        reason: String,
+        corrects_version: u64,
+    },
+    DisbursementRefunded {
+        project_id: ProjectId,
+        country: CountryCode,
+        disbursement_id: DisbursementId,
+        amount: Money,
+        reporting_amount: Money,
+        refunded_on: NaiveDate,
+        reason: String,
+        corrects_version: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountCommand {
+    Credit {
+        source_event_id: Uuid,
+        project_id: ProjectId,
+        country: CountryCode,
+        allocation_id: AllocationId,
+        pledge_id: PledgeId,
+        donor_id: DonorId,
+        amount: Money,
+        reporting_amount: Money,
+    },
+    UnlockTranche {
+        source_event_id: Uuid,
+        project_id: ProjectId,
+        country: CountryCode,
+        milestone: u32,
+        tranche: Money,
+    },
+    ReturnAllocation {
+        allocation_id: AllocationId,
+        reason: String,
+    },
+    Request {
+        disbursement_id: DisbursementId,
+        amount: Money,
+        partner: String,
+        milestone: Option<u32>,
+        purpose: String,
+        requested_by: Actor,
+    },
+    Approve {
+        disbursement_id: DisbursementId,
+        approved_by: Actor,
+    },
+    Reject {
+        disbursement_id: DisbursementId,
+        reason: String,
+        rejected_by: Actor,
+    },
+    Pay {
+        disbursement_id: DisbursementId,
+        paid_on: NaiveDate,
+        bank_reference: String,
+        payment_currency: Currency,
+        rate: Option<ExchangeRate>,
+    },
+    Reverse {
+        disbursement_id: DisbursementId,
+        reason: String,
+    },
+    Refund {
+        disbursement_id: DisbursementId,
+        amount: Money,
+        refunded_on: NaiveDate,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credit {
+    pub pledge_id: PledgeId,
+    pub donor_id: DonorId,
+    pub amount: Money,
+    pub reporting_amount: Money,
+    pub returned: bool,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisbursementStatus {
+    Requested,
+    Approved,
+    Rejected,
+    Paid,
+    Reversed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disbursement {
+    pub amount: Money,
+    pub partner: String,
+    pub milestone: Option<u32>,
+    pub requested_by: Actor,
+    pub status: DisbursementStatus,
+    pub reporting_amount: Option<Money>,
+    pub refunded: i64,
+    pub paid_version: Option<u64>,
+}
+
+impl Disbursement {
+    /// Whether the disbursement holds money of the account.
+    fn holds_money(&self) -> bool {
+        matches!(
+            self.status,
+            DisbursementStatus::Requested | DisbursementStatus::Approved | DisbursementStatus::Paid
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectAccount {
+    project_id: Option<ProjectId>,
+    country: Option<CountryCode>,
+    currency: Option<Currency>,
+    credited: i64,
+    credited_reporting: Option<Money>,
+    credits: BTreeMap<AllocationId, Credit>,
+    source_events: BTreeSet<Uuid>,
+    tranches: BTreeMap<u32, Money>,
+    disbursements: BTreeMap<DisbursementId, Disbursement>,
+    version: VersionCounter,
+}
+
+impl ProjectAccount {
+    /// A project's account shares the project's id: `account-<project id>`.
+    pub fn stream(project_id: &ProjectId) -> String {
+        format!("{}-{project_id}", Self::CATEGORY)
+    }
+
+    pub fn currency(&self) -> Option<Currency> {
+        self.currency
+    }
+
+    pub fn credits(&self) -> &BTreeMap<AllocationId, Credit> {
+        &self.credits
+    }
+
+    pub fn disbursements(&self) -> &BTreeMap<DisbursementId, Disbursement> {
+        &self.disbursements
+    }
+
+    pub fn unlocked_tranches(&self) -> &BTreeMap<u32, Money> {
+        &self.tranches
+    }
+
+    /// Net credits: allocations received less allocations returned.
+    pub fn credited(&self) -> Option<Money> {
+        self.currency.map(|c| Money::new(c, self.credited))
+    }
+
+    /// What may still be requested: see the module documentation.
+    pub fn available(&self) -> Option<Money> {
+        let currency = self.currency?;
+        let held = self
+            .disbursements
+            .values()
+            .filter(|d| d.holds_money())
+            .fold(0_i64, |acc, d| {
+                acc.saturating_add(d.amount.minor_units())
+                    .saturating_sub(d.refunded)
+            });
+        Some(Money::new(currency, self.credited.saturating_sub(held)))
+    }
+
+    fn identity(&self) -> Result<(ProjectId, CountryCode, Currency), DomainError> {
+        match (self.project_id, self.country, self.currency) {
+            (Some(p), Some(c), Some(cur)) => Ok((p, c, cur)),
+            _ => Err(DomainError::refused(
+                Reason::DisbursementExceedsAvailable,
+                "nothing has been allocated to this project yet",
+            )),
+        }
+    }
+
+    fn disbursement(&self, id: DisbursementId) -> Result<&Disbursement, DomainError> {
+        self.disbursements.get(&id).ok_or_else(|| {
+            DomainError::refused(
+                Reason::DisbursementNotFound,
+                format!("no disbursement {id} on this account"),
+            )
+        })
+    }
+
+    /// Amounts held by other disbursements towards the same milestone's tranche.
+    fn held_for_milestone(&self, milestone: u32, except: Option<DisbursementId>) -> i64 {
+        self.disbursements
+            .iter()
+            .filter(|(id, d)| {
+                Some(**id) != except && d.milestone == Some(milestone) && d.holds_money()
+            })
+            .fold(0_i64, |acc, (_, d)| {
+                acc.saturating_add(d.amount.minor_units())
+            })
+    }
+
+    /// The reporting-currency value of account money, at the average rate of its credits.
+    fn reporting_value(&self, amount: Money) -> Result<Money, DomainError> {
+        match self.credited_reporting {
+            Some(reporting) if self.credited > 0 => {
+                Ok(amount.mul_div(reporting.minor_units(), self.credited, reporting.currency())?)
+            }
+            _ => Err(DomainError::refused(
+                Reason::DisbursementExceedsAvailable,
+                "nothing is credited to this account",
+            )),
+        }
+    }
+}
+
+fn add_reporting(total: &mut Option<Money>, amount: Money, sign: i64) {
+    let current = total.unwrap_or(Money::zero(amount.currency()));
+    let delta = Money::new(amount.currency(), amount.minor_units().saturating_mul(sign));
+    *total = Some(current.checked_add(delta).unwrap_or(current));
+}
+
+impl Aggregate for ProjectAccount {
+    type Command = AccountCommand;
+    type Event = AccountEvent;
+    const CATEGORY: &'static str = "account";
+
+    fn evolve(&mut self, event: &AccountEvent) {
+        let version = self.version.advance();
+        match event {
+            AccountEvent::Credited {
+                project_id,
+                country,
+                allocation_id,
+                source_event_id,
+                pledge_id,
+                donor_id,
+                amount,
+                reporting_amount,
+            } => {
+                self.project_id = Some(*project_id);
+                self.country = Some(*country);
+                self.currency.get_or_insert(amount.currency());
+                self.credited = self.credited.saturating_add(amount.minor_units());
+                add_reporting(&mut self.credited_reporting, *reporting_amount, 1);
+                self.source_events.insert(*source_event_id);
+                self.credits.insert(
+                    *allocation_id,
+                    Credit {
+                        pledge_id: *pledge_id,
+                        donor_id: donor_id.clone(),
+                        amount: *amount,
+                        reporting_amount: *reporting_amount,
+                        returned: false,
+                        version,
+                    },
+                );
+            }
+            AccountEvent::AllocationReturned {
+                allocation_id,
+                amount,
+                reporting_amount,
+                ..
+            } => {
+                self.credited = self.credited.saturating_sub(amount.minor_units());
+                add_reporting(&mut self.credited_reporting, *reporting_amount, -1);
+                if let Some(credit) = self.credits.get_mut(allocation_id) {
+                    credit.returned = true;
+                }
+            }
+            AccountEvent::TrancheUnlocked {
+                project_id,
+                country,
+                milestone,
+                tranche,
+                source_event_id,
+            } => {
+                self.project_id = Some(*project_id);
+                self.country = Some(*country);
+                self.currency.get_or_insert(tranche.currency());
+                self.source_events.insert(*source_event_id);
+                self.tranches.insert(*milestone, *tranche);
+            }
+            AccountEvent::DisbursementRequested {
+                disbursement_id,
+                amount,
+                partner,
+                milestone,
+                requested_by,
+                ..
+            } => {
+                self.disbursements.insert(
+                    *disbursement_id,
+                    Disbursement {
+                        amount: *amount,
+                        partner: partner.clone(),
+                        milestone: *milestone,
+                        requested_by: requested_by.clone(),
+                        status: DisbursementStatus::Requested,
+                        reporting_amount: None,
+                        refunded: 0,
+                        paid_version: None,
+                    },
+                );
+            }
+            AccountEvent::DisbursementApproved {
+                disbursement_id, ..
+            } => self.set_status(*disbursement_id, DisbursementStatus::Approved),
+            AccountEvent::DisbursementRejected {
+                disbursement_id, ..
+            } => self.set_status(*disbursement_id, DisbursementStatus::Rejected),
+            AccountEvent::DisbursementPaid {
+                disbursement_id,
+                reporting_amount,
+                ..
+            } => {
+                if let Some(d) = self.disbursements.get_mut(disbursement_id) {
+                    d.status = DisbursementStatus::Paid;
+                    d.reporting_amount = Some(*reporting_amount);
+                    d.paid_version = Some(version);
+                }
+            }
+            AccountEvent::DisbursementReversed {
+                disbursement_id, ..
+            } => self.set_status(*disbursement_id, DisbursementStatus::Reversed),
+            AccountEvent::DisbursementRefunded {
+                disbursement_id,
+                amount,
+                ..
+            } => {
+                if let Some(d) = self.disbursements.get_mut(disbursement_id) {
+                    d.refunded = d.refunded.saturating_add(amount.minor_units());
+                }
+            }
+        }
+    }
+
+    fn decide(&self, command: AccountCommand) -> Result<Vec<AccountEvent>, DomainError> {
+        match command {
+            AccountCommand::Credit {
+                source_event_id,
+                project_id,
+                country,
+                allocation_id,
+                pledge_id,
+                donor_id,
+                amount,
+                reporting_amount,
+            } => {
+                if self.source_events.contains(&source_event_id)
+                    || self.credits.contains_key(&allocation_id)
+                {
+                    return Ok(vec![]);
+                }
+                let amount = positive("amount", amount)?;
+                if let Some(currency) = self.currency.filter(|c| *c != amount.currency()) {
+                    return Err(DomainError::refused(
+                        Reason::CurrencyMismatch,
+                        format!("the account is kept in {currency}"),
+                    ));
+                }
+                Ok(vec![AccountEvent::Credited {
+                    project_id,
+                    country,
+                    allocation_id,
+                    source_event_id,
+                    pledge_id,
+                    donor_id,
+                    amount,
+                    reporting_amount,
+                }])
+            }
+            AccountCommand::UnlockTranche {
+                source_event_id,
+                project_id,
+                country,
+                milestone,
+                tranche,
+            } => {
+                if self.source_events.contains(&source_event_id)
+                    || self.tranches.contains_key(&milestone)
+                {
+                    return Ok(vec![]);
+                }
+                Ok(vec![AccountEvent::TrancheUnlocked {
+                    project_id,
+                    country,
+                    milestone,
+                    tranche,
+                    source_event_id,
+                }])
+            }
+            AccountCommand::ReturnAllocation {
+                allocation_id,
+                reason,
+            } => self.return_allocation(allocation_id, &reason),
+            AccountCommand::Request {
+                disbursement_id,
+                amount,
+                partner,
+                milestone,
+                purpose,
+                requested_by,
+            } => self.request(
+                disbursement_id,
+                amount,
+                &partner,
+                milestone,
+                &purpose,
+                requested_by,
+            ),
+            AccountCommand::Approve {
+                disbursement_id,
+                approved_by,
+            } => self.approve(disbursement_id, approved_by),
+            AccountCommand::Reject {
+                disbursement_id,
+                reason,
+                rejected_by,
+            } => {
+                let (project_id, country, _) = self.identity()?;
+                let d = self.disbursement(disbursement_id)?;
+                if !matches!(
+                    d.status,
+                    DisbursementStatus::Requested | DisbursementStatus::Approved
+                ) {
+                    return Err(not_pending(disbursement_id, d.status));
+                }
+                Ok(vec![AccountEvent::DisbursementRejected {
+                    project_id,
+                    country,
+                    disbursement_id,
+                    amount: d.amount,
+                    reason: text("reason", &reason, 500, true)?,
+                    rejected_by,
+                }])
+            }
+            AccountCommand::Pay {
+                disbursement_id,
+                paid_on,
+                bank_reference,
+                payment_currency,
+                rate,
+            } => {
+                let (project_id, country, _) = self.identity()?;
+                let d = self.disbursement(disbursement_id)?;
+                if d.status != DisbursementStatus::Approved {
+                    return Err(DomainError::refused(
+                        Reason::DisbursementNotApproved,
+                        format!(
+                            "disbursement {disbursement_id} is {:?}; only an approved one is paid",
+                            d.status
+                        ),
+                    ));
+                }
+                let payment = to_currency(d.amount, payment_currency, rate.as_ref())?;
+                Ok(vec![AccountEvent::DisbursementPaid {
+                    project_id,
+                    country,
+                    disbursement_id,
+                    amount: d.amount,
+                    reporting_amount: self.reporting_value(d.amount)?,
+                    payment,
+                    rate,
+                    paid_on,
+                    bank_reference: text("bank_reference", &bank_reference, 100, true)?,
+                }])
+            }
+            AccountCommand::Reverse {
+                disbursement_id,
+                reason,
+            } => {
+                let (project_id, country, currency) = self.identity()?;
+                let (d, paid_version, reporting) = self.paid(disbursement_id)?;
+                let amount =
+                    Money::new(currency, d.amount.minor_units().saturating_sub(d.refunded));
+                Ok(vec![AccountEvent::DisbursementReversed {
+                    project_id,
+                    country,
+                    disbursement_id,
+                    amount,
+                    reporting_amount: part_of(reporting, amount, d.amount)?,
+                    reason: text("reason", &reason, 500, true)?,
+                    corrects_version: paid_version,
+                }])
+            }
+            AccountCommand::Refund {
+                disbursement_id,
+                amount,
+                refunded_on,
+                reason,
+            } => {
+                let (project_id, country, _) = self.identity()?;
+                let (d, paid_version, reporting) = self.paid(disbursement_id)?;
+                let amount = positive("amount", amount)?;
+                let refundable = Money::new(
+                    d.amount.currency(),
+                    d.amount.minor_units().saturating_sub(d.refunded),
+                );
+                if amount.checked_cmp(&refundable)?.is_gt() {
+                    return Err(DomainError::refused(
+                        Reason::RefundExceedsPaid,
+                        format!(
+                            "only {refundable} of this disbursement is paid and not yet refunded"
+                        ),
+                    ));
+                }
+                Ok(vec![AccountEvent::DisbursementRefunded {
+                    project_id,
+                    country,
+                    disbursement_id,
+                    amount,
+                    reporting_amount: part_of(reporting, amount, d.amount)?,
+                    refunded_on,
+                    reason: text("reason", &reason, 500, true)?,
+                    corrects_version: paid_version,
+                }])
+            }
+        }
+    }
+}
+
+impl ProjectAccount {
+    fn set_status(&mut self, id: DisbursementId, status: DisbursementStatus) {
+        if let Some(d) = self.disbursements.get_mut(&id) {
+            d.status = status;
+        }
+    }
+
+    fn paid(&self, id: DisbursementId) -> Result<(&Disbursement, u64, Money), DomainError> {
+        let d = self.disbursement(id)?;
+        match (d.status, d.paid_version, d.reporting_amount) {
+            (DisbursementStatus::Paid, Some(version), Some(reporting)) => {
+                Ok((d, version, reporting))
+            }
+            _ => Err(DomainError::refused(
+                Reason::DisbursementNotPaid,
+                format!("disbursement {id} is {:?}, not paid", d.status),
+            )),
+        }
+    }
+
+    fn return_allocation(
+        &self,
+        allocation_id: AllocationId,
+        reason: &str,
+    ) -> Result<Vec<AccountEvent>, DomainError> {
+        let (project_id, country, _) = self.identity()?;
+        let credit = self.credits.get(&allocation_id).ok_or_else(|| {
+            DomainError::refused(
+                Reason::AllocationNotFound,
+                format!("allocation {allocation_id} was not credited to this account"),
+            )
+        })?;
+        if credit.returned {
+            return Err(DomainError::refused(
+                Reason::AllocationAlreadyReleased,
+                format!("allocation {allocation_id} was already returned"),
+            ));
+        }
+        let available = self
+            .available()
+            .unwrap_or(Money::zero(credit.amount.currency()));
+        if credit.amount.checked_cmp(&available)?.is_gt() {
+            return Err(DomainError::refused(
+                Reason::ReturnExceedsAvailable,
+                format!(
+                    "returning {} needs that much available; only {available} is not held by disbursements",
+                    credit.amount
+                ),
+            ));
+        }
+        Ok(vec![AccountEvent::AllocationReturned {
+            project_id,
+            country,
+            allocation_id,
+            pledge_id: credit.pledge_id,
+            donor_id: credit.donor_id.clone(),
+            amount: credit.amount,
+            reporting_amount: credit.reporting_amount,
+            reason: text("reason", reason, 500, true)?,
+            corrects_version: credit.version,
+        }])
+    }
+
+    fn request(
+        &self,
+        disbursement_id: DisbursementId,
+        amount: Money,
+        partner: &str,
+        milestone: Option<u32>,
+        purpose: &str,
+        requested_by: Actor,
+    ) -> Result<Vec<AccountEvent>, DomainError> {
+        if self.disbursements.contains_key(&disbursement_id) {
+            return Err(DomainError::refused(
+                Reason::DisbursementAlreadyRequested,
+                format!("disbursement {disbursement_id} already exists"),
+            ));
+        }
+        let amount = positive("amount", amount)?;
+        let (project_id, country, currency) = self.identity()?;
+        if amount.currency() != currency {
+            return Err(DomainError::refused(
+                Reason::CurrencyMismatch,
+                format!("the account is kept in {currency}; request in {currency}"),
+            ));
+        }
+        let available = self.available().unwrap_or(Money::zero(currency));
+        if amount.checked_cmp(&available)?.is_gt() {
+            return Err(DomainError::refused(
+                Reason::DisbursementExceedsAvailable,
+                format!("{amount} requested; only {available} is available on this account"),
+            ));
+        }
+        if let Some(number) = milestone {
+            self.check_tranche(number, amount, None)?;
+        }
+        Ok(vec![AccountEvent::DisbursementRequested {
+            project_id,
+            country,
+            disbursement_id,
+            amount,
+            partner: text("partner", partner, 200, true)?,
+            milestone,
+            purpose: text("purpose", purpose, 500, false)?,
+            requested_by,
+        }])
+    }
+
+    /// A tranche never pays more than its milestone releases, counting what other
+    /// disbursements for the same milestone already hold.
+    fn check_tranche(
+        &self,
+        milestone: u32,
+        amount: Money,
+        except: Option<DisbursementId>,
+    ) -> Result<(), DomainError> {
+        if let Some(tranche) = self.tranches.get(&milestone) {
+            let held = self.held_for_milestone(milestone, except);
+            if held.saturating_add(amount.minor_units()) > tranche.minor_units() {
+                return Err(DomainError::refused(
+                    Reason::TrancheExceedsMilestone,
+                    format!(
+                        "milestone {milestone} releases {tranche}; {} is already requested against it",
+                        Money::new(tranche.currency(), held)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn approve(
+        &self,
+        disbursement_id: DisbursementId,
+        approved_by: Actor,
+    ) -> Result<Vec<AccountEvent>, DomainError> {
+        let (project_id, country, _) = self.identity()?;
+        let d = self.disbursement(disbursement_id)?;
+        if d.status != DisbursementStatus::Requested {
+            return Err(not_pending(disbursement_id, d.status));
+        }
+        if d.requested_by == approved_by {
+            return Err(DomainError::refused(
+                Reason::ApproverIsRequester,
+                format!("{approved_by} requested this disbursement; someone else must approve it"),
+            ));
+        }
+        if let Some(number) = d.milestone {
+            if !self.tranches.contains_key(&number) {
+                return Err(DomainError::refused(
+                    Reason::MilestoneNotVerified,
+                    format!(
+                        "milestone {number} is not verified; its tranche cannot be approved yet"
+                    ),
+                ));
+            }
+            self.check_tranche(number, d.amount, Some(disbursement_id))?;
+        }
+        if self.available().is_some_and(|a| a.is_negative()) {
+            return Err(DomainError::refused(
+                Reason::DisbursementExceedsAvailable,
+                "the account is short of what its disbursements hold",
+            ));
+        }
+        Ok(vec![AccountEvent::DisbursementApproved {
+            project_id,
+            country,
+            disbursement_id,
+            amount: d.amount,
+            approved_by,
+        }])
+    }
+}
+
+fn not_pending(id: DisbursementId, status: DisbursementStatus) -> DomainError {
+    DomainError::refused(
+        Reason::DisbursementNotPending,
+        format!("disbursement {id} is {status:?}, not awaiting a decision"),
+    )
+}
+
+/// The reporting value of part of a payment, proportional to what the whole was booked at.
+fn part_of(whole_reporting: Money, part: Money, whole: Money) -> Result<Money, DomainError> {
+    Ok(whole_reporting.mul_div(
+        part.minor_units(),
+        whole.minor_units(),
+        whole_reporting.currency(),
+    )?)
+}
