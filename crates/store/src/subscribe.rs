@@ -21,6 +21,8 @@ struct State<S> {
     store: S,
     next: u64,
     buffer: VecDeque<RecordedEvent>,
+    /// An error to report once the events before it have been delivered.
+    failure: Option<StoreError>,
     head: watch::Receiver<u64>,
     batch: usize,
     poll: Duration,
@@ -41,6 +43,7 @@ where
         store,
         next: from_position.max(1),
         buffer: VecDeque::new(),
+        failure: None,
         head,
         batch: batch.max(1),
         poll,
@@ -67,6 +70,9 @@ impl<S: EventStore> State<S> {
             if let Some(event) = self.buffer.pop_front() {
                 return Ok(event);
             }
+            if let Some(failure) = self.failure.take() {
+                return Err(failure);
+            }
             // Mark the current head as seen before reading, so a commit that lands after the
             // read wakes the wait below.
             self.head.borrow_and_update();
@@ -79,10 +85,11 @@ impl<S: EventStore> State<S> {
                 if event.position != self.next {
                     // Positions are dense and visible in commit order, so a hole can only be
                     // a deleted row; skipping it silently would hide tampering.
-                    return Err(StoreError::Corrupt(format!(
+                    self.failure = Some(StoreError::Corrupt(format!(
                         "position {} is missing (the next stored event is at {})",
                         self.next, event.position
                     )));
+                    break;
                 }
                 self.next += 1;
                 self.buffer.push_back(event);

@@ -1,0 +1,207 @@
+//! One fresh, isolated store per test, on each backend.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fundtrail_store::{EventStore, PgStore, SqliteStore, StoreOptions, postgres, sqlite};
+use sqlx::{AssertSqlSafe, Connection, Executor};
+
+pub trait Harness: Sized {
+    /// A new empty store with these options.
+    async fn with_options(options: StoreOptions) -> Self;
+
+    async fn new() -> Self {
+        Self::with_options(StoreOptions::default()).await
+    }
+
+    fn store(&self) -> Arc<dyn EventStore>;
+
+    /// Another store instance on the same database, as a second process would open it.
+    async fn reopen(&self, options: StoreOptions) -> Arc<dyn EventStore>;
+
+    /// Runs SQL behind the store's back.
+    async fn exec(&self, sql: &str);
+
+    /// A blob literal in this backend's SQL.
+    fn blob(bytes: &[u8]) -> String;
+
+    /// Saves a checkpoint inside a transaction of the caller's, then commits or rolls back.
+    async fn checkpoint_in_transaction(&self, consumer: &str, position: u64, commit: bool);
+
+    /// Whether another instance's commits reach subscribers without polling.
+    const NOTIFIES_ACROSS_INSTANCES: bool;
+}
+
+pub fn database_url() -> String {
+    std::env::var("FUNDTRAIL_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Each PostgreSQL test gets a schema of its own (which also keys the store's advisory lock
+/// and notification channel, so parallel tests do not serialize each other); it is dropped
+/// when the harness is, even if the test failed.
+#[derive(Debug)]
+pub struct Pg {
+    store: PgStore,
+    schema: String,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique_schema() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "store_test_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Pg {
+    fn options(&self, mut options: StoreOptions) -> StoreOptions {
+        options.schema = Some(self.schema.clone());
+        options
+    }
+}
+
+impl Harness for Pg {
+    async fn with_options(mut options: StoreOptions) -> Self {
+        let schema = unique_schema();
+        options.schema = Some(schema.clone());
+        let store = PgStore::connect(&database_url(), options)
+            .await
+            .expect("PostgreSQL must be reachable at FUNDTRAIL_TEST_DATABASE_URL");
+        Self { store, schema }
+    }
+
+    fn store(&self) -> Arc<dyn EventStore> {
+        Arc::new(self.store.clone())
+    }
+
+    async fn reopen(&self, options: StoreOptions) -> Arc<dyn EventStore> {
+        Arc::new(
+            PgStore::connect(&database_url(), self.options(options))
+                .await
+                .unwrap(),
+        )
+    }
+
+    async fn exec(&self, sql: &str) {
+        self.store
+            .pool()
+            .execute(AssertSqlSafe(sql.to_owned()))
+            .await
+            .unwrap();
+    }
+
+    fn blob(bytes: &[u8]) -> String {
+        format!("'\\x{}'::bytea", hex::encode(bytes))
+    }
+
+    async fn checkpoint_in_transaction(&self, consumer: &str, position: u64, commit: bool) {
+        let mut tx = self.store.pool().begin().await.unwrap();
+        postgres::save_checkpoint_in(&mut tx, consumer, position)
+            .await
+            .unwrap();
+        assert!(
+            postgres::load_checkpoint_in(&mut tx, consumer)
+                .await
+                .unwrap()
+                >= position
+        );
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+    }
+
+    const NOTIFIES_ACROSS_INSTANCES: bool = true;
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let schema = self.schema.clone();
+        // Drop runs outside any async context we could await in, so a short-lived thread
+        // with its own runtime does the cleanup.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&database_url()).await {
+                    let _ = conn.execute("SET lock_timeout = '10s'").await;
+                    let _ = conn
+                        .execute(AssertSqlSafe(format!(
+                            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+                        )))
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// Each SQLite test gets a database file in a temporary directory of its own.
+#[derive(Debug)]
+pub struct Sqlite {
+    store: SqliteStore,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness for Sqlite {
+    async fn with_options(options: StoreOptions) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = SqliteStore::connect(&url, options).await.unwrap();
+        Self {
+            store,
+            url,
+            _dir: dir,
+        }
+    }
+
+    fn store(&self) -> Arc<dyn EventStore> {
+        Arc::new(self.store.clone())
+    }
+
+    async fn reopen(&self, options: StoreOptions) -> Arc<dyn EventStore> {
+        Arc::new(SqliteStore::connect(&self.url, options).await.unwrap())
+    }
+
+    async fn exec(&self, sql: &str) {
+        self.store
+            .pool()
+            .execute(AssertSqlSafe(sql.to_owned()))
+            .await
+            .unwrap();
+    }
+
+    fn blob(bytes: &[u8]) -> String {
+        format!("x'{}'", hex::encode(bytes))
+    }
+
+    async fn checkpoint_in_transaction(&self, consumer: &str, position: u64, commit: bool) {
+        let mut tx = self.store.pool().begin().await.unwrap();
+        sqlite::save_checkpoint_in(&mut tx, consumer, position)
+            .await
+            .unwrap();
+        assert!(sqlite::load_checkpoint_in(&mut tx, consumer).await.unwrap() >= position);
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+    }
+
+    const NOTIFIES_ACROSS_INSTANCES: bool = false;
+}
