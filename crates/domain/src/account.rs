@@ -461,6 +461,25 @@ impl Aggregate for ProjectAccount {
                         format!("the account is kept in {currency}"),
                     ));
                 }
+                if reporting_amount.is_negative() {
+                    return Err(DomainError::invalid(
+                        "reporting_amount",
+                        format!("must not be negative, got {reporting_amount}"),
+                    ));
+                }
+                if let Some(reporting) = self
+                    .credited_reporting
+                    .filter(|r| r.currency() != reporting_amount.currency())
+                {
+                    return Err(DomainError::refused(
+                        Reason::CurrencyMismatch,
+                        format!(
+                            "the account reports in {}; this credit is valued in {}",
+                            reporting.currency(),
+                            reporting_amount.currency()
+                        ),
+                    ));
+                }
                 Ok(vec![AccountEvent::Credited {
                     project_id,
                     country,
@@ -483,6 +502,13 @@ impl Aggregate for ProjectAccount {
                     || self.tranches.contains_key(&milestone)
                 {
                     return Ok(vec![]);
+                }
+                let tranche = positive("tranche", tranche)?;
+                if let Some(currency) = self.currency.filter(|c| *c != tranche.currency()) {
+                    return Err(DomainError::refused(
+                        Reason::CurrencyMismatch,
+                        format!("the account is kept in {currency}; tranches are too"),
+                    ));
                 }
                 Ok(vec![AccountEvent::TrancheUnlocked {
                     project_id,

@@ -19,8 +19,8 @@
 //! **Pledges** ([`pledge`]):
 //! - A pledge is recorded for a registered donor, in one currency, optionally earmarked for a
 //!   country or a project. Amending it keeps its currency and never goes below what was
-//!   received. Withdrawing it cancels the part not yet received; money already received stays
-//!   with the fund and can still be allocated.
+//!   received, nor below a signed contribution agreement. Withdrawing it cancels the part not
+//!   yet received; money already received stays with the fund and can still be allocated.
 //! - A contribution agreement (the commitment) is signed at most once, for at most the
 //!   pledged amount.
 //! - A receipt is in the pledge's currency, with the rate to the reporting currency it was
@@ -30,8 +30,10 @@
 //! - Received, unallocated money is allocated to a project that is open and within the
 //!   earmark (country-earmarked money funds only that country's projects; project-earmarked
 //!   money only that project). The allocation is converted to the project's currency at a
-//!   recorded rate when they differ; its reporting value is the receipts' average booked
-//!   rate (historical cost), so reports never revalue money already received.
+//!   recorded rate when they differ; its reporting value is the average booked rate of the
+//!   money still unallocated (historical cost, moving weighted average), so reports never
+//!   revalue money already received and the allocations of a fully allocated pledge add up to
+//!   exactly what its receipts were booked at.
 //! - An allocation is released back to the pledge only after the project account has
 //!   returned it (the account knows whether the money is still there).
 //!

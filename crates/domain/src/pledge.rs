@@ -205,6 +205,8 @@ pub struct Pledge {
     received_reporting: Option<Money>,
     receipts: BTreeMap<ReceiptId, Receipt>,
     allocated: Option<Money>,
+    /// The reporting value of the allocations not released, at the values they were booked at.
+    allocated_reporting: Option<Money>,
     allocations: BTreeMap<AllocationId, Allocation>,
     version: VersionCounter,
 }
@@ -280,15 +282,31 @@ impl Pledge {
         Ok(received.checked_sub(self.allocated.unwrap_or(zero))?)
     }
 
-    /// The reporting-currency value of part of the received money, at the receipts' average
-    /// booked rate: allocated money keeps the historical rate of the receipts it came from.
+    /// The reporting-currency value of part of the unallocated money, at the average booked
+    /// rate of the money still unallocated (a moving weighted average of the receipts): allocated
+    /// money keeps the historical rate of the receipts it came from, and allocating everything
+    /// left allocates exactly the reporting value left, so allocations never report more (or
+    /// less) than was received.
     fn reporting_value(&self, amount: Money) -> Result<Money, DomainError> {
         match (self.received, self.received_reporting) {
-            (Some(received), Some(reporting)) if received.is_positive() => Ok(amount.mul_div(
-                reporting.minor_units(),
-                received.minor_units(),
-                reporting.currency(),
-            )?),
+            (Some(received), Some(reporting)) if received.is_positive() => {
+                let unallocated = self.unallocated()?;
+                let unallocated_reporting = match self.allocated_reporting {
+                    Some(allocated) => reporting.checked_sub(allocated)?,
+                    None => reporting,
+                };
+                if !unallocated.is_positive() {
+                    return Err(DomainError::refused(
+                        Reason::AllocationExceedsUnallocated,
+                        "all money received on this pledge is allocated",
+                    ));
+                }
+                Ok(amount.mul_div(
+                    unallocated_reporting.minor_units(),
+                    unallocated.minor_units(),
+                    reporting.currency(),
+                )?)
+            }
             _ => Err(DomainError::refused(
                 Reason::AllocationExceedsUnallocated,
                 "no money has been received on this pledge",
@@ -362,6 +380,7 @@ impl Aggregate for Pledge {
                 ..
             } => {
                 add(&mut self.allocated, *amount);
+                add(&mut self.allocated_reporting, *reporting_amount);
                 self.allocations.insert(
                     *allocation_id,
                     Allocation {
@@ -377,10 +396,14 @@ impl Aggregate for Pledge {
             PledgeEvent::AllocationReleased {
                 allocation_id,
                 amount,
+                reporting_amount,
                 ..
             } => {
                 if let Ok(negative) = amount.checked_neg() {
                     add(&mut self.allocated, negative);
+                }
+                if let Ok(negative) = reporting_amount.checked_neg() {
+                    add(&mut self.allocated_reporting, negative);
                 }
                 if let Some(allocation) = self.allocations.get_mut(allocation_id) {
                     allocation.released = true;
@@ -553,6 +576,17 @@ impl Pledge {
                 format!("{received} has already been received; the pledge cannot be less"),
             ));
         }
+        if let Some((reference, committed)) = &self.agreement
+            && amount.checked_cmp(committed)?.is_lt()
+        {
+            return Err(DomainError::refused(
+                Reason::AgreementExceedsPledge,
+                format!(
+                    "contribution agreement {reference} commits {committed}; \
+                     the pledge cannot be less"
+                ),
+            ));
+        }
         Ok(vec![PledgeEvent::Amended {
             pledge_id: terms.pledge_id,
             donor_id: terms.donor_id.clone(),
@@ -606,6 +640,18 @@ impl Pledge {
                     "{amount} would bring receipts to {after}, beyond the {} pledged; \
                      record it as an over-payment if the donor intends it",
                     terms.amount
+                ),
+            ));
+        }
+        if let Some(reporting) = self
+            .received_reporting
+            .filter(|r| r.currency() != reporting_currency)
+        {
+            return Err(DomainError::refused(
+                Reason::CurrencyMismatch,
+                format!(
+                    "earlier receipts on this pledge are reported in {}, not {reporting_currency}",
+                    reporting.currency()
                 ),
             ));
         }

@@ -8,8 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::NaiveDate;
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 
 use crate::money::{Currency, Money, MoneyError};
 
@@ -109,17 +108,77 @@ impl ExchangeRate {
                 amount: amount.currency(),
             });
         }
-        let converted = amount
-            .to_decimal()
-            .checked_mul(self.rate)
-            .ok_or(MoneyError::Overflow)?
-            .round_dp_with_strategy(self.quote.exponent(), RoundingStrategy::MidpointNearestEven);
-        let minor = converted
-            .checked_mul(Decimal::from(10_i64.pow(self.quote.exponent())))
-            .and_then(|d| d.to_i64())
-            .ok_or(MoneyError::Overflow)?;
+        let minor = convert_minor(
+            amount.minor_units(),
+            self.rate,
+            self.base.exponent(),
+            self.quote.exponent(),
+        )
+        .ok_or(MoneyError::Overflow)?;
         Ok(Money::new(self.quote, minor))
     }
+}
+
+/// `amount × rate` from minor units with `from` decimals to minor units with `to` decimals,
+/// rounded half-even exactly once; `None` when the result does not fit an `i64`.
+///
+/// The rate is used as its integer mantissa and scale, and the product is kept whole in 192
+/// bits: a `Decimal` product keeps only 28–29 significant digits and would round a first time
+/// before the rounding to the minor unit (a long rate, such as an inverse computed as `1 / r`,
+/// then lands a result just below a tie onto the tie, and half-even picks the wrong side).
+// Casts to `u64` take the low limb of a 128-bit intermediate on purpose.
+#[allow(clippy::cast_possible_truncation)]
+fn convert_minor(amount: i64, rate: Decimal, from: u32, to: u32) -> Option<i64> {
+    // A rate is positive, and a `Decimal` mantissa has at most 96 bits.
+    let mantissa = u128::try_from(rate.mantissa()).ok()?;
+    let magnitude = u128::from(amount.unsigned_abs());
+    // |amount| × mantissa < 2^64 × 2^96: three 64-bit limbs, least significant first.
+    let low = magnitude * (mantissa & u128::from(u64::MAX));
+    let high = magnitude * (mantissa >> 64) + (low >> 64);
+    let mut limbs = [low as u64, high as u64, (high >> 64) as u64];
+    let (up, down) = (to, rate.scale() + from);
+    if up >= down {
+        for _ in down..up {
+            let mut carry = 0_u128;
+            for limb in &mut limbs {
+                let product = u128::from(*limb) * 10 + carry;
+                *limb = product as u64;
+                carry = product >> 64;
+            }
+            if carry != 0 {
+                return None;
+            }
+        }
+    } else {
+        // Divide by 10 one digit at a time, keeping the last digit dropped and whether any
+        // digit before it was non-zero.
+        let (mut last, mut sticky) = (0_u128, false);
+        for _ in up..down {
+            sticky |= last != 0;
+            let mut remainder = 0_u128;
+            for limb in limbs.iter_mut().rev() {
+                let current = (remainder << 64) | u128::from(*limb);
+                *limb = (current / 10) as u64;
+                remainder = current % 10;
+            }
+            last = remainder;
+        }
+        let odd = limbs[0] & 1 == 1;
+        if last > 5 || (last == 5 && (sticky || odd)) {
+            for limb in &mut limbs {
+                let (sum, carried) = limb.overflowing_add(1);
+                *limb = sum;
+                if !carried {
+                    break;
+                }
+            }
+        }
+    }
+    if limbs[1] != 0 || limbs[2] != 0 {
+        return None;
+    }
+    let magnitude = i128::from(limbs[0]);
+    i64::try_from(if amount < 0 { -magnitude } else { magnitude }).ok()
 }
 
 impl fmt::Display for ExchangeRate {

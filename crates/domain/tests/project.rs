@@ -1,0 +1,502 @@
+//! Projects: registration, milestones, progress, verification, rejection, closing.
+
+mod common;
+
+use common::{Ledger, actor, country, day, eur, project_id, usd};
+use fundtrail_domain::project::{MilestoneStatus, SECTOR_MINE_ACTION};
+use fundtrail_domain::{
+    Actor, Currency, Indicator, Money, Partner, Project, ProjectCommand, ProjectEvent,
+    ProjectSummary, Reason,
+};
+
+/// 500 000.00 EUR.
+const BUDGET: i64 = 50_000_000;
+
+fn partner() -> Partner {
+    Partner {
+        name: "Norwegian People's Aid".into(),
+        iati_id: Some("NO-BRC-971267588".into()),
+    }
+}
+
+fn register_with(sector_code: Option<u32>, budget: Money) -> ProjectCommand {
+    ProjectCommand::Register {
+        project_id: project_id(1),
+        country: country("BA"),
+        partner: partner(),
+        title: "Clearance of Brčko district".into(),
+        sector_code,
+        budget,
+        starts_on: day(2024, 4, 1),
+        ends_on: day(2025, 3, 31),
+    }
+}
+
+fn registered() -> Ledger<Project> {
+    let mut project = Ledger::new();
+    project.run(register_with(None, eur(BUDGET)));
+    project
+}
+
+fn plan(tranche: Money) -> ProjectCommand {
+    ProjectCommand::PlanMilestone {
+        title: "Phase clearance".into(),
+        indicator: Indicator::SquareMetresCleared,
+        target: 120_000,
+        tranche,
+        due_on: day(2024, 9, 30),
+    }
+}
+
+fn report(milestone: u32, actual: u64, by: &Actor) -> ProjectCommand {
+    ProjectCommand::ReportProgress {
+        milestone,
+        actual,
+        evidence_reference: "QA-REPORT-17".into(),
+        reported_by: by.clone(),
+    }
+}
+
+fn verify(milestone: u32, by: &Actor) -> ProjectCommand {
+    ProjectCommand::Verify {
+        milestone,
+        verified_by: by.clone(),
+    }
+}
+
+fn reject(milestone: u32, by: &Actor) -> ProjectCommand {
+    ProjectCommand::Reject {
+        milestone,
+        reason: "evidence does not cover the whole area".into(),
+        rejected_by: by.clone(),
+    }
+}
+
+fn close() -> ProjectCommand {
+    ProjectCommand::Close {
+        reason: "completed".into(),
+    }
+}
+
+fn partner_officer() -> Actor {
+    actor("officer@npaid.org")
+}
+
+fn verifier() -> Actor {
+    actor("verifier@itf.si")
+}
+
+/// A registered project with one planned milestone (tranche 200 000.00 EUR).
+fn with_milestone() -> Ledger<Project> {
+    let mut project = registered();
+    project.run(plan(eur(20_000_000)));
+    project
+}
+
+// --- register --------------------------------------------------------------------------------
+
+#[test]
+fn register_defaults_the_sector_to_mine_action() {
+    let mut project = Ledger::<Project>::new();
+    let events = project.run(register_with(None, eur(BUDGET)));
+    assert_eq!(
+        events,
+        vec![ProjectEvent::Registered {
+            project_id: project_id(1),
+            country: country("BA"),
+            partner: partner(),
+            title: "Clearance of Brčko district".into(),
+            sector_code: 15250,
+            budget: eur(BUDGET),
+            starts_on: day(2024, 4, 1),
+            ends_on: day(2025, 3, 31),
+        }]
+    );
+    assert_eq!(SECTOR_MINE_ACTION, 15250);
+    assert_eq!(
+        project.state.summary(),
+        Some(ProjectSummary {
+            project_id: project_id(1),
+            country: country("BA"),
+            currency: Currency::EUR,
+            closed: false,
+        })
+    );
+}
+
+#[test]
+fn register_takes_another_five_digit_sector() {
+    let mut project = Ledger::<Project>::new();
+    project.run(register_with(Some(15240), eur(BUDGET)));
+    assert_eq!(project.state.details().unwrap().sector_code, 15240);
+}
+
+#[test]
+fn register_refuses_a_sector_that_is_not_five_digits() {
+    let project = Ledger::<Project>::new();
+    for code in [0, 1525, 152_500, 9_999, 100_000] {
+        assert_eq!(
+            project.invalid(register_with(Some(code), eur(BUDGET))),
+            "sector_code"
+        );
+    }
+}
+
+#[test]
+fn register_refuses_a_project_that_ends_before_it_starts() {
+    let project = Ledger::<Project>::new();
+    let backwards = ProjectCommand::Register {
+        project_id: project_id(1),
+        country: country("BA"),
+        partner: partner(),
+        title: "Backwards".into(),
+        sector_code: None,
+        budget: eur(BUDGET),
+        starts_on: day(2024, 4, 1),
+        ends_on: day(2024, 3, 31),
+    };
+    assert_eq!(project.invalid(backwards), "ends_on");
+    // A one-day project is fine.
+    let mut one_day = Ledger::<Project>::new();
+    one_day.run(ProjectCommand::Register {
+        project_id: project_id(1),
+        country: country("BA"),
+        partner: partner(),
+        title: "Survey".into(),
+        sector_code: None,
+        budget: eur(BUDGET),
+        starts_on: day(2024, 4, 1),
+        ends_on: day(2024, 4, 1),
+    });
+}
+
+#[test]
+fn register_needs_a_positive_budget_a_title_and_a_partner() {
+    let project = Ledger::<Project>::new();
+    assert_eq!(project.invalid(register_with(None, eur(0))), "budget");
+    assert_eq!(project.invalid(register_with(None, eur(-5))), "budget");
+    let untitled = ProjectCommand::Register {
+        project_id: project_id(1),
+        country: country("BA"),
+        partner: partner(),
+        title: "   ".into(),
+        sector_code: None,
+        budget: eur(BUDGET),
+        starts_on: day(2024, 4, 1),
+        ends_on: day(2025, 3, 31),
+    };
+    assert_eq!(project.invalid(untitled), "title");
+    let anonymous = ProjectCommand::Register {
+        project_id: project_id(1),
+        country: country("BA"),
+        partner: Partner {
+            name: String::new(),
+            iati_id: None,
+        },
+        title: "x".into(),
+        sector_code: None,
+        budget: eur(BUDGET),
+        starts_on: day(2024, 4, 1),
+        ends_on: day(2025, 3, 31),
+    };
+    assert_eq!(project.invalid(anonymous), "partner.name");
+}
+
+#[test]
+fn register_drops_an_empty_partner_iati_id() {
+    let mut project = Ledger::<Project>::new();
+    project.run(ProjectCommand::Register {
+        project_id: project_id(1),
+        country: country("BA"),
+        partner: Partner {
+            name: "Local NGO".into(),
+            iati_id: Some("  ".into()),
+        },
+        title: "x".into(),
+        sector_code: None,
+        budget: eur(BUDGET),
+        starts_on: day(2024, 4, 1),
+        ends_on: day(2025, 3, 31),
+    });
+    assert_eq!(project.state.details().unwrap().partner.iati_id, None);
+}
+
+#[test]
+fn register_twice_is_refused() {
+    let project = registered();
+    assert_eq!(
+        project.refusal(register_with(None, eur(BUDGET))),
+        Reason::ProjectAlreadyRegistered
+    );
+}
+
+#[test]
+fn commands_on_an_unregistered_project_are_not_found() {
+    let project = Ledger::<Project>::new();
+    let someone = partner_officer();
+    for command in [
+        plan(eur(100)),
+        report(1, 1, &someone),
+        verify(1, &someone),
+        reject(1, &someone),
+        close(),
+    ] {
+        assert_eq!(project.refusal(command), Reason::ProjectNotFound);
+    }
+}
+
+// --- milestones ------------------------------------------------------------------------------
+
+#[test]
+fn milestones_are_numbered_in_planning_order() {
+    let mut project = registered();
+    for expected in 1..=3 {
+        let events = project.run(plan(eur(1_000_000)));
+        assert!(matches!(
+            events.as_slice(),
+            [ProjectEvent::MilestonePlanned { milestone, country: c, .. }]
+                if *milestone == expected && *c == country("BA")
+        ));
+    }
+    assert_eq!(
+        project
+            .state
+            .milestones()
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+}
+
+#[test]
+fn tranches_stay_within_the_budget() {
+    let mut project = registered();
+    project.run(plan(eur(20_000_000)));
+    project.run(plan(eur(20_000_000)));
+    assert_eq!(
+        project.refusal(plan(eur(10_000_001))),
+        Reason::TranchesExceedBudget
+    );
+    // Exactly the budget is fine.
+    project.run(plan(eur(10_000_000)));
+    assert_eq!(project.refusal(plan(eur(1))), Reason::TranchesExceedBudget);
+}
+
+#[test]
+fn tranches_are_in_the_budget_currency() {
+    let project = registered();
+    assert_eq!(project.refusal(plan(usd(100))), Reason::CurrencyMismatch);
+    assert_eq!(project.invalid(plan(eur(0))), "tranche");
+}
+
+#[test]
+fn a_milestone_has_a_positive_target_and_a_named_indicator() {
+    let project = registered();
+    let no_target = ProjectCommand::PlanMilestone {
+        title: "x".into(),
+        indicator: Indicator::DevicesDestroyed,
+        target: 0,
+        tranche: eur(100),
+        due_on: day(2024, 9, 30),
+    };
+    assert_eq!(project.invalid(no_target), "target");
+    let unnamed = ProjectCommand::PlanMilestone {
+        title: "x".into(),
+        indicator: Indicator::Other {
+            name: String::new(),
+            unit: "km".into(),
+        },
+        target: 10,
+        tranche: eur(100),
+        due_on: day(2024, 9, 30),
+    };
+    assert_eq!(project.invalid(unnamed), "indicator.name");
+}
+
+// --- progress and verification ---------------------------------------------------------------
+
+#[test]
+fn progress_is_reported_with_evidence() {
+    let mut project = with_milestone();
+    let events = project.run(report(1, 118_500, &partner_officer()));
+    assert_eq!(
+        events,
+        vec![ProjectEvent::ProgressReported {
+            project_id: project_id(1),
+            country: country("BA"),
+            milestone: 1,
+            actual: 118_500,
+            evidence_reference: "QA-REPORT-17".into(),
+            reported_by: partner_officer(),
+        }]
+    );
+    let milestone = &project.state.milestones()[&1];
+    assert_eq!(milestone.status, MilestoneStatus::Reported);
+    assert_eq!(milestone.actual, Some(118_500));
+    assert_eq!(
+        project.refusal(report(2, 1, &partner_officer())),
+        Reason::MilestoneNotFound
+    );
+    let no_evidence = ProjectCommand::ReportProgress {
+        milestone: 1,
+        actual: 1,
+        evidence_reference: String::new(),
+        reported_by: partner_officer(),
+    };
+    assert_eq!(project.invalid(no_evidence), "evidence_reference");
+}
+
+#[test]
+fn verification_needs_reported_progress() {
+    let project = with_milestone();
+    assert_eq!(
+        project.refusal(verify(1, &verifier())),
+        Reason::MilestoneNotReported
+    );
+    assert_eq!(
+        project.refusal(reject(1, &verifier())),
+        Reason::MilestoneNotReported
+    );
+    assert_eq!(
+        project.refusal(verify(7, &verifier())),
+        Reason::MilestoneNotFound
+    );
+}
+
+#[test]
+fn the_reporter_cannot_verify_or_reject_their_own_report() {
+    let mut project = with_milestone();
+    project.run(report(1, 120_000, &partner_officer()));
+    assert_eq!(
+        project.refusal(verify(1, &partner_officer())),
+        Reason::VerifierIsReporter
+    );
+    assert_eq!(
+        project.refusal(reject(1, &partner_officer())),
+        Reason::VerifierIsReporter
+    );
+}
+
+#[test]
+fn verification_records_the_final_figures_once() {
+    let mut project = with_milestone();
+    project.run(report(1, 121_300, &partner_officer()));
+    let events = project.run(verify(1, &verifier()));
+    assert_eq!(
+        events,
+        vec![ProjectEvent::MilestoneVerified {
+            project_id: project_id(1),
+            country: country("BA"),
+            milestone: 1,
+            indicator: Indicator::SquareMetresCleared,
+            target: 120_000,
+            actual: 121_300,
+            tranche: eur(20_000_000),
+            verified_by: verifier(),
+        }]
+    );
+    assert_eq!(
+        project.state.milestones()[&1].status,
+        MilestoneStatus::Verified
+    );
+    let someone_else = actor("auditor@itf.si");
+    assert_eq!(
+        project.refusal(verify(1, &someone_else)),
+        Reason::MilestoneAlreadyVerified
+    );
+    assert_eq!(
+        project.refusal(reject(1, &someone_else)),
+        Reason::MilestoneAlreadyVerified
+    );
+    // A verified milestone's figures are final.
+    assert_eq!(
+        project.refusal(report(1, 1, &partner_officer())),
+        Reason::MilestoneAlreadyVerified
+    );
+}
+
+#[test]
+fn a_rejected_milestone_is_reported_again_then_verified() {
+    let mut project = with_milestone();
+    project.run(report(1, 90_000, &partner_officer()));
+    let events = project.run(reject(1, &verifier()));
+    assert!(matches!(
+        events.as_slice(),
+        [ProjectEvent::MilestoneRejected { milestone: 1, rejected_by, .. }] if *rejected_by == verifier()
+    ));
+    assert_eq!(
+        project.state.milestones()[&1].status,
+        MilestoneStatus::Rejected
+    );
+    // Nothing to review until it is reported again.
+    assert_eq!(
+        project.refusal(verify(1, &verifier())),
+        Reason::MilestoneNotReported
+    );
+    project.run(report(1, 120_500, &partner_officer()));
+    let events = project.run(verify(1, &verifier()));
+    assert!(matches!(
+        events.as_slice(),
+        [ProjectEvent::MilestoneVerified {
+            actual: 120_500,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_rejection_needs_a_reason() {
+    let mut project = with_milestone();
+    project.run(report(1, 90_000, &partner_officer()));
+    let command = ProjectCommand::Reject {
+        milestone: 1,
+        reason: String::new(),
+        rejected_by: verifier(),
+    };
+    assert_eq!(project.invalid(command), "reason");
+}
+
+// --- close -----------------------------------------------------------------------------------
+
+#[test]
+fn a_closed_project_takes_no_further_changes() {
+    let mut project = with_milestone();
+    project.run(report(1, 120_000, &partner_officer()));
+    let events = project.run(close());
+    assert_eq!(
+        events,
+        vec![ProjectEvent::Closed {
+            project_id: project_id(1),
+            country: country("BA"),
+            reason: "completed".into(),
+        }]
+    );
+    assert!(project.state.is_closed());
+    assert!(project.state.summary().unwrap().closed);
+    for command in [
+        plan(eur(100)),
+        report(1, 1, &partner_officer()),
+        verify(1, &verifier()),
+        reject(1, &verifier()),
+        close(),
+    ] {
+        assert_eq!(project.refusal(command), Reason::ProjectClosed);
+    }
+}
+
+#[test]
+fn the_history_refolds_to_the_same_project() {
+    let mut project = with_milestone();
+    project.run(plan(eur(1_000)));
+    project.run(report(1, 1, &partner_officer()));
+    project.run(reject(1, &verifier()));
+    project.run(report(1, 2, &partner_officer()));
+    project.run(verify(1, &verifier()));
+    project.run(close());
+    project.assert_refolds();
+    assert_eq!(
+        Project::stream(&project_id(1)),
+        format!("project-{}", project_id(1))
+    );
+}
