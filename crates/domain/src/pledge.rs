@@ -180,6 +180,7 @@ pub struct PledgeTerms {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
     pub amount: Money,
+    pub value_date: NaiveDate,
     pub reporting_amount: Money,
     pub bank_reference: String,
     pub over_payment: bool,
@@ -354,6 +355,7 @@ impl Aggregate for Pledge {
             PledgeEvent::ContributionReceived {
                 receipt_id,
                 amount,
+                value_date,
                 reporting_amount,
                 bank_reference,
                 over_payment,
@@ -365,6 +367,7 @@ impl Aggregate for Pledge {
                     *receipt_id,
                     Receipt {
                         amount: *amount,
+                        value_date: *value_date,
                         reporting_amount: *reporting_amount,
                         bank_reference: bank_reference.clone(),
                         over_payment: *over_payment,

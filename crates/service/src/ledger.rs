@@ -1,0 +1,262 @@
+//! Running a command: load the stream, decide, append — once, however often it is sent.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fundtrail_domain::{Currency, DomainError};
+use fundtrail_proto::{decode, encode, v1};
+use fundtrail_store::{
+    AppendRequest, AppendResult, EventStore, ExpectedVersion, NewEvent, StoreError,
+};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::context::CommandContext;
+use crate::error::ServiceError;
+use crate::stored::{Stored, created_id};
+
+/// How often a command is re-decided when another writer changed its stream meanwhile.
+const MAX_ATTEMPTS: u32 = 20;
+/// Commands on one stream in one process run one at a time; streams share these stripes.
+const STRIPES: usize = 1024;
+
+/// A service's access to the event store: the command pipeline every RPC runs through.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Arc<dyn EventStore>,
+    source: &'static str,
+    reporting_currency: Currency,
+    stripes: Arc<[Mutex<()>]>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("source", &self.source)
+            .field("reporting_currency", &self.reporting_currency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A loaded aggregate and the version of its stream (`None`: no stream yet).
+#[derive(Debug, Clone)]
+pub struct Loaded<A> {
+    pub state: A,
+    pub version: Option<u64>,
+}
+
+impl Ledger {
+    /// `source` names the service in every event's metadata; `reporting_currency` is the
+    /// fund's.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        source: &'static str,
+        reporting_currency: Currency,
+    ) -> Self {
+        Self {
+            store,
+            source,
+            reporting_currency,
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    pub fn reporting_currency(&self) -> Currency {
+        self.reporting_currency
+    }
+
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+
+    /// Folds a stream into its aggregate.
+    pub async fn load<A: Stored>(&self, stream: &str) -> Result<Loaded<A>, ServiceError>
+    where
+        A::Event: Send + Sync + Clone,
+        A::Command: Send,
+    {
+        let events = self.store.read_stream(stream, 0).await?;
+        let mut state = A::default();
+        let mut version = None;
+        for recorded in &events {
+            let event = decode(&recorded.event_type, &recorded.payload)?;
+            let own = A::extract(event).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "{} at version {} of {stream} does not belong to a {} stream",
+                    recorded.event_type,
+                    recorded.version,
+                    A::CATEGORY
+                ))
+            })?;
+            state.evolve(&own);
+            version = Some(recorded.version);
+        }
+        Ok(Loaded { state, version })
+    }
+
+    /// Runs a command against a stream and appends what it decides, answering a retried
+    /// request with its original result.
+    pub async fn execute<A, F>(
+        &self,
+        ctx: &CommandContext,
+        stream: &str,
+        decide: F,
+    ) -> Result<v1::CommandResult, ServiceError>
+    where
+        A: Stored,
+        A::Event: Send + Sync + Clone,
+        A::Command: Send,
+        F: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
+    {
+        self.run(ctx, stream, decide, None).await
+    }
+
+    /// A process manager's reaction: like [`Ledger::execute`], with the consumer's checkpoint
+    /// committed in the same transaction as the effect.
+    pub async fn react<A, F>(
+        &self,
+        ctx: &CommandContext,
+        stream: &str,
+        decide: F,
+        checkpoint: fundtrail_store::Checkpoint,
+    ) -> Result<v1::CommandResult, ServiceError>
+    where
+        A: Stored,
+        A::Event: Send + Sync + Clone,
+        A::Command: Send,
+        F: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
+    {
+        self.run(ctx, stream, decide, Some(checkpoint)).await
+    }
+
+    fn stripe(&self, stream: &str) -> &Mutex<()> {
+        let mut hasher = DefaultHasher::new();
+        stream.hash(&mut hasher);
+        let index = usize::try_from(hasher.finish() % STRIPES as u64).unwrap_or(0);
+        &self.stripes[index]
+    }
+
+    async fn run<A, F>(
+        &self,
+        ctx: &CommandContext,
+        stream: &str,
+        decide: F,
+        checkpoint: Option<fundtrail_store::Checkpoint>,
+    ) -> Result<v1::CommandResult, ServiceError>
+    where
+        A: Stored,
+        A::Event: Send + Sync + Clone,
+        A::Command: Send,
+        F: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
+    {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                // Another process won the race; let it finish before deciding again.
+                tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 2)).await;
+            }
+            let _turn = self.stripe(stream).lock().await;
+            if let Some(replayed) = self.replay(ctx).await? {
+                return Ok(replayed);
+            }
+            let loaded = self.load::<A>(stream).await?;
+            if let Some(expected) = ctx.expected_version
+                && loaded.version != Some(expected)
+            {
+                return Err(StoreError::WrongExpectedVersion {
+                    stream: stream.to_owned(),
+                    expected: ExpectedVersion::Exact(expected),
+                    actual: loaded.version,
+                }
+                .into());
+            }
+            let events = decide(&loaded.state)?;
+            if events.is_empty() {
+                return Ok(v1::CommandResult {
+                    stream: stream.to_owned(),
+                    version: loaded.version.unwrap_or_default(),
+                    ..Default::default()
+                });
+            }
+            let created = created_id(&A::wrap(events[0].clone()));
+            let metadata = ctx.metadata(self.source);
+            let new_events = events
+                .into_iter()
+                .map(|event| {
+                    let encoded = encode(&A::wrap(event));
+                    NewEvent::new(
+                        Uuid::now_v7(),
+                        encoded.event_type,
+                        encoded.payload,
+                        metadata.clone(),
+                    )
+                })
+                .collect();
+            let expected = loaded
+                .version
+                .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            let mut request = AppendRequest::new(stream, expected, new_events)
+                .with_idempotency(ctx.request_id.clone(), ctx.fingerprint);
+            request.checkpoint.clone_from(&checkpoint);
+            match self.store.append(request).await {
+                Ok(result) if result.replayed => return self.result_of(&result).await,
+                Ok(result) => return Ok(command_result(&result, created)),
+                Err(StoreError::WrongExpectedVersion { .. }) if ctx.expected_version.is_none() => {
+                    tracing::debug!(
+                        stream,
+                        attempt,
+                        "stream changed under the command; deciding again"
+                    );
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ServiceError::Contended {
+            stream: stream.to_owned(),
+        })
+    }
+
+    /// The stored result of a request already seen, or its conflict.
+    async fn replay(
+        &self,
+        ctx: &CommandContext,
+    ) -> Result<Option<v1::CommandResult>, ServiceError> {
+        match self.store.find_request(&ctx.request_id).await? {
+            None => Ok(None),
+            Some(record) if record.fingerprint == ctx.fingerprint => {
+                self.result_of(&record.result).await.map(Some)
+            }
+            Some(_) => Err(StoreError::RequestConflict {
+                request_id: ctx.request_id.clone(),
+            }
+            .into()),
+        }
+    }
+
+    /// Rebuilds a stored result, reading back what its first event created.
+    async fn result_of(&self, result: &AppendResult) -> Result<v1::CommandResult, ServiceError> {
+        let first = self.store.read_all(result.first_position, 1).await?;
+        let created = match first.first() {
+            Some(event) => created_id(&decode(&event.event_type, &event.payload)?),
+            None => None,
+        };
+        Ok(command_result(result, created))
+    }
+}
+
+fn command_result(result: &AppendResult, created: Option<String>) -> v1::CommandResult {
+    v1::CommandResult {
+        stream: result.stream.clone(),
+        version: result.last_version,
+        position: result.last_position,
+        first_position: result.first_position,
+        event_count: u32::try_from(result.last_position - result.first_position + 1)
+            .unwrap_or(u32::MAX),
+        replayed: result.replayed,
+        created_id: created.unwrap_or_default(),
+    }
+}

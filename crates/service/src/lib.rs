@@ -1,0 +1,27 @@
+//! What every fundtrail gRPC service shares.
+//!
+//! - [`Ledger`]: the command pipeline — check the request id, load the stream, decide,
+//!   append with the expected version — with retries when another writer got there first.
+//! - [`CommandContext`]: the principal, request id, fingerprint and causation of a command.
+//! - [`reaction`]: process managers, consuming the history with checkpoints committed
+//!   alongside their effects.
+//! - [`ServiceError`]: the one place errors become `tonic::Status` (ARCHITECTURE.md §8).
+
+pub mod context;
+pub mod error;
+pub mod ledger;
+pub mod reaction;
+pub mod stored;
+
+pub use context::{CommandContext, CommandRequest};
+pub use error::ServiceError;
+pub use ledger::{Ledger, Loaded};
+pub use reaction::{EventSource, Handled, Reaction, StoreSource};
+pub use stored::Stored;
+
+/// Turns a service result into a gRPC response.
+pub fn respond<T>(result: Result<T, ServiceError>) -> Result<tonic::Response<T>, tonic::Status> {
+    result
+        .map(tonic::Response::new)
+        .map_err(tonic::Status::from)
+}

@@ -1,0 +1,434 @@
+//! The `fundtrail.v1.Pledges` gRPC service.
+
+use fundtrail_domain::{
+    Aggregate, AllocationId, Currency, Donor, DonorCommand, DonorId, Earmark, MatchingCommand,
+    MatchingPool, MatchingPoolId, Money, Pledge, PledgeCommand, PledgeId, ProjectId, ReceiptId,
+};
+use fundtrail_proto::v1;
+use fundtrail_proto::v1::pledges_server::Pledges;
+use fundtrail_proto::wire::{self, RequestedEarmark};
+use fundtrail_service::{CommandContext, Ledger, ServiceError, respond};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{lookup, views};
+
+/// The pledges service over one ledger.
+#[derive(Debug, Clone)]
+pub struct PledgesService {
+    ledger: Ledger,
+}
+
+impl PledgesService {
+    pub fn new(ledger: Ledger) -> Self {
+        Self { ledger }
+    }
+
+    pub fn into_server(self) -> v1::pledges_server::PledgesServer<Self> {
+        v1::pledges_server::PledgesServer::new(self)
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn context<T: fundtrail_service::CommandRequest>(
+    method: &str,
+    request: &Request<T>,
+) -> Result<CommandContext, ServiceError> {
+    CommandContext::from_request(&format!("fundtrail.v1.Pledges/{method}"), request)
+}
+
+impl PledgesService {
+    async fn register_donor(
+        &self,
+        request: Request<v1::RegisterDonorRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("RegisterDonor", &request)?;
+        let r = request.into_inner();
+        let donor_id = DonorId::parse(&r.donor_id)?;
+        let stream = Donor::stream(&donor_id);
+        let command = DonorCommand::Register {
+            donor_id,
+            name: r.name,
+            kind: wire::donor_kind("kind", r.kind)?,
+            matching_eligible: r.matching_eligible,
+        };
+        self.ledger
+            .execute::<Donor, _>(&ctx, &stream, |donor| donor.decide(command.clone()))
+            .await
+    }
+
+    async fn change_eligibility(
+        &self,
+        request: Request<v1::ChangeDonorMatchingEligibilityRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("ChangeDonorMatchingEligibility", &request)?;
+        let r = request.into_inner();
+        let donor_id = DonorId::parse(&r.donor_id)?;
+        let command = DonorCommand::ChangeMatchingEligibility {
+            matching_eligible: r.matching_eligible,
+            reason: r.reason,
+        };
+        self.ledger
+            .execute::<Donor, _>(&ctx, &Donor::stream(&donor_id), |donor| {
+                donor.decide(command.clone())
+            })
+            .await
+    }
+
+    async fn earmark(&self, requested: RequestedEarmark) -> Result<Earmark, ServiceError> {
+        Ok(match requested {
+            RequestedEarmark::None => Earmark::None,
+            RequestedEarmark::Country(country) => Earmark::Country(country),
+            RequestedEarmark::Project(project_id) => {
+                let project = lookup::project(&self.ledger, &project_id).await?;
+                Earmark::Project {
+                    project_id,
+                    country: project.country,
+                }
+            }
+        })
+    }
+
+    async fn record_pledge(
+        &self,
+        request: Request<v1::RecordPledgeRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("RecordPledge", &request)?;
+        let r = request.into_inner();
+        let donor_id = DonorId::parse(&r.donor_id)?;
+        let amount = wire::money("amount", r.amount.as_ref())?;
+        let requested = wire::requested_earmark("earmark", r.earmark.as_ref())?;
+        let pledged_on = wire::date("pledged_on", &r.pledged_on)?;
+        let donor = lookup::donor(&self.ledger, &donor_id).await?;
+        let earmark = self.earmark(requested).await?;
+        let pledge_id = PledgeId::from_uuid(Uuid::now_v7());
+        let command = PledgeCommand::Record {
+            pledge_id,
+            donor,
+            amount,
+            earmark,
+            pledged_on,
+        };
+        self.ledger
+            .execute::<Pledge, _>(&ctx, &Pledge::stream(&pledge_id), |pledge| {
+                pledge.decide(command.clone())
+            })
+            .await
+    }
+
+    async fn on_pledge(
+        &self,
+        ctx: &CommandContext,
+        pledge_id: &str,
+        decide: impl Fn(
+            &Pledge,
+        )
+            -> Result<Vec<fundtrail_domain::PledgeEvent>, fundtrail_domain::DomainError>
+        + Send
+        + Sync,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let pledge_id = PledgeId::parse(pledge_id)?;
+        self.ledger
+            .execute::<Pledge, _>(ctx, &Pledge::stream(&pledge_id), decide)
+            .await
+    }
+
+    async fn amend_pledge(
+        &self,
+        request: Request<v1::AmendPledgeRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("AmendPledge", &request)?;
+        let r = request.into_inner();
+        let command = PledgeCommand::Amend {
+            amount: wire::money("amount", r.amount.as_ref())?,
+            reason: r.reason,
+        };
+        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
+            .await
+    }
+
+    async fn withdraw_pledge(
+        &self,
+        request: Request<v1::WithdrawPledgeRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("WithdrawPledge", &request)?;
+        let r = request.into_inner();
+        let command = PledgeCommand::Withdraw { reason: r.reason };
+        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
+            .await
+    }
+
+    async fn sign_agreement(
+        &self,
+        request: Request<v1::SignContributionAgreementRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("SignContributionAgreement", &request)?;
+        let r = request.into_inner();
+        let amount = wire::opt_money("amount", r.amount.as_ref())?;
+        let signed_on = wire::date("signed_on", &r.signed_on)?;
+        let reference = r.agreement_reference;
+        self.on_pledge(&ctx, &r.pledge_id, |p| {
+            // Without an amount the agreement commits the whole pledge; an unknown pledge is
+            // refused by the decision itself before the amount matters.
+            let amount = amount
+                .or_else(|| p.terms().map(|t| t.amount))
+                .unwrap_or(Money::zero(Currency::USD));
+            p.decide(PledgeCommand::SignAgreement {
+                agreement_reference: reference.clone(),
+                signed_on,
+                amount,
+            })
+        })
+        .await
+    }
+
+    async fn receive_contribution(
+        &self,
+        request: Request<v1::ReceiveContributionRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("ReceiveContribution", &request)?;
+        let r = request.into_inner();
+        let pledge_id = PledgeId::parse(&r.pledge_id)?;
+        let amount = wire::money("amount", r.amount.as_ref())?;
+        let value_date = wire::date("value_date", &r.value_date)?;
+        let rate = wire::rate("rate", r.rate.as_ref())?;
+        let pledge = lookup::pledge(&self.ledger, &pledge_id).await?;
+        let donor_matching_eligible = match pledge.terms() {
+            Some(terms) => {
+                lookup::donor(&self.ledger, &terms.donor_id)
+                    .await?
+                    .matching_eligible
+            }
+            None => false,
+        };
+        let command = PledgeCommand::ReceiveContribution {
+            receipt_id: ReceiptId::from_uuid(Uuid::now_v7()),
+            amount,
+            value_date,
+            rate,
+            reporting_currency: self.ledger.reporting_currency(),
+            bank_reference: r.bank_reference,
+            over_payment: r.over_payment,
+            donor_matching_eligible,
+        };
+        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
+            .await
+    }
+
+    async fn allocate(
+        &self,
+        request: Request<v1::AllocateContributionRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("AllocateContribution", &request)?;
+        let r = request.into_inner();
+        PledgeId::parse(&r.pledge_id)?;
+        let project_id = ProjectId::parse(&r.project_id)?;
+        let amount = wire::money("amount", r.amount.as_ref())?;
+        let rate = wire::rate("rate", r.rate.as_ref())?;
+        let project = lookup::project(&self.ledger, &project_id).await?;
+        let command = PledgeCommand::Allocate {
+            allocation_id: AllocationId::from_uuid(Uuid::now_v7()),
+            project,
+            amount,
+            rate,
+        };
+        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
+            .await
+    }
+
+    async fn open_pool(
+        &self,
+        request: Request<v1::OpenMatchingPoolRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("OpenMatchingPool", &request)?;
+        let r = request.into_inner();
+        let donor_id = DonorId::parse(&r.matching_donor_id).map_err(|_| {
+            ServiceError::invalid(
+                "matching_donor_id",
+                "an IATI organisation identifier, e.g. US-GOV-1",
+            )
+        })?;
+        let cap = wire::money("cap", r.cap.as_ref())?;
+        let ratio = wire::ratio("ratio", r.ratio.as_ref())?;
+        let eligible_countries = wire::countries("eligible_countries", &r.eligible_countries)?;
+        let expires_on = wire::date("expires_on", &r.expires_on)?;
+        if cap.currency() != self.ledger.reporting_currency() {
+            return Err(ServiceError::invalid(
+                "cap.currency",
+                format!(
+                    "a matching pool is kept in the fund's reporting currency, {}",
+                    self.ledger.reporting_currency()
+                ),
+            ));
+        }
+        let matching_donor = lookup::donor(&self.ledger, &donor_id).await?;
+        let pool_id = MatchingPoolId::from_uuid(Uuid::now_v7());
+        let command = MatchingCommand::Open {
+            pool_id,
+            matching_donor,
+            cap,
+            ratio,
+            eligible_countries,
+            expires_on,
+        };
+        self.ledger
+            .execute::<MatchingPool, _>(&ctx, &MatchingPool::stream(&pool_id), |pool| {
+                pool.decide(command.clone())
+            })
+            .await
+    }
+
+    async fn reserve_match(
+        &self,
+        request: Request<v1::ReserveMatchRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("ReserveMatch", &request)?;
+        let r = request.into_inner();
+        let pool_id = MatchingPoolId::parse(&r.pool_id)?;
+        let pledge_id = PledgeId::parse(&r.pledge_id)?;
+        let receipt_id = ReceiptId::parse(&r.receipt_id)?;
+        let amount = wire::opt_money("amount", r.amount.as_ref())?;
+        let pledge = lookup::pledge(&self.ledger, &pledge_id).await?;
+        let (Some(terms), Some(receipt)) = (pledge.terms(), pledge.receipts().get(&receipt_id))
+        else {
+            return Err(fundtrail_domain::DomainError::refused(
+                fundtrail_domain::Reason::MatchNotFound,
+                format!("pledge {pledge_id} has no receipt {receipt_id}"),
+            )
+            .into());
+        };
+        let contributing_donor = lookup::donor(&self.ledger, &terms.donor_id).await?;
+        let command = MatchingCommand::Reserve {
+            receipt_id,
+            contributing_donor,
+            pledge_id,
+            country: terms.earmark.country(),
+            contribution: receipt.reporting_amount,
+            value_date: receipt.value_date,
+            amount,
+        };
+        self.ledger
+            .execute::<MatchingPool, _>(&ctx, &MatchingPool::stream(&pool_id), |pool| {
+                pool.decide(command.clone())
+            })
+            .await
+    }
+
+    async fn void_match(
+        &self,
+        request: Request<v1::VoidMatchRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("VoidMatch", &request)?;
+        let r = request.into_inner();
+        let pool_id = MatchingPoolId::parse(&r.pool_id)?;
+        let command = MatchingCommand::Void {
+            receipt_id: ReceiptId::parse(&r.receipt_id)?,
+            reason: r.reason,
+        };
+        self.ledger
+            .execute::<MatchingPool, _>(&ctx, &MatchingPool::stream(&pool_id), |pool| {
+                pool.decide(command.clone())
+            })
+            .await
+    }
+}
+
+#[tonic::async_trait]
+impl Pledges for PledgesService {
+    async fn register_donor(
+        &self,
+        request: Request<v1::RegisterDonorRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.register_donor(request).await)
+    }
+
+    async fn change_donor_matching_eligibility(
+        &self,
+        request: Request<v1::ChangeDonorMatchingEligibilityRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.change_eligibility(request).await)
+    }
+
+    async fn record_pledge(
+        &self,
+        request: Request<v1::RecordPledgeRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.record_pledge(request).await)
+    }
+
+    async fn amend_pledge(
+        &self,
+        request: Request<v1::AmendPledgeRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.amend_pledge(request).await)
+    }
+
+    async fn withdraw_pledge(
+        &self,
+        request: Request<v1::WithdrawPledgeRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.withdraw_pledge(request).await)
+    }
+
+    async fn sign_contribution_agreement(
+        &self,
+        request: Request<v1::SignContributionAgreementRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.sign_agreement(request).await)
+    }
+
+    async fn receive_contribution(
+        &self,
+        request: Request<v1::ReceiveContributionRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.receive_contribution(request).await)
+    }
+
+    async fn allocate_contribution(
+        &self,
+        request: Request<v1::AllocateContributionRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.allocate(request).await)
+    }
+
+    async fn open_matching_pool(
+        &self,
+        request: Request<v1::OpenMatchingPoolRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.open_pool(request).await)
+    }
+
+    async fn reserve_match(
+        &self,
+        request: Request<v1::ReserveMatchRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.reserve_match(request).await)
+    }
+
+    async fn void_match(&self, request: Request<v1::VoidMatchRequest>) -> Reply<v1::CommandResult> {
+        respond(self.void_match(request).await)
+    }
+
+    async fn get_donor(&self, request: Request<v1::GetDonorRequest>) -> Reply<v1::DonorView> {
+        respond(views::donor(&self.ledger, &request.into_inner().donor_id).await)
+    }
+
+    async fn list_donors(
+        &self,
+        _request: Request<v1::ListDonorsRequest>,
+    ) -> Reply<v1::ListDonorsResponse> {
+        respond(views::donors(&self.ledger).await)
+    }
+
+    async fn get_pledge(&self, request: Request<v1::GetPledgeRequest>) -> Reply<v1::PledgeView> {
+        respond(views::pledge(&self.ledger, &request.into_inner().pledge_id).await)
+    }
+
+    async fn get_matching_pool(
+        &self,
+        request: Request<v1::GetMatchingPoolRequest>,
+    ) -> Reply<v1::MatchingPoolView> {
+        respond(views::pool(&self.ledger, &request.into_inner().pool_id).await)
+    }
+}

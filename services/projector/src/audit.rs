@@ -1,0 +1,226 @@
+//! The Audit gRPC API: the raw history, filtered, with every envelope as stored.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::DateTime;
+use fundtrail_domain::CountryCode;
+use fundtrail_proto::v1::audit_server::{Audit, AuditServer};
+use fundtrail_proto::{decode, v1};
+use fundtrail_store::{EventStore, RecordedEvent};
+use futures::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+
+use crate::json::to_json;
+
+/// The Audit service over a store.
+#[derive(Debug, Clone)]
+pub struct AuditService {
+    store: Arc<dyn EventStore>,
+}
+
+impl AuditService {
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self { store }
+    }
+
+    pub fn into_server(self) -> AuditServer<Self> {
+        AuditServer::new(self)
+    }
+}
+
+/// Which events a `StreamEvents` call wants.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub to_position: Option<u64>,
+    pub stream: Option<String>,
+    pub category: Option<String>,
+    pub event_type: Option<String>,
+    pub country: Option<CountryCode>,
+    pub from_micros: Option<i64>,
+    pub to_micros: Option<i64>,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> Status {
+    Status::invalid_argument(format!("{field}: {}", message.into()))
+}
+
+fn time(field: &str, text: &str) -> Result<Option<i64>, Status> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| Some(t.timestamp_micros()))
+        .map_err(|_| invalid(field, format!("{text:?} is not an RFC 3339 time")))
+}
+
+fn non_empty(text: &str) -> Option<String> {
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
+impl EventFilter {
+    pub fn from_request(r: &v1::StreamEventsRequest) -> Result<Self, Status> {
+        let category = non_empty(&r.category);
+        if let Some(c) = &category
+            && !c.chars().all(|ch| ch.is_ascii_lowercase())
+        {
+            return Err(invalid(
+                "category",
+                "a category is lowercase letters, e.g. pledge",
+            ));
+        }
+        Ok(Self {
+            to_position: (r.to_position != 0).then_some(r.to_position),
+            stream: non_empty(&r.stream),
+            category,
+            event_type: non_empty(&r.event_type),
+            country: non_empty(&r.country)
+                .map(|c| CountryCode::new(&c).map_err(|e| invalid("country", e.to_string())))
+                .transpose()?,
+            from_micros: time("from_time", &r.from_time)?,
+            to_micros: time("to_time", &r.to_time)?,
+        })
+    }
+
+    /// Whether an event passes the filter, and its country (`XX` when it concerns none).
+    pub fn admits(&self, event: &RecordedEvent) -> (bool, String) {
+        let country = decode(&event.event_type, &event.payload)
+            .ok()
+            .and_then(|e| e.country());
+        let code = country.map_or_else(|| "XX".to_owned(), |c| c.to_string());
+        let category = event.stream.split('-').next().unwrap_or_default();
+        let admitted = self.stream.as_ref().is_none_or(|s| *s == event.stream)
+            && self.category.as_ref().is_none_or(|c| c == category)
+            && self
+                .event_type
+                .as_ref()
+                .is_none_or(|t| *t == event.event_type)
+            && self.country.is_none_or(|c| Some(c) == country)
+            && self.from_micros.is_none_or(|t| event.recorded_at >= t)
+            && self.to_micros.is_none_or(|t| event.recorded_at <= t);
+        (admitted, code)
+    }
+}
+
+/// The wire form of a stored event.
+pub fn envelope(event: &RecordedEvent) -> v1::EventEnvelope {
+    v1::EventEnvelope {
+        position: event.position,
+        event_id: event.event_id.as_bytes().to_vec(),
+        stream: event.stream.clone(),
+        version: event.version,
+        event_type: event.event_type.clone(),
+        payload: event.payload.clone(),
+        metadata: event.metadata.clone(),
+        recorded_at: event.recorded_at,
+        prev_hash: event.prev_hash.to_vec(),
+        hash: event.hash.to_vec(),
+    }
+}
+
+pub fn audit_event(event: &RecordedEvent, country: String) -> v1::AuditEvent {
+    v1::AuditEvent {
+        envelope: Some(envelope(event)),
+        payload_json: to_json(&event.event_type, &event.payload)
+            .unwrap_or_else(|e| serde_json::json!({ "undecodable": e }).to_string()),
+        metadata_json: to_json("fundtrail.v1.EventMetadata", &event.metadata)
+            .unwrap_or_else(|e| serde_json::json!({ "undecodable": e }).to_string()),
+        country,
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<v1::AuditEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    type StreamEventsStream = EventStream;
+
+    async fn stream_events(
+        &self,
+        request: Request<v1::StreamEventsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let r = request.into_inner();
+        let filter = EventFilter::from_request(&r)?;
+        let from = r.from_position.max(1);
+        // Without `follow`, the call ends at the head as it is now.
+        let end = if r.follow {
+            filter.to_position
+        } else {
+            let head = self
+                .store
+                .head()
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?
+                .position;
+            Some(filter.to_position.map_or(head, |to| to.min(head)))
+        };
+        if end.is_some_and(|end| end < from) {
+            return Ok(Response::new(Box::pin(futures::stream::empty())));
+        }
+        // Positions are dense, so the subscription yields exactly `end - from + 1` events up
+        // to the end; counting lets the call finish without waiting for an event past it.
+        let events = self.store.subscribe(from);
+        let events = match end {
+            Some(end) => events
+                .take(usize::try_from(end - from + 1).unwrap_or(usize::MAX))
+                .boxed(),
+            None => events,
+        };
+        let events: EventStream = Box::pin(events.filter_map(move |event| {
+            let out = match event {
+                Ok(event) => {
+                    let (admitted, country) = filter.admits(&event);
+                    admitted.then(|| Ok(audit_event(&event, country)))
+                }
+                Err(e) => Some(Err(Status::unavailable(e.to_string()))),
+            };
+            futures::future::ready(out)
+        }));
+        Ok(Response::new(events))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        _request: Request<v1::GetCheckpointRequest>,
+    ) -> Result<Response<v1::SignedCheckpoint>, Status> {
+        Err(Status::unimplemented(
+            "signed checkpoints are not configured on this server",
+        ))
+    }
+
+    async fn list_checkpoints(
+        &self,
+        _request: Request<v1::ListCheckpointsRequest>,
+    ) -> Result<Response<v1::ListCheckpointsResponse>, Status> {
+        Err(Status::unimplemented(
+            "signed checkpoints are not configured on this server",
+        ))
+    }
+
+    async fn create_checkpoint(
+        &self,
+        _request: Request<v1::CreateCheckpointRequest>,
+    ) -> Result<Response<v1::SignedCheckpoint>, Status> {
+        Err(Status::unimplemented(
+            "signed checkpoints are not configured on this server",
+        ))
+    }
+
+    async fn get_public_key(
+        &self,
+        _request: Request<v1::GetPublicKeyRequest>,
+    ) -> Result<Response<v1::PublicKey>, Status> {
+        Err(Status::unimplemented(
+            "signed checkpoints are not configured on this server",
+        ))
+    }
+
+    async fn prove_inclusion(
+        &self,
+        _request: Request<v1::ProveInclusionRequest>,
+    ) -> Result<Response<v1::InclusionProof>, Status> {
+        Err(Status::unimplemented(
+            "signed checkpoints are not configured on this server",
+        ))
+    }
+}
