@@ -602,6 +602,14 @@ impl Aggregate for ProjectAccount {
                 let (d, paid_version, reporting) = self.paid(disbursement_id)?;
                 let amount =
                     Money::new(currency, d.amount.minor_units().saturating_sub(d.refunded));
+                if !amount.is_positive() {
+                    return Err(DomainError::refused(
+                        Reason::NothingToChange,
+                        format!(
+                            "disbursement {disbursement_id} was refunded in full; nothing is left to reverse"
+                        ),
+                    ));
+                }
                 Ok(vec![AccountEvent::DisbursementReversed {
                     project_id,
                     country,

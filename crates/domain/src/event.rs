@@ -24,9 +24,10 @@ impl Event {
             Event::Donor(_) => None,
             Event::Pledge(event) => match event {
                 PledgeEvent::Recorded { earmark, .. }
+                | PledgeEvent::Amended { earmark, .. }
+                | PledgeEvent::Withdrawn { earmark, .. }
                 | PledgeEvent::AgreementSigned { earmark, .. }
                 | PledgeEvent::ContributionReceived { earmark, .. } => earmark.country(),
-                PledgeEvent::Amended { .. } | PledgeEvent::Withdrawn { .. } => None,
                 PledgeEvent::ContributionAllocated { country, .. }
                 | PledgeEvent::AllocationReleased { country, .. } => Some(*country),
             },

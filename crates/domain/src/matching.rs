@@ -539,6 +539,12 @@ impl MatchingPool {
             None if full.checked_cmp(&remaining)?.is_gt() => (remaining, true),
             None => (full, false),
         };
+        if !amount.is_positive() {
+            return Err(DomainError::refused(
+                Reason::NothingToChange,
+                format!("a match for {contribution} rounds to nothing"),
+            ));
+        }
         let reserved = MatchingEvent::MatchReserved {
             pool_id: terms.pool_id,
             matching_donor_id: terms.matching_donor_id.clone(),

@@ -67,6 +67,8 @@ pub enum PledgeEvent {
         donor_id: DonorId,
         previous_amount: Money,
         amount: Money,
+        /// The pledge's earmark, so the change lands on the right country's figures.
+        earmark: Earmark,
         reason: String,
         corrects_version: u64,
     },
@@ -75,6 +77,7 @@ pub enum PledgeEvent {
         donor_id: DonorId,
         /// The part of the pledge that was never received and is no longer expected.
         cancelled: Money,
+        earmark: Earmark,
         reason: String,
     },
     AgreementSigned {
@@ -454,6 +457,7 @@ impl Aggregate for Pledge {
                     pledge_id: terms.pledge_id,
                     donor_id: terms.donor_id.clone(),
                     cancelled,
+                    earmark: terms.earmark,
                     reason: text("reason", &reason, 500, true)?,
                 }])
             }
@@ -595,6 +599,7 @@ impl Pledge {
             donor_id: terms.donor_id.clone(),
             previous_amount: terms.amount,
             amount,
+            earmark: terms.earmark,
             reason: text("reason", reason, 500, true)?,
             corrects_version: self.terms_version,
         }])

@@ -86,7 +86,7 @@ fn pledge_events_concern_their_earmark_or_the_allocated_project() {
     // AllocationReleased, Withdrawn.
     assert_eq!(
         countries(pledge_history(Earmark::Country(country("BA")))),
-        vec![ba, None, ba, ba, ba, ba, None]
+        vec![ba, ba, ba, ba, ba, ba, ba]
     );
     assert_eq!(
         countries(pledge_history(Earmark::None)),
@@ -98,7 +98,7 @@ fn pledge_events_concern_their_earmark_or_the_allocated_project() {
     };
     assert_eq!(
         countries(pledge_history(project_earmark)),
-        vec![ba, None, ba, ba, ba, ba, None]
+        vec![ba, ba, ba, ba, ba, ba, ba]
     );
 }
 

@@ -197,6 +197,7 @@ fn amend_changes_the_amount_and_corrects_the_recorded_terms() {
             donor_id: netherlands().donor_id,
             previous_amount: eur(PLEDGED),
             amount: eur(12_000_000),
+            earmark: Earmark::Country(country("BA")),
             reason: "parliament approved the budget".into(),
             corrects_version: 0,
         }]
@@ -288,6 +289,7 @@ fn withdraw_cancels_the_part_not_received() {
             pledge_id: pledge_id(1),
             donor_id: netherlands().donor_id,
             cancelled: eur(6_000_000),
+            earmark: Earmark::Country(country("BA")),
             reason: "budget cut".into(),
         }]
     );

@@ -148,6 +148,7 @@ fn encode_pledge(event: &PledgeEvent) -> EncodedEvent {
             donor_id,
             previous_amount,
             amount,
+            earmark,
             reason,
             corrects_version,
         } => enc!(PledgeAmended {
@@ -157,17 +158,20 @@ fn encode_pledge(event: &PledgeEvent) -> EncodedEvent {
             amount: m(*amount),
             reason: reason.clone(),
             corrects_version: *corrects_version,
+            earmark: Some(earmark.into()),
         }),
         PledgeEvent::Withdrawn {
             pledge_id,
             donor_id,
             cancelled,
+            earmark,
             reason,
         } => enc!(PledgeWithdrawn {
             pledge_id: pledge_id.to_string(),
             donor_id: donor_id.to_string(),
             cancelled: m(*cancelled),
             reason: reason.clone(),
+            earmark: Some(earmark.into()),
         }),
         PledgeEvent::AgreementSigned {
             pledge_id,
@@ -717,6 +721,7 @@ fn pledge_amended(e: &v1::PledgeAmended) -> Decoded {
         donor_id: DonorId::parse(&e.donor_id)?,
         previous_amount: wire::money("previous_amount", e.previous_amount.as_ref())?,
         amount: wire::money("amount", e.amount.as_ref())?,
+        earmark: wire::earmark("earmark", e.earmark.as_ref())?,
         reason: e.reason.clone(),
         corrects_version: e.corrects_version,
     }))
@@ -727,6 +732,7 @@ fn pledge_withdrawn(e: &v1::PledgeWithdrawn) -> Decoded {
         pledge_id: PledgeId::parse(&e.pledge_id)?,
         donor_id: DonorId::parse(&e.donor_id)?,
         cancelled: wire::money("cancelled", e.cancelled.as_ref())?,
+        earmark: wire::earmark("earmark", e.earmark.as_ref())?,
         reason: e.reason.clone(),
     }))
 }

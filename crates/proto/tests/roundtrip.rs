@@ -97,6 +97,7 @@ fn samples() -> Vec<Event> {
             donor_id: nl.clone(),
             previous_amount: eur(1_000_000),
             amount: eur(1_200_000),
+            earmark: Earmark::Country(ba),
             reason: "top-up".into(),
             corrects_version: 0,
         }),
@@ -104,6 +105,7 @@ fn samples() -> Vec<Event> {
             pledge_id,
             donor_id: nl.clone(),
             cancelled: eur(5),
+            earmark: Earmark::None,
             reason: "budget cut".into(),
         }),
         Event::Pledge(PledgeEvent::AgreementSigned {
