@@ -546,8 +546,8 @@ impl Aggregate for ProjectAccount {
                 reason,
                 rejected_by,
             } => {
-                let (project_id, country, _) = self.identity()?;
                 let d = self.disbursement(disbursement_id)?;
+                let (project_id, country, _) = self.identity()?;
                 if !matches!(
                     d.status,
                     DisbursementStatus::Requested | DisbursementStatus::Approved
@@ -570,8 +570,8 @@ impl Aggregate for ProjectAccount {
                 payment_currency,
                 rate,
             } => {
-                let (project_id, country, _) = self.identity()?;
                 let d = self.disbursement(disbursement_id)?;
+                let (project_id, country, _) = self.identity()?;
                 if d.status != DisbursementStatus::Approved {
                     return Err(DomainError::refused(
                         Reason::DisbursementNotApproved,
@@ -598,8 +598,8 @@ impl Aggregate for ProjectAccount {
                 disbursement_id,
                 reason,
             } => {
-                let (project_id, country, currency) = self.identity()?;
                 let (d, paid_version, reporting) = self.paid(disbursement_id)?;
+                let (project_id, country, currency) = self.identity()?;
                 let amount =
                     Money::new(currency, d.amount.minor_units().saturating_sub(d.refunded));
                 if !amount.is_positive() {
@@ -626,8 +626,8 @@ impl Aggregate for ProjectAccount {
                 refunded_on,
                 reason,
             } => {
-                let (project_id, country, _) = self.identity()?;
                 let (d, paid_version, reporting) = self.paid(disbursement_id)?;
+                let (project_id, country, _) = self.identity()?;
                 let amount = positive("amount", amount)?;
                 let refundable = Money::new(
                     d.amount.currency(),
@@ -681,13 +681,13 @@ impl ProjectAccount {
         allocation_id: AllocationId,
         reason: &str,
     ) -> Result<Vec<AccountEvent>, DomainError> {
-        let (project_id, country, _) = self.identity()?;
         let credit = self.credits.get(&allocation_id).ok_or_else(|| {
             DomainError::refused(
                 Reason::AllocationNotFound,
                 format!("allocation {allocation_id} was not credited to this account"),
             )
         })?;
+        let (project_id, country, _) = self.identity()?;
         if credit.returned {
             return Err(DomainError::refused(
                 Reason::AllocationAlreadyReleased,
@@ -792,8 +792,8 @@ impl ProjectAccount {
         disbursement_id: DisbursementId,
         approved_by: Actor,
     ) -> Result<Vec<AccountEvent>, DomainError> {
-        let (project_id, country, _) = self.identity()?;
         let d = self.disbursement(disbursement_id)?;
+        let (project_id, country, _) = self.identity()?;
         if d.status != DisbursementStatus::Requested {
             return Err(not_pending(disbursement_id, d.status));
         }

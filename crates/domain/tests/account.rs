@@ -243,6 +243,18 @@ fn nothing_is_requested_from_an_empty_account() {
 }
 
 #[test]
+fn unknown_disbursements_and_allocations_are_not_found_even_on_an_empty_account() {
+    let account = Ledger::<ProjectAccount>::new();
+    for command in [approve(1), reject(1), pay(1), reverse(1), refund(1, eur(1))] {
+        assert_eq!(account.refusal(command), Reason::DisbursementNotFound);
+    }
+    assert_eq!(
+        account.refusal(return_allocation(1)),
+        Reason::AllocationNotFound
+    );
+}
+
+#[test]
 fn a_request_never_exceeds_what_is_available() {
     let mut account = funded();
     assert_eq!(

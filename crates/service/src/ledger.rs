@@ -176,6 +176,12 @@ impl Ledger {
             }
             let events = decide(&loaded.state)?;
             if events.is_empty() {
+                // Nothing to append, but a reaction's progress still counts.
+                if let Some(checkpoint) = &checkpoint {
+                    self.store
+                        .save_checkpoint(&checkpoint.consumer, checkpoint.position)
+                        .await?;
+                }
                 return Ok(v1::CommandResult {
                     stream: stream.to_owned(),
                     version: loaded.version.unwrap_or_default(),
