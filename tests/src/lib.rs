@@ -1,2 +1,224 @@
 //! Helpers for the end-to-end tests in `tests/tests`: they start real fundtrail servers on
-//! 127.0.0.1:0 and drive them through gRPC clients.
+//! 127.0.0.1:0, on PostgreSQL and on SQLite, and drive them through gRPC clients.
+
+pub mod story;
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use fundtrail::server::{self, Roles, RunningServer, ServerSettings};
+use fundtrail_domain::Currency;
+use fundtrail_proto::v1;
+use fundtrail_proto::v1::audit_client::AuditClient;
+use fundtrail_proto::v1::disbursements_client::DisbursementsClient;
+use fundtrail_proto::v1::milestones_client::MilestonesClient;
+use fundtrail_proto::v1::pledges_client::PledgesClient;
+use fundtrail_store::StoreOptions;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+/// The event store a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs one async test body once per backend: `backend_tests!(name, name, …)` makes
+/// `sqlite::name` and `postgres::name` calling `name(Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test($crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test($crate::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The PostgreSQL server the tests use.
+pub fn database_url() -> String {
+    std::env::var("FUNDTRAIL_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A fundtrail server with every service, on its own store.
+#[derive(Debug)]
+pub struct TestServer {
+    pub server: RunningServer,
+    // Kept so the SQLite file outlives the server.
+    _dir: tempfile::TempDir,
+    pub schema: Option<String>,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> anyhow::Result<Self> {
+        Self::start_with(backend, Roles::ALL).await
+    }
+
+    pub async fn start_with(backend: Backend, roles: Roles) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let (store_url, schema) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("fundtrail.db").display()),
+                None,
+            ),
+            Backend::Postgres => (
+                database_url(),
+                Some(format!("e2e_{}", uuid::Uuid::new_v4().simple())),
+            ),
+        };
+        let server = server::start(ServerSettings {
+            listen: "127.0.0.1:0".parse()?,
+            store_url,
+            reporting_currency: Currency::USD,
+            roles,
+            store_options: StoreOptions {
+                schema: schema.clone(),
+                ..StoreOptions::default()
+            },
+        })
+        .await?;
+        Ok(Self {
+            server,
+            _dir: dir,
+            schema,
+        })
+    }
+
+    pub async fn clients(&self) -> anyhow::Result<Clients> {
+        Clients::connect(&self.server.url()).await
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.server.stop().await
+    }
+}
+
+/// gRPC clients of one server.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub channel: Channel,
+    pub pledges: PledgesClient<Channel>,
+    pub milestones: MilestonesClient<Channel>,
+    pub disbursements: DisbursementsClient<Channel>,
+    pub audit: AuditClient<Channel>,
+}
+
+impl Clients {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let channel = Channel::from_shared(url.to_owned())?
+            .connect()
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        Ok(Self {
+            pledges: PledgesClient::new(channel.clone()),
+            milestones: MilestonesClient::new(channel.clone()),
+            disbursements: DisbursementsClient::new(channel.clone()),
+            audit: AuditClient::new(channel.clone()),
+            channel,
+        })
+    }
+
+    /// Every event in the store, in order.
+    pub async fn events(&mut self) -> anyhow::Result<Vec<v1::AuditEvent>> {
+        let mut stream = self
+            .audit
+            .stream_events(v1::StreamEventsRequest {
+                from_position: 1,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let mut events = Vec::new();
+        while let Some(event) = stream.message().await? {
+            events.push(event);
+        }
+        Ok(events)
+    }
+}
+
+/// A request sent as `actor` (the development principal header).
+pub fn as_actor<T>(actor: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = actor.parse() {
+        request.metadata_mut().insert("x-fundtrail-actor", value);
+    }
+    request
+}
+
+/// A fresh request id.
+pub fn rid() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+pub fn money(currency: &str, minor_units: i64) -> Option<v1::Money> {
+    Some(v1::Money {
+        currency: currency.to_owned(),
+        minor_units,
+    })
+}
+
+pub fn rate(base: &str, quote: &str, rate: &str, date: &str) -> Option<v1::ExchangeRate> {
+    Some(v1::ExchangeRate {
+        base: base.to_owned(),
+        quote: quote.to_owned(),
+        rate: rate.to_owned(),
+        source: "ECB reference rate".to_owned(),
+        date: date.to_owned(),
+    })
+}
+
+pub fn country_earmark(country: &str) -> Option<v1::Earmark> {
+    Some(v1::Earmark {
+        target: Some(v1::earmark::Target::Country(country.to_owned())),
+    })
+}
+
+/// The `ErrorInfo.reason` of a refusal.
+pub fn reason(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
+
+/// The fields a refusal's field violations name.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+/// Polls `check` until it returns `Some`, for effects that process managers make
+/// asynchronously; fails after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

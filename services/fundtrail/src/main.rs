@@ -1,5 +1,207 @@
-//! The `fundtrail` binary.
+//! `fundtrail`: the ledger's one binary.
+//!
+//! `fundtrail dev` runs everything in one process on an embedded SQLite file;
+//! `fundtrail serve <service>` runs one service for the distributed shape; the other commands
+//! are a client for people without grpcurl.
 
-fn main() {
-    println!("fundtrail {}", env!("CARGO_PKG_VERSION"));
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use fundtrail::client;
+use fundtrail::config::Config;
+use fundtrail::demo;
+use fundtrail::server::{self, Roles, ServerSettings};
+use fundtrail_store::StoreOptions;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fundtrail",
+    version,
+    about = "An event-sourced donor funding ledger for humanitarian trust funds"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every service, the process managers and the views in one process, on an embedded
+    /// store: the quickest way to see fundtrail work.
+    Dev(DevArgs),
+    /// Run one service (or all) for the distributed shape.
+    Serve(ServeArgs),
+    /// Load the demonstration data set into a running server through its API.
+    Demo(DemoArgs),
+    #[command(flatten)]
+    Client(client::Command),
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// A TOML configuration file (also FUNDTRAIL_CONFIG).
+    #[arg(long, env = "FUNDTRAIL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where to listen, host:port (overrides the configuration).
+    #[arg(long)]
+    listen: Option<String>,
+    /// The event store: sqlite://path, sqlite::memory: or postgres://… (overrides the
+    /// configuration).
+    #[arg(long)]
+    store: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DevArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Load the demonstration data set once the server is up.
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Service {
+    Pledges,
+    Milestones,
+    Disbursements,
+    Projector,
+    All,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Which service to run.
+    service: Service,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// The server to load the data into.
+    #[arg(
+        long,
+        env = "FUNDTRAIL_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    server: String,
+}
+
+fn config(args: &ServerArgs) -> anyhow::Result<Config> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(listen) = &args.listen {
+        config.listen.clone_from(listen);
+    }
+    if let Some(store) = &args.store {
+        config.store.clone_from(store);
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn settings(config: &Config, roles: Roles) -> anyhow::Result<ServerSettings> {
+    if let Some(path) = config.store.strip_prefix("sqlite://")
+        && let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {} for the embedded store", parent.display()))?;
+    }
+    Ok(ServerSettings {
+        listen: config.listen_addr()?,
+        store_url: config.store.clone(),
+        reporting_currency: config.currency()?,
+        roles,
+        store_options: StoreOptions {
+            max_payload_bytes: config.max_payload_bytes,
+            ..StoreOptions::default()
+        },
+    })
+}
+
+async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    let config = config(&args.server)?;
+    fundtrail_telemetry::init("fundtrail", config.log_format()?, "info");
+    let running = server::start(settings(&config, Roles::ALL)?).await?;
+    let url = running.url();
+    println!("fundtrail dev is running at {url}");
+    println!("  store: {}", server::redact(&config.store));
+    if args.demo {
+        let summary = demo::load(&url).await.context("loading the demo data")?;
+        println!("  demo data loaded: {summary}");
+    }
+    println!();
+    println!("Try, in another terminal:");
+    println!("  fundtrail donor list");
+    println!("  fundtrail project list");
+    println!("  fundtrail events tail --follow");
+    println!("  grpcurl -plaintext {} list", running.addr);
+    println!();
+    println!("Stop with Ctrl-C.");
+    let token = running.shutdown_token();
+    tokio::spawn(async move {
+        server::termination().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        token.cancel();
+    });
+    running.wait().await
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = config(&args.server)?;
+    fundtrail_telemetry::init("fundtrail", config.log_format()?, "info");
+    let roles = match args.service {
+        Service::Pledges => Roles {
+            pledges: true,
+            ..Roles::default()
+        },
+        Service::Milestones => Roles {
+            milestones: true,
+            ..Roles::default()
+        },
+        Service::Disbursements => Roles {
+            disbursements: true,
+            ..Roles::default()
+        },
+        Service::Projector => Roles {
+            projector: true,
+            ..Roles::default()
+        },
+        Service::All => Roles::ALL,
+    };
+    let running = server::start(settings(&config, roles)?).await?;
+    println!(
+        "fundtrail {:?} is running at {}",
+        args.service,
+        running.url()
+    );
+    let token = running.shutdown_token();
+    tokio::spawn(async move {
+        server::termination().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        token.cancel();
+    });
+    running.wait().await
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dev(args) => dev(args).await,
+        Command::Serve(args) => serve(args).await,
+        Command::Demo(args) => demo::load(&args.server)
+            .await
+            .map(|summary| println!("demo data loaded: {summary}")),
+        Command::Client(command) => client::run(command).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,190 @@
+//! One configuration: defaults that run embedded, a TOML file over them, `FUNDTRAIL_*`
+//! environment variables over that, and command-line flags over everything.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use fundtrail_domain::Currency;
+use fundtrail_telemetry::LogFormat;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the gRPC server listens.
+    pub listen: String,
+    /// The event store: `sqlite://path`, `sqlite::memory:` or `postgres://…`.
+    pub store: String,
+    /// The fund's reporting currency (ISO 4217).
+    pub reporting_currency: String,
+    /// The event log: `embedded`, `kafka://host:port` or `nats://host:port`.
+    pub log: String,
+    /// `pretty` for people, `json` for log collectors.
+    pub log_format: String,
+    /// The largest event payload the store accepts, in bytes.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:50051".to_owned(),
+            store: "sqlite://.fundtrail/fundtrail.db".to_owned(),
+            reporting_currency: "USD".to_owned(),
+            log: "embedded".to_owned(),
+            log_format: "pretty".to_owned(),
+            max_payload_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// The environment variables read, and the field each sets.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("FUNDTRAIL_LISTEN", "listen"),
+    ("FUNDTRAIL_STORE", "store"),
+    ("FUNDTRAIL_REPORTING_CURRENCY", "reporting_currency"),
+    ("FUNDTRAIL_LOG", "log"),
+    ("FUNDTRAIL_LOG_FORMAT", "log_format"),
+    ("FUNDTRAIL_MAX_PAYLOAD_BYTES", "max_payload_bytes"),
+];
+
+impl Config {
+    /// Defaults, then the file (when given), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading configuration {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("configuration {} is not valid", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_environment(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Applies `FUNDTRAIL_*` variables, read through `var` so tests need not touch the
+    /// process environment.
+    pub fn apply_environment(
+        &mut self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<()> {
+        for (name, field) in ENVIRONMENT {
+            let Some(value) = var(name) else { continue };
+            match *field {
+                "listen" => self.listen = value,
+                "store" => self.store = value,
+                "reporting_currency" => self.reporting_currency = value,
+                "log" => self.log = value,
+                "log_format" => self.log_format = value,
+                "max_payload_bytes" => {
+                    self.max_payload_bytes = value
+                        .parse()
+                        .with_context(|| format!("{name}={value:?} is not a number of bytes"))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listen
+            .parse()
+            .with_context(|| format!("listen address {:?} is not host:port", self.listen))
+    }
+
+    pub fn currency(&self) -> anyhow::Result<Currency> {
+        Currency::new(&self.reporting_currency)
+            .with_context(|| format!("reporting currency {:?}", self.reporting_currency))
+    }
+
+    pub fn log_format(&self) -> anyhow::Result<LogFormat> {
+        self.log_format.parse().map_err(anyhow::Error::msg)
+    }
+
+    /// Checks everything that can be checked without connecting anywhere.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        self.currency()?;
+        self.log_format()?;
+        if !(self.store.starts_with("sqlite:")
+            || self.store.starts_with("postgres://")
+            || self.store.starts_with("postgresql://"))
+        {
+            bail!(
+                "store {:?}: use sqlite://path, sqlite::memory: or postgres://…",
+                self.store
+            );
+        }
+        if !(self.log == "embedded"
+            || self.log.starts_with("kafka://")
+            || self.log.starts_with("nats://"))
+        {
+            bail!(
+                "log {:?}: use embedded, kafka://host:port or nats://host:port",
+                self.log
+            );
+        }
+        if self.max_payload_bytes == 0 {
+            bail!("max_payload_bytes must be positive");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_embedded_and_are_valid() {
+        let config = Config::default();
+        assert!(config.store.starts_with("sqlite://"));
+        assert_eq!(config.log, "embedded");
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fundtrail.toml");
+        std::fs::write(
+            &path,
+            "store = \"postgres://db/fund\"\nreporting_currency = \"EUR\"\n",
+        )
+        .unwrap();
+        let mut config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.store, "postgres://db/fund");
+        assert_eq!(config.listen, Config::default().listen);
+        config
+            .apply_environment(|name| {
+                (name == "FUNDTRAIL_REPORTING_CURRENCY").then(|| "CHF".to_owned())
+            })
+            .unwrap();
+        assert_eq!(config.reporting_currency, "CHF");
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "stor = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&path)).is_err());
+        let bad = |f: fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.validate().is_err()
+        };
+        assert!(bad(|c| c.listen = "nowhere".into()));
+        assert!(bad(|c| c.reporting_currency = "XXX".into()));
+        assert!(bad(|c| c.store = "mysql://x".into()));
+        assert!(bad(|c| c.log = "rabbit://x".into()));
+        let mut c = Config::default();
+        assert!(c
+            .apply_environment(|n| (n == "FUNDTRAIL_MAX_PAYLOAD_BYTES").then(|| "lots".to_owned()))
+            .is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! Starting fundtrail servers: any set of services in one process, on one port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use fundtrail_disbursements::{CreditReaction, DisbursementsService, TrancheReaction};
+use fundtrail_domain::Currency;
+use fundtrail_milestones::MilestonesService;
+use fundtrail_pledges::{MatchingReaction, PledgesService, ReleaseReaction};
+use fundtrail_projector::AuditService;
+use fundtrail_service::Ledger;
+use fundtrail_service::reaction::{self, EventSource, Reaction, StoreSource};
+use fundtrail_store::{EventStore, StoreOptions};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+/// Which services a server runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(clippy::struct_excessive_bools, reason = "one switch per service")]
+pub struct Roles {
+    pub pledges: bool,
+    pub milestones: bool,
+    pub disbursements: bool,
+    /// The read side: Funding and Audit APIs.
+    pub projector: bool,
+}
+
+impl Roles {
+    pub const ALL: Roles = Roles {
+        pledges: true,
+        milestones: true,
+        disbursements: true,
+        projector: true,
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub store_url: String,
+    pub reporting_currency: Currency,
+    pub roles: Roles,
+    pub store_options: StoreOptions,
+}
+
+/// A server running in this process.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub store: Arc<dyn EventStore>,
+    shutdown: CancellationToken,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    reactions: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The token whose cancellation stops the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// `http://addr`, for clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish, stops the reactions (which save
+    /// their checkpoints) and waits for all of it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after its shutdown token is cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let served = self.server.await.context("server task failed")?;
+        self.shutdown.cancel();
+        for task in self.reactions {
+            task.await.context("reaction task failed")?;
+        }
+        served.context("gRPC server failed")
+    }
+}
+
+/// Opens the store, binds the address and starts the services and their process managers.
+pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
+    let store = fundtrail_store::open(&settings.store_url, settings.store_options.clone())
+        .await
+        .with_context(|| format!("opening the event store {}", redact(&settings.store_url)))?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let roles = settings.roles;
+    let currency = settings.reporting_currency;
+    let ledger = |source| Ledger::new(store.clone(), source, currency);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(fundtrail_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building gRPC reflection")?;
+
+    let mut reactions: Vec<Arc<dyn Reaction>> = Vec::new();
+    let pledges = roles.pledges.then(|| {
+        let ledger = ledger("pledges");
+        reactions.push(Arc::new(MatchingReaction::new(ledger.clone())));
+        reactions.push(Arc::new(ReleaseReaction::new(ledger.clone())));
+        PledgesService::new(ledger).into_server()
+    });
+    let milestones = roles
+        .milestones
+        .then(|| MilestonesService::new(ledger("milestones")).into_server());
+    let disbursements = roles.disbursements.then(|| {
+        let ledger = ledger("disbursements");
+        reactions.push(Arc::new(CreditReaction::new(ledger.clone())));
+        reactions.push(Arc::new(TrancheReaction::new(ledger.clone())));
+        DisbursementsService::new(ledger).into_server()
+    });
+    let audit = roles
+        .projector
+        .then(|| AuditService::new(store.clone()).into_server());
+
+    if pledges.is_some() {
+        health
+            .set_serving::<fundtrail_proto::v1::pledges_server::PledgesServer<PledgesService>>()
+            .await;
+    }
+    if milestones.is_some() {
+        health
+            .set_serving::<fundtrail_proto::v1::milestones_server::MilestonesServer<MilestonesService>>()
+            .await;
+    }
+    if disbursements.is_some() {
+        health
+            .set_serving::<fundtrail_proto::v1::disbursements_server::DisbursementsServer<DisbursementsService>>()
+            .await;
+    }
+    if audit.is_some() {
+        health
+            .set_serving::<fundtrail_proto::v1::audit_server::AuditServer<AuditService>>()
+            .await;
+    }
+
+    let source: Arc<dyn EventSource> = Arc::new(StoreSource(store.clone()));
+    let reactions = reactions
+        .into_iter()
+        .map(|r| {
+            tokio::spawn(reaction::run(
+                r,
+                store.clone(),
+                source.clone(),
+                shutdown.clone(),
+            ))
+        })
+        .collect();
+
+    let signal = shutdown.clone();
+    let router = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_optional_service(pledges)
+        .add_optional_service(milestones)
+        .add_optional_service(disbursements)
+        .add_optional_service(audit);
+    let server = tokio::spawn(
+        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            signal.cancelled().await;
+        }),
+    );
+    tracing::info!(%addr, ?roles, "fundtrail listening");
+    Ok(RunningServer {
+        addr,
+        store,
+        shutdown,
+        server,
+        reactions,
+    })
+}
+
+/// A store URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Resolves when the process receives SIGINT or SIGTERM.
+pub async fn termination() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redacts_passwords_only() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}
