@@ -1,0 +1,495 @@
+//! The per-country funding view (ARCHITECTURE.md §6).
+//!
+//! Each country collects what donors earmarked for it (pledged, committed, outstanding,
+//! received), the matching reserved and confirmed for contributions to it, what was allocated
+//! to its projects (from any pledge, earmarked or not) and what was disbursed from their
+//! accounts, plus its projects' milestone indicators and the rates its figures used.
+//! Unearmarked pledges and receipts belong to no country until they are allocated.
+//!
+//! Allocations are counted once each: from `ContributionAllocated` until the first of
+//! `AllocationReturned` (the project account gave it back) or `AllocationReleased` (the pledge
+//! took it back), whichever arrives first. Disbursed figures are net: payments less reversals
+//! and refunds; refunds are also kept on their own.
+
+use std::collections::{BTreeMap, HashMap};
+
+use fundtrail_domain::{
+    AccountEvent, CountryCode, DonorEvent, DonorId, Event, MatchingEvent, PledgeEvent, PledgeId,
+    ProjectEvent, ProjectId,
+};
+
+use crate::doc::{Dirty, Doc, Mark, RestoreError, StoredDoc, View};
+use crate::figure::{Figure, Part, Reporting};
+
+mod docs;
+mod report;
+
+use crate::fold::{entry, match_change, signed};
+use crate::pledge::{AllocationDoc, PledgeChange, PledgeDoc, PledgeFigures, pledge_id};
+use crate::rates::RatePurpose;
+pub use docs::{CountryDoc, DonorName, DonorShare, IndicatorKey, MilestoneDoc, ProjectDoc};
+pub use report::{CountryReport, CurrencyReport, DonorShareReport, IndicatorReport, ProjectReport};
+
+/// The per-country funding view.
+#[derive(Debug, Clone)]
+pub struct CountryFunding {
+    pub(crate) reporting: Reporting,
+    pub(crate) mark: Mark,
+    pub(crate) countries: BTreeMap<CountryCode, CountryDoc>,
+    pub(crate) projects: HashMap<ProjectId, ProjectDoc>,
+    pub(crate) pledges: HashMap<PledgeId, PledgeDoc>,
+    pub(crate) donors: HashMap<DonorId, DonorName>,
+    dirty: Dirty,
+}
+
+/// A country's document, marked changed at `position`.
+fn country_doc<'a>(
+    countries: &'a mut BTreeMap<CountryCode, CountryDoc>,
+    dirty: &mut Dirty,
+    code: CountryCode,
+    position: u64,
+) -> &'a mut CountryDoc {
+    dirty.countries.insert(code);
+    let doc = countries.entry(code).or_default();
+    doc.changed_at = position;
+    doc
+}
+
+fn share<'a>(doc: &'a mut CountryDoc, donor: &DonorId) -> &'a mut DonorShare {
+    entry(&mut doc.donors, donor)
+}
+
+impl CountryFunding {
+    fn project(&mut self, id: ProjectId, country: CountryCode) -> &mut ProjectDoc {
+        self.dirty.projects.insert(id);
+        self.countries
+            .entry(country)
+            .or_default()
+            .projects
+            .insert(id);
+        self.projects
+            .entry(id)
+            .or_insert_with(|| ProjectDoc::unregistered(country))
+    }
+
+    fn on_pledge(&mut self, at: Mark, event: &PledgeEvent) {
+        let id = pledge_id(event);
+        if let PledgeEvent::Recorded {
+            donor_id,
+            amount,
+            earmark,
+            ..
+        } = event
+        {
+            self.pledges.entry(id).or_insert_with(|| {
+                PledgeDoc::recorded(donor_id.clone(), *amount, earmark.country())
+            });
+        }
+        let reporting = self.reporting;
+        let Some(pledge) = self.pledges.get_mut(&id) else {
+            return;
+        };
+        self.dirty.pledges.insert(id);
+        let before = if matches!(event, PledgeEvent::Recorded { .. }) {
+            PledgeFigures::default()
+        } else {
+            pledge.figures(reporting)
+        };
+        let (donor, currency, earmark) = (pledge.donor.clone(), pledge.currency, pledge.country);
+        let change = match pledge.apply(event, reporting) {
+            PledgeChange::None => None,
+            PledgeChange::Received(part) => Some(Err(part)),
+            PledgeChange::Allocated(doc) => Some(Ok((doc.clone(), 1))),
+            PledgeChange::Released(doc) => Some(Ok((doc, -1))),
+        };
+        let after = pledge.figures(reporting);
+        if let Some(code) = earmark {
+            let doc = country_doc(&mut self.countries, &mut self.dirty, code, at.position);
+            shift(doc, &donor, currency, before, after);
+            if let Some(Err(received)) = change {
+                doc.received.add(currency, received);
+                share(doc, &donor).received.add(currency, received);
+                if let PledgeEvent::ContributionReceived { rate, .. } = event {
+                    doc.rates.record(RatePurpose::Receipt, rate.as_ref());
+                }
+            }
+        }
+        if let Some(Ok((allocation, sign))) = change {
+            if let PledgeEvent::ContributionAllocated { rate, .. } = event {
+                let code = allocation.country;
+                let doc = country_doc(&mut self.countries, &mut self.dirty, code, at.position);
+                doc.rates.record(RatePurpose::Allocation, rate.as_ref());
+            }
+            self.allocation(at, &donor, &allocation, sign);
+        }
+    }
+
+    /// Adds (`sign` 1) or takes back (`sign` -1) an allocation.
+    fn allocation(&mut self, at: Mark, donor: &DonorId, allocation: &AllocationDoc, sign: i8) {
+        let reporting = self.reporting;
+        let (source, project) = (
+            allocation.source_part(reporting),
+            allocation.project_part(reporting),
+        );
+        let (source_currency, project_currency) = (
+            allocation.amount.currency(),
+            allocation.project_amount.currency(),
+        );
+        let apply = |figure: &mut Figure, currency, part: Part| {
+            if sign > 0 {
+                figure.add(currency, part);
+            } else {
+                figure.sub(currency, part);
+            }
+        };
+        let doc = country_doc(
+            &mut self.countries,
+            &mut self.dirty,
+            allocation.country,
+            at.position,
+        );
+        apply(&mut doc.allocated, project_currency, project);
+        apply(&mut share(doc, donor).allocated, source_currency, source);
+        let project_doc = self.project(allocation.project, allocation.country);
+        apply(&mut project_doc.allocated, project_currency, project);
+    }
+
+    fn on_matching(&mut self, at: Mark, event: &MatchingEvent) {
+        let Some(change) = match_change(event) else {
+            return;
+        };
+        let part = self.reporting.own(change.amount);
+        let currency = change.amount.currency();
+        let doc = country_doc(
+            &mut self.countries,
+            &mut self.dirty,
+            change.country,
+            at.position,
+        );
+        change.step.apply(
+            &mut doc.matched_reserved,
+            &mut doc.matched_confirmed,
+            currency,
+            part,
+        );
+        let share = share(doc, change.contributing);
+        change.step.apply(
+            &mut share.matched_reserved,
+            &mut share.matched_confirmed,
+            currency,
+            part,
+        );
+    }
+
+    fn on_project(&mut self, at: Mark, event: &ProjectEvent) {
+        let (id, code) = match event {
+            ProjectEvent::Registered {
+                project_id,
+                country,
+                ..
+            }
+            | ProjectEvent::MilestonePlanned {
+                project_id,
+                country,
+                ..
+            }
+            | ProjectEvent::ProgressReported {
+                project_id,
+                country,
+                ..
+            }
+            | ProjectEvent::MilestoneVerified {
+                project_id,
+                country,
+                ..
+            }
+            | ProjectEvent::MilestoneRejected {
+                project_id,
+                country,
+                ..
+            }
+            | ProjectEvent::Closed {
+                project_id,
+                country,
+                ..
+            } => (*project_id, *country),
+        };
+        country_doc(&mut self.countries, &mut self.dirty, code, at.position);
+        let project = self.project(id, code);
+        match event {
+            ProjectEvent::Registered { title, partner, .. } => {
+                project.title.clone_from(title);
+                project.partner.clone_from(&partner.name);
+            }
+            ProjectEvent::MilestonePlanned {
+                milestone,
+                indicator,
+                target,
+                ..
+            } => {
+                project.milestones.insert(
+                    *milestone,
+                    MilestoneDoc {
+                        indicator: indicator.into(),
+                        target: *target,
+                        reported: None,
+                        verified: None,
+                    },
+                );
+            }
+            ProjectEvent::ProgressReported {
+                milestone, actual, ..
+            } => {
+                if let Some(m) = project.milestones.get_mut(milestone) {
+                    m.reported = Some(*actual);
+                }
+            }
+            ProjectEvent::MilestoneVerified {
+                milestone,
+                indicator,
+                target,
+                actual,
+                ..
+            } => {
+                let m = project
+                    .milestones
+                    .entry(*milestone)
+                    .or_insert_with(|| MilestoneDoc {
+                        indicator: indicator.into(),
+                        target: *target,
+                        reported: None,
+                        verified: None,
+                    });
+                m.reported = Some(*actual);
+                m.verified = Some(*actual);
+            }
+            ProjectEvent::MilestoneRejected { milestone, .. } => {
+                if let Some(m) = project.milestones.get_mut(milestone) {
+                    m.reported = None;
+                }
+            }
+            ProjectEvent::Closed { .. } => project.closed = true,
+        }
+    }
+
+    fn on_account(&mut self, at: Mark, event: &AccountEvent) {
+        let reporting = self.reporting;
+        let (project_id, code, amount, reporting_amount, paid) = match event {
+            AccountEvent::AllocationReturned {
+                pledge_id,
+                allocation_id,
+                ..
+            } => {
+                let Some(pledge) = self.pledges.get_mut(pledge_id) else {
+                    return;
+                };
+                if let Some(allocation) = pledge.release(*allocation_id) {
+                    self.dirty.pledges.insert(*pledge_id);
+                    let donor = pledge.donor.clone();
+                    self.allocation(at, &donor, &allocation, -1);
+                }
+                return;
+            }
+            AccountEvent::DisbursementPaid {
+                project_id,
+                country,
+                amount,
+                reporting_amount,
+                rate,
+                ..
+            } => {
+                let doc = country_doc(&mut self.countries, &mut self.dirty, *country, at.position);
+                doc.rates.record(RatePurpose::Payment, rate.as_ref());
+                (*project_id, *country, *amount, *reporting_amount, true)
+            }
+            AccountEvent::DisbursementReversed {
+                project_id,
+                country,
+                amount,
+                reporting_amount,
+                ..
+            } => (*project_id, *country, *amount, *reporting_amount, false),
+            AccountEvent::DisbursementRefunded {
+                project_id,
+                country,
+                amount,
+                reporting_amount,
+                ..
+            } => {
+                let part = reporting.booked(*amount, *reporting_amount);
+                let doc = country_doc(&mut self.countries, &mut self.dirty, *country, at.position);
+                doc.refunded.add(amount.currency(), part);
+                (*project_id, *country, *amount, *reporting_amount, false)
+            }
+            AccountEvent::Credited { .. }
+            | AccountEvent::TrancheUnlocked { .. }
+            | AccountEvent::DisbursementRequested { .. }
+            | AccountEvent::DisbursementApproved { .. }
+            | AccountEvent::DisbursementRejected { .. } => return,
+        };
+        let part = reporting.booked(amount, reporting_amount);
+        let currency = amount.currency();
+        let doc = country_doc(&mut self.countries, &mut self.dirty, code, at.position);
+        signed(&mut doc.disbursed, currency, part, paid);
+        signed(
+            &mut self.project(project_id, code).disbursed,
+            currency,
+            part,
+            paid,
+        );
+    }
+}
+
+/// Moves a pledge's promised amounts on its country and its donor's share there.
+fn shift(
+    doc: &mut CountryDoc,
+    donor: &DonorId,
+    currency: fundtrail_domain::Currency,
+    before: PledgeFigures,
+    after: PledgeFigures,
+) {
+    if before == after {
+        return;
+    }
+    doc.pledged.shift(currency, before.pledged, after.pledged);
+    doc.committed
+        .shift(currency, before.committed, after.committed);
+    doc.outstanding
+        .shift(currency, before.outstanding, after.outstanding);
+    let share = share(doc, donor);
+    share.pledged.shift(currency, before.pledged, after.pledged);
+    share
+        .committed
+        .shift(currency, before.committed, after.committed);
+    share
+        .outstanding
+        .shift(currency, before.outstanding, after.outstanding);
+}
+
+impl View for CountryFunding {
+    const NAME: &'static str = "country_funding";
+
+    fn new(reporting: Reporting) -> Self {
+        Self {
+            reporting,
+            mark: Mark::default(),
+            countries: BTreeMap::new(),
+            projects: HashMap::new(),
+            pledges: HashMap::new(),
+            donors: HashMap::new(),
+            dirty: Dirty::default(),
+        }
+    }
+
+    fn reporting(&self) -> Reporting {
+        self.reporting
+    }
+
+    fn mark(&self) -> Mark {
+        self.mark
+    }
+
+    fn apply(&mut self, at: Mark, event: &Event) {
+        self.mark = at;
+        match event {
+            Event::Donor(DonorEvent::Registered { donor_id, name, .. }) => {
+                self.donors
+                    .insert(donor_id.clone(), DonorName { name: name.clone() });
+                self.dirty.donor(donor_id);
+            }
+            Event::Donor(DonorEvent::MatchingEligibilityChanged { .. }) => {}
+            Event::Pledge(e) => self.on_pledge(at, e),
+            Event::Matching(e) => self.on_matching(at, e),
+            Event::Project(e) => self.on_project(at, e),
+            Event::Account(e) => self.on_account(at, e),
+        }
+    }
+
+    fn skip(&mut self, at: Mark) {
+        self.mark = at;
+    }
+
+    fn take_changes(&mut self) -> Result<Vec<Doc>, serde_json::Error> {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut docs = Vec::new();
+        for code in &dirty.countries {
+            if let Some(doc) = self.countries.get(code) {
+                docs.push(Doc::of(KIND_COUNTRY, code, doc)?);
+            }
+        }
+        for id in &dirty.projects {
+            if let Some(doc) = self.projects.get(id) {
+                docs.push(Doc::of(KIND_PROJECT, id, doc)?);
+            }
+        }
+        for id in &dirty.pledges {
+            if let Some(doc) = self.pledges.get(id) {
+                docs.push(Doc::of(KIND_PLEDGE, id, doc)?);
+            }
+        }
+        for id in &dirty.donors {
+            if let Some(doc) = self.donors.get(id) {
+                docs.push(Doc::of(KIND_DONOR, id, doc)?);
+            }
+        }
+        Ok(docs)
+    }
+
+    fn clear_changes(&mut self) {
+        self.dirty = Dirty::default();
+    }
+
+    fn all_docs(&self) -> Result<Vec<Doc>, serde_json::Error> {
+        let mut docs = Vec::with_capacity(
+            self.countries.len() + self.projects.len() + self.pledges.len() + self.donors.len(),
+        );
+        for (code, doc) in &self.countries {
+            docs.push(Doc::of(KIND_COUNTRY, code, doc)?);
+        }
+        for (id, doc) in &self.projects {
+            docs.push(Doc::of(KIND_PROJECT, id, doc)?);
+        }
+        for (id, doc) in &self.pledges {
+            docs.push(Doc::of(KIND_PLEDGE, id, doc)?);
+        }
+        for (id, doc) in &self.donors {
+            docs.push(Doc::of(KIND_DONOR, id, doc)?);
+        }
+        Ok(docs)
+    }
+
+    fn restore(reporting: Reporting, at: Mark, docs: Vec<StoredDoc>) -> Result<Self, RestoreError> {
+        let mut view = Self::new(reporting);
+        view.mark = at;
+        for doc in docs {
+            match doc.kind.as_str() {
+                KIND_COUNTRY => {
+                    view.countries.insert(doc.key()?, doc.value()?);
+                }
+                KIND_PROJECT => {
+                    view.projects.insert(doc.key()?, doc.value()?);
+                }
+                KIND_PLEDGE => {
+                    view.pledges.insert(doc.key()?, doc.value()?);
+                }
+                KIND_DONOR => {
+                    view.donors.insert(doc.key()?, doc.value()?);
+                }
+                other => return Err(doc.error(format!("unknown document kind {other:?}"))),
+            }
+        }
+        for (id, project) in &view.projects {
+            view.countries
+                .entry(project.country)
+                .or_default()
+                .projects
+                .insert(*id);
+        }
+        Ok(view)
+    }
+}
+
+const KIND_COUNTRY: &str = "country";
+const KIND_PROJECT: &str = "project";
+const KIND_PLEDGE: &str = "pledge";
+const KIND_DONOR: &str = "donor";

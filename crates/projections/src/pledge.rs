@@ -1,0 +1,220 @@
+//! What every view remembers of a pledge: enough to value its promised money and to undo its
+//! allocations exactly once.
+//!
+//! # Valuing promises in another currency
+//!
+//! Receipts and allocations carry their reporting-currency value; a pledge and its contribution
+//! agreement do not (no money has moved, so no rate was booked). The views value the pledged,
+//! committed and outstanding amounts of a pledge in another currency at the pledge's own
+//! **average booked receipt rate** (its receipts' reporting value ÷ their amount) once it has
+//! received money, so a fully received pledge reports exactly what its receipts were booked
+//! at; until then that portion is reported unrated (`reporting_complete = false`) rather than
+//! at a rate nobody recorded. A pledge in the reporting currency is its own value.
+
+use std::collections::BTreeMap;
+
+use fundtrail_domain::money::mul_div_half_even;
+use fundtrail_domain::{
+    AllocationId, CountryCode, Currency, DonorId, Money, PledgeEvent, PledgeId, ProjectId,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::figure::{Part, Reporting};
+
+/// One allocation of a pledge's money to a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocationDoc {
+    #[serde(with = "codec::text")]
+    pub project: ProjectId,
+    #[serde(with = "codec::text")]
+    pub country: CountryCode,
+    /// In the pledge's currency.
+    #[serde(with = "codec::money")]
+    pub amount: Money,
+    /// In the project's currency.
+    #[serde(with = "codec::money")]
+    pub project_amount: Money,
+    #[serde(with = "codec::money")]
+    pub reporting_amount: Money,
+    /// False once the allocation was returned or released, whichever came first.
+    pub active: bool,
+}
+
+impl AllocationDoc {
+    /// The allocation as the donor gave it: in the pledge's currency.
+    pub fn source_part(&self, reporting: Reporting) -> Part {
+        reporting.booked(self.amount, self.reporting_amount)
+    }
+
+    /// The allocation as the project holds it: in the project's currency.
+    pub fn project_part(&self, reporting: Reporting) -> Part {
+        reporting.booked(self.project_amount, self.reporting_amount)
+    }
+}
+
+/// A pledge's promised amounts, valued as the module documentation says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PledgeFigures {
+    pub pledged: Part,
+    pub committed: Part,
+    /// Pledged and not yet received, while the pledge is open.
+    pub outstanding: Part,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PledgeDoc {
+    #[serde(with = "codec::text")]
+    pub donor: DonorId,
+    #[serde(with = "codec::text")]
+    pub currency: Currency,
+    /// The earmarked country; `None` for unearmarked money, which belongs to no country until
+    /// it is allocated.
+    #[serde(with = "codec::text_opt", default)]
+    pub country: Option<CountryCode>,
+    pub pledged: i64,
+    #[serde(default)]
+    pub agreement: Option<i64>,
+    pub received: i64,
+    /// The receipts' reporting value.
+    pub received_reporting: i64,
+    /// Set when a receipt had no value in the reporting currency: the booked rate is unknown.
+    #[serde(default)]
+    pub unrated_receipts: bool,
+    pub withdrawn: bool,
+    #[serde(with = "codec::text_keys", default)]
+    pub allocations: BTreeMap<AllocationId, AllocationDoc>,
+}
+
+/// What a pledge event did beyond changing the promised amounts.
+#[derive(Debug)]
+pub enum PledgeChange<'a> {
+    None,
+    Received(Part),
+    Allocated(&'a AllocationDoc),
+    /// An allocation taken back, the first time (a release after a return changes nothing).
+    Released(AllocationDoc),
+}
+
+impl PledgeDoc {
+    pub fn recorded(donor: DonorId, amount: Money, country: Option<CountryCode>) -> Self {
+        Self {
+            donor,
+            currency: amount.currency(),
+            country,
+            pledged: amount.minor_units(),
+            agreement: None,
+            received: 0,
+            received_reporting: 0,
+            unrated_receipts: false,
+            withdrawn: false,
+            allocations: BTreeMap::new(),
+        }
+    }
+
+    pub fn figures(&self, reporting: Reporting) -> PledgeFigures {
+        let committed = self.agreement.unwrap_or(0).min(self.pledged);
+        let outstanding = if self.withdrawn {
+            0
+        } else {
+            self.pledged.saturating_sub(self.received).max(0)
+        };
+        PledgeFigures {
+            pledged: self.value(self.pledged, reporting),
+            committed: self.value(committed, reporting),
+            outstanding: self.value(outstanding, reporting),
+        }
+    }
+
+    fn value(&self, amount: i64, reporting: Reporting) -> Part {
+        if self.currency == reporting.currency() {
+            return Part::rated(amount, amount);
+        }
+        if self.received > 0
+            && !self.unrated_receipts
+            && let Some(value) = mul_div_half_even(amount, self.received_reporting, self.received)
+        {
+            return Part::rated(amount, value);
+        }
+        Part::unrated(amount)
+    }
+
+    /// Applies an event of this pledge (other than its recording).
+    pub fn apply(&mut self, event: &PledgeEvent, reporting: Reporting) -> PledgeChange<'_> {
+        match event {
+            PledgeEvent::Recorded { .. } => PledgeChange::None,
+            PledgeEvent::Amended { amount, .. } => {
+                self.pledged = amount.minor_units();
+                PledgeChange::None
+            }
+            PledgeEvent::Withdrawn { cancelled, .. } => {
+                self.pledged = self.pledged.saturating_sub(cancelled.minor_units());
+                self.withdrawn = true;
+                PledgeChange::None
+            }
+            PledgeEvent::AgreementSigned { amount, .. } => {
+                self.agreement = Some(amount.minor_units());
+                PledgeChange::None
+            }
+            PledgeEvent::ContributionReceived {
+                amount,
+                reporting_amount,
+                ..
+            } => {
+                let part = reporting.booked(*amount, *reporting_amount);
+                self.received = self.received.saturating_add(part.amount);
+                self.received_reporting = self.received_reporting.saturating_add(part.reporting);
+                self.unrated_receipts |= part.unrated != 0;
+                PledgeChange::Received(part)
+            }
+            PledgeEvent::ContributionAllocated {
+                allocation_id,
+                project_id,
+                country,
+                amount,
+                project_amount,
+                reporting_amount,
+                ..
+            } => {
+                let doc = self
+                    .allocations
+                    .entry(*allocation_id)
+                    .or_insert_with(|| AllocationDoc {
+                        project: *project_id,
+                        country: *country,
+                        amount: *amount,
+                        project_amount: *project_amount,
+                        reporting_amount: *reporting_amount,
+                        active: true,
+                    });
+                PledgeChange::Allocated(doc)
+            }
+            PledgeEvent::AllocationReleased { allocation_id, .. } => self
+                .release(*allocation_id)
+                .map_or(PledgeChange::None, PledgeChange::Released),
+        }
+    }
+
+    /// Takes an allocation back the first time it is returned or released; `None` after that.
+    pub fn release(&mut self, allocation_id: AllocationId) -> Option<AllocationDoc> {
+        let doc = self.allocations.get_mut(&allocation_id)?;
+        if !doc.active {
+            return None;
+        }
+        doc.active = false;
+        Some(doc.clone())
+    }
+}
+
+/// The pledge an event is about.
+pub fn pledge_id(event: &PledgeEvent) -> PledgeId {
+    match event {
+        PledgeEvent::Recorded { pledge_id, .. }
+        | PledgeEvent::Amended { pledge_id, .. }
+        | PledgeEvent::Withdrawn { pledge_id, .. }
+        | PledgeEvent::AgreementSigned { pledge_id, .. }
+        | PledgeEvent::ContributionReceived { pledge_id, .. }
+        | PledgeEvent::ContributionAllocated { pledge_id, .. }
+        | PledgeEvent::AllocationReleased { pledge_id, .. } => *pledge_id,
+    }
+}

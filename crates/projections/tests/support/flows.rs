@@ -1,0 +1,450 @@
+//! Money moving through the simulated fund, with the process managers the services run.
+
+use fundtrail_domain::{
+    AccountCommand, AccountEvent, Actor, AllocationId, CountryCode, Currency, DisbursementId,
+    Event, Indicator, MatchRatio, MatchingCommand, MatchingPool, MatchingPoolId, Money, Pledge,
+    PledgeCommand, PledgeEvent, ProjectAccount, ProjectCommand, ProjectEvent, ProjectId, ReceiptId,
+};
+use uuid::Uuid;
+
+use super::world::{World, rate, run};
+
+impl World {
+    /// Receives money on a pledge at the day's rate, then matches it as the pledges service's
+    /// matching manager would.
+    pub fn receive(&mut self, pledge: usize, amount: i64) -> bool {
+        let Some(currency) = self.currency_of(pledge) else {
+            return false;
+        };
+        let receipt_id = ReceiptId::from_uuid(self.uuid());
+        let donor = self.pledges[pledge].1.terms().map(|t| t.donor_id.clone());
+        let eligible = donor
+            .as_ref()
+            .and_then(|d| self.donors.iter().find(|(p, _, _)| &p.donor_id == d))
+            .is_some_and(|(p, _, _)| p.matching_eligible);
+        let command = PledgeCommand::ReceiveContribution {
+            receipt_id,
+            amount: Money::new(currency, amount),
+            value_date: self.date(),
+            rate: rate(currency, self.reporting, self.today),
+            reporting_currency: self.reporting,
+            bank_reference: format!("BANK-{}", receipt_id.as_uuid().as_u128() & 0xffff_ffff),
+            over_payment: false,
+            donor_matching_eligible: eligible,
+        };
+        let events = self.pledge_command(pledge, command);
+        for (_, event) in &events {
+            self.match_receipt(event);
+        }
+        !events.is_empty()
+    }
+
+    fn match_receipt(&mut self, event: &Event) {
+        let Event::Pledge(PledgeEvent::ContributionReceived {
+            pledge_id,
+            donor_id,
+            receipt_id,
+            value_date,
+            reporting_amount,
+            earmark,
+            donor_matching_eligible,
+            ..
+        }) = event
+        else {
+            return;
+        };
+        let own = self
+            .pools
+            .iter()
+            .position(|(_, p)| p.terms().is_some_and(|t| &t.matching_donor_id == donor_id));
+        if let Some(index) = own {
+            let command = MatchingCommand::RecordFunds {
+                matching_receipt_id: *receipt_id,
+                amount: *reporting_amount,
+            };
+            self.pool_command(index, command);
+            return;
+        }
+        let (Some(country), true) = (earmark.country(), *donor_matching_eligible) else {
+            return;
+        };
+        let found = self.pools.iter().position(|(_, p)| {
+            p.terms().is_some_and(|t| {
+                t.eligible_countries.contains(&country)
+                    && *value_date <= t.expires_on
+                    && t.cap.currency() == reporting_amount.currency()
+            })
+        });
+        let Some(index) = found else {
+            return;
+        };
+        let Some((profile, _, _)) = self.donors.iter().find(|(p, _, _)| &p.donor_id == donor_id)
+        else {
+            return;
+        };
+        let command = MatchingCommand::Reserve {
+            receipt_id: *receipt_id,
+            contributing_donor: profile.clone(),
+            pledge_id: *pledge_id,
+            country: Some(country),
+            contribution: *reporting_amount,
+            value_date: *value_date,
+            amount: None,
+        };
+        self.pool_command(index, command);
+    }
+
+    fn pool_command(&mut self, index: usize, command: MatchingCommand) -> Vec<(Uuid, Event)> {
+        let Some((id, pool)) = self.pools.get_mut(index) else {
+            return Vec::new();
+        };
+        run(
+            &mut self.log,
+            MatchingPool::stream(id),
+            pool,
+            command,
+            Event::Matching,
+        )
+    }
+
+    pub fn open_pool(&mut self, donor: usize, cap: i64, countries: &[&str], days: u32) -> bool {
+        let Some((profile, _, _)) = self.donors.get(donor).cloned() else {
+            return false;
+        };
+        let id = MatchingPoolId::from_uuid(self.uuid());
+        let mut pool = MatchingPool::default();
+        let command = MatchingCommand::Open {
+            pool_id: id,
+            matching_donor: profile,
+            cap: Money::new(self.reporting, cap),
+            ratio: MatchRatio::ONE_TO_ONE,
+            eligible_countries: countries
+                .iter()
+                .map(|c| CountryCode::new(c).unwrap())
+                .collect(),
+            expires_on: self.date_in(days),
+        };
+        let opened = !run(
+            &mut self.log,
+            MatchingPool::stream(&id),
+            &mut pool,
+            command,
+            Event::Matching,
+        )
+        .is_empty();
+        if opened {
+            self.pools.push((id, pool));
+        }
+        opened
+    }
+
+    /// Voids the `k`-th still reserved match of a pool.
+    pub fn void_match(&mut self, pool: usize, k: usize) {
+        let Some((_, state)) = self.pools.get(pool) else {
+            return;
+        };
+        let reserved: Vec<ReceiptId> = state
+            .matches()
+            .iter()
+            .filter(|(_, m)| m.status == fundtrail_domain::matching::MatchStatus::Reserved)
+            .map(|(id, _)| *id)
+            .collect();
+        if reserved.is_empty() {
+            return;
+        }
+        let command = MatchingCommand::Void {
+            receipt_id: reserved[k % reserved.len()],
+            reason: "receipt booked in error".into(),
+        };
+        self.pool_command(pool, command);
+    }
+
+    /// Allocates received money to a project, then credits the project's account as the
+    /// disbursements service's credit manager would.
+    pub fn allocate(&mut self, pledge: usize, project: usize, amount: i64) -> bool {
+        let (Some(currency), Some(summary)) = (
+            self.currency_of(pledge),
+            self.projects.get(project).and_then(|p| p.1.summary()),
+        ) else {
+            return false;
+        };
+        let command = PledgeCommand::Allocate {
+            allocation_id: AllocationId::from_uuid(self.uuid()),
+            project: summary,
+            amount: Money::new(currency, amount),
+            rate: rate(currency, summary.currency, self.today),
+        };
+        let events = self.pledge_command(pledge, command);
+        for (event_id, event) in &events {
+            if let Event::Pledge(PledgeEvent::ContributionAllocated {
+                pledge_id,
+                donor_id,
+                allocation_id,
+                project_id,
+                country,
+                project_amount,
+                reporting_amount,
+                ..
+            }) = event
+            {
+                let command = AccountCommand::Credit {
+                    source_event_id: *event_id,
+                    project_id: *project_id,
+                    country: *country,
+                    allocation_id: *allocation_id,
+                    pledge_id: *pledge_id,
+                    donor_id: donor_id.clone(),
+                    amount: *project_amount,
+                    reporting_amount: *reporting_amount,
+                };
+                self.account_command(project, command);
+            }
+        }
+        !events.is_empty()
+    }
+
+    fn account_command(&mut self, project: usize, command: AccountCommand) -> Vec<(Uuid, Event)> {
+        let Some((id, _, account)) = self.projects.get_mut(project) else {
+            return Vec::new();
+        };
+        run(
+            &mut self.log,
+            ProjectAccount::stream(id),
+            account,
+            command,
+            Event::Account,
+        )
+    }
+
+    /// Returns the `k`-th credit not yet returned, then releases it on its pledge as the
+    /// pledges service's release manager would.
+    pub fn return_allocation(&mut self, project: usize, k: usize) {
+        let Some((_, _, account)) = self.projects.get(project) else {
+            return;
+        };
+        let open: Vec<AllocationId> = account
+            .credits()
+            .iter()
+            .filter(|(_, c)| !c.returned)
+            .map(|(id, _)| *id)
+            .collect();
+        if open.is_empty() {
+            return;
+        }
+        let command = AccountCommand::ReturnAllocation {
+            allocation_id: open[k % open.len()],
+            reason: "project scope reduced".into(),
+        };
+        for (_, event) in self.account_command(project, command) {
+            if let Event::Account(AccountEvent::AllocationReturned {
+                pledge_id,
+                allocation_id,
+                reason,
+                ..
+            }) = event
+            {
+                let Some(index) = self.pledges.iter().position(|(id, _)| *id == pledge_id) else {
+                    continue;
+                };
+                let command = PledgeCommand::ReleaseAllocation {
+                    allocation_id,
+                    reason,
+                };
+                self.pledge_command(index, command);
+            }
+        }
+    }
+
+    fn project_command(&mut self, project: usize, command: ProjectCommand) -> Vec<(Uuid, Event)> {
+        let Some((id, state, _)) = self.projects.get_mut(project) else {
+            return Vec::new();
+        };
+        run(
+            &mut self.log,
+            fundtrail_domain::Project::stream(id),
+            state,
+            command,
+            Event::Project,
+        )
+    }
+
+    pub fn plan(&mut self, project: usize, indicator: Indicator, target: u64, tranche: i64) {
+        let Some(currency) = self.project_currency(project) else {
+            return;
+        };
+        let command = ProjectCommand::PlanMilestone {
+            title: format!("{} {target}", indicator.name()),
+            indicator,
+            target,
+            tranche: Money::new(currency, tranche),
+            due_on: self.date_in(180),
+        };
+        self.project_command(project, command);
+    }
+
+    pub fn report_progress(&mut self, project: usize, milestone: u32, actual: u64) {
+        let command = ProjectCommand::ReportProgress {
+            milestone,
+            actual,
+            evidence_reference: format!("survey-{milestone}-{}", self.today),
+            reported_by: self.person(0),
+        };
+        self.project_command(project, command);
+    }
+
+    /// Verifies a milestone, then unlocks its tranche as the tranche manager would.
+    pub fn verify(&mut self, project: usize, milestone: u32) {
+        let command = ProjectCommand::Verify {
+            milestone,
+            verified_by: self.person(2),
+        };
+        for (event_id, event) in self.project_command(project, command) {
+            if let Event::Project(ProjectEvent::MilestoneVerified {
+                project_id,
+                country,
+                milestone,
+                tranche,
+                ..
+            }) = event
+            {
+                let command = AccountCommand::UnlockTranche {
+                    source_event_id: event_id,
+                    project_id,
+                    country,
+                    milestone,
+                    tranche,
+                };
+                self.account_command(project, command);
+            }
+        }
+    }
+
+    pub fn reject_milestone(&mut self, project: usize, milestone: u32) {
+        let command = ProjectCommand::Reject {
+            milestone,
+            reason: "evidence does not match the survey".into(),
+            rejected_by: self.person(2),
+        };
+        self.project_command(project, command);
+    }
+
+    pub fn close(&mut self, project: usize) {
+        let command = ProjectCommand::Close {
+            reason: "completed".into(),
+        };
+        self.project_command(project, command);
+    }
+
+    pub fn request(
+        &mut self,
+        project: usize,
+        amount: i64,
+        milestone: Option<u32>,
+    ) -> Option<usize> {
+        let currency = self.projects.get(project)?.2.currency()?;
+        let id = DisbursementId::from_uuid(self.uuid());
+        let partner = self.projects[project]
+            .1
+            .details()
+            .map(|d| d.partner.name.clone())?;
+        let command = AccountCommand::Request {
+            disbursement_id: id,
+            amount: Money::new(currency, amount),
+            partner,
+            milestone,
+            purpose: "field operations".into(),
+            requested_by: self.person(0),
+        };
+        if self.account_command(project, command).is_empty() {
+            return None;
+        }
+        self.disbursements.push((project, id));
+        Some(self.disbursements.len() - 1)
+    }
+
+    fn disbursement_command(
+        &mut self,
+        index: usize,
+        make: impl FnOnce(DisbursementId, Actor) -> AccountCommand,
+    ) {
+        let Some((project, id)) = self.disbursements.get(index).copied() else {
+            return;
+        };
+        let command = make(id, self.person(1));
+        self.account_command(project, command);
+    }
+
+    pub fn approve(&mut self, disbursement: usize) {
+        self.disbursement_command(disbursement, |id, by| AccountCommand::Approve {
+            disbursement_id: id,
+            approved_by: by,
+        });
+    }
+
+    pub fn reject_disbursement(&mut self, disbursement: usize) {
+        self.disbursement_command(disbursement, |id, by| AccountCommand::Reject {
+            disbursement_id: id,
+            reason: "budget line closed".into(),
+            rejected_by: by,
+        });
+    }
+
+    pub fn pay(&mut self, disbursement: usize, in_currency: Option<Currency>) {
+        let Some(currency) = self
+            .disbursements
+            .get(disbursement)
+            .and_then(|(p, _)| self.projects[*p].2.currency())
+        else {
+            return;
+        };
+        let payment = in_currency.unwrap_or(currency);
+        let (date, rate) = (self.date(), rate(currency, payment, self.today));
+        self.disbursement_command(disbursement, |id, _| AccountCommand::Pay {
+            disbursement_id: id,
+            paid_on: date,
+            bank_reference: format!("PAY-{}", id.as_uuid().as_u128() & 0xffff_ffff),
+            payment_currency: payment,
+            rate,
+        });
+    }
+
+    pub fn reverse(&mut self, disbursement: usize) {
+        self.disbursement_command(disbursement, |id, _| AccountCommand::Reverse {
+            disbursement_id: id,
+            reason: "returned by the partner's bank".into(),
+        });
+    }
+
+    pub fn refund(&mut self, disbursement: usize, amount: i64) {
+        let Some(currency) = self
+            .disbursements
+            .get(disbursement)
+            .and_then(|(p, _)| self.projects[*p].2.currency())
+        else {
+            return;
+        };
+        let date = self.date();
+        self.disbursement_command(disbursement, |id, _| AccountCommand::Refund {
+            disbursement_id: id,
+            amount: Money::new(currency, amount),
+            refunded_on: date,
+            reason: "unspent balance".into(),
+        });
+    }
+
+    pub fn project_currency(&self, project: usize) -> Option<Currency> {
+        self.projects.get(project)?.1.summary().map(|s| s.currency)
+    }
+
+    pub fn project_id(&self, project: usize) -> ProjectId {
+        self.projects[project].0
+    }
+
+    fn person(&self, n: usize) -> Actor {
+        self.people[n % self.people.len()].clone()
+    }
+
+    pub fn pledge(&self, index: usize) -> &Pledge {
+        &self.pledges[index].1
+    }
+}
