@@ -90,6 +90,7 @@ impl TestServer {
                 schema: schema.clone(),
                 ..StoreOptions::default()
             },
+            audit: fundtrail_audit::AuditSettings::default(),
         })
         .await?;
         Ok(Self {

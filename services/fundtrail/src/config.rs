@@ -24,6 +24,11 @@ pub struct Config {
     pub log_format: String,
     /// The largest event payload the store accepts, in bytes.
     pub max_payload_bytes: usize,
+    /// A file holding the ed25519 key that signs audit checkpoints (64 hex digits); empty
+    /// for none. `fundtrail dev` makes one in `.fundtrail/` when this is empty.
+    pub audit_signing_key: String,
+    /// How often the projector signs the head when it moved, in seconds.
+    pub audit_checkpoint_seconds: u64,
 }
 
 impl Default for Config {
@@ -35,6 +40,8 @@ impl Default for Config {
             log: "embedded".to_owned(),
             log_format: "pretty".to_owned(),
             max_payload_bytes: 1024 * 1024,
+            audit_signing_key: String::new(),
+            audit_checkpoint_seconds: 300,
         }
     }
 }
@@ -47,7 +54,15 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("FUNDTRAIL_LOG", "log"),
     ("FUNDTRAIL_LOG_FORMAT", "log_format"),
     ("FUNDTRAIL_MAX_PAYLOAD_BYTES", "max_payload_bytes"),
+    ("FUNDTRAIL_AUDIT_SIGNING_KEY", "audit_signing_key"),
+    (
+        "FUNDTRAIL_AUDIT_CHECKPOINT_SECONDS",
+        "audit_checkpoint_seconds",
+    ),
 ];
+
+/// Where `fundtrail dev` keeps its checkpoint signing key.
+pub const DEV_AUDIT_KEY: &str = ".fundtrail/audit-signing.key";
 
 impl Config {
     /// Defaults, then the file (when given), then the environment.
@@ -83,6 +98,12 @@ impl Config {
                     self.max_payload_bytes = value
                         .parse()
                         .with_context(|| format!("{name}={value:?} is not a number of bytes"))?;
+                }
+                "audit_signing_key" => self.audit_signing_key = value,
+                "audit_checkpoint_seconds" => {
+                    self.audit_checkpoint_seconds = value
+                        .parse()
+                        .with_context(|| format!("{name}={value:?} is not a number of seconds"))?;
                 }
                 _ => {}
             }
@@ -131,7 +152,31 @@ impl Config {
         if self.max_payload_bytes == 0 {
             bail!("max_payload_bytes must be positive");
         }
+        if self.audit_checkpoint_seconds == 0 {
+            bail!("audit_checkpoint_seconds must be positive");
+        }
         Ok(())
+    }
+
+    /// For `fundtrail dev`: without a configured key, uses (and makes, readable by its owner
+    /// only) the one in `.fundtrail/`.
+    pub fn use_dev_audit_key(&mut self) -> anyhow::Result<()> {
+        if self.audit_signing_key.trim().is_empty() {
+            DEV_AUDIT_KEY.clone_into(&mut self.audit_signing_key);
+            fundtrail_audit::CheckpointSigner::load_or_generate(Path::new(DEV_AUDIT_KEY))?;
+        }
+        Ok(())
+    }
+
+    /// The checkpoint signing settings, with the key loaded.
+    pub fn audit_settings(&self) -> anyhow::Result<fundtrail_audit::AuditSettings> {
+        let path = self.audit_signing_key.trim();
+        Ok(fundtrail_audit::AuditSettings {
+            signer: (!path.is_empty())
+                .then(|| fundtrail_audit::CheckpointSigner::load(Path::new(path)))
+                .transpose()?,
+            checkpoint_interval: std::time::Duration::from_secs(self.audit_checkpoint_seconds),
+        })
     }
 }
 

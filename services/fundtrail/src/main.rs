@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use fundtrail::client;
 use fundtrail::config::Config;
 use fundtrail::demo;
 use fundtrail::server::{self, Roles, ServerSettings};
+use fundtrail::{audit_cli, client};
 use fundtrail_store::StoreOptions;
 
 #[derive(Debug, Parser)]
@@ -34,6 +34,8 @@ enum Command {
     Serve(ServeArgs),
     /// Load the demonstration data set into a running server through its API.
     Demo(DemoArgs),
+    /// For auditors: export and verify the history, inclusion proofs, IATI and CSV reports.
+    Audit(audit_cli::AuditCommand),
     #[command(flatten)]
     Client(client::Command),
 }
@@ -118,11 +120,13 @@ fn settings(config: &Config, roles: Roles) -> anyhow::Result<ServerSettings> {
             max_payload_bytes: config.max_payload_bytes,
             ..StoreOptions::default()
         },
+        audit: config.audit_settings()?,
     })
 }
 
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
-    let config = config(&args.server)?;
+    let mut config = config(&args.server)?;
+    config.use_dev_audit_key()?;
     fundtrail_telemetry::init("fundtrail", config.log_format()?, "info");
     let running = server::start(settings(&config, Roles::ALL)?).await?;
     let url = running.url();
@@ -195,6 +199,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo::load(&args.server)
             .await
             .map(|summary| println!("demo data loaded: {summary}")),
+        Command::Audit(command) => audit_cli::run(command).await,
         Command::Client(command) => client::run(command).await,
     };
     match result {

@@ -44,6 +44,8 @@ pub struct ServerSettings {
     pub reporting_currency: Currency,
     pub roles: Roles,
     pub store_options: StoreOptions,
+    /// The checkpoint signing key and how often the projector signs.
+    pub audit: fundtrail_audit::AuditSettings,
 }
 
 /// A server running in this process.
@@ -87,9 +89,12 @@ impl RunningServer {
 
 /// Opens the store, binds the address and starts the services and their process managers.
 pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
-    let store = fundtrail_store::open(&settings.store_url, settings.store_options.clone())
-        .await
-        .with_context(|| format!("opening the event store {}", redact(&settings.store_url)))?;
+    // Opened with its checkpoint table, which lives in the store's own database.
+    let opened =
+        fundtrail_audit::storage::open(&settings.store_url, settings.store_options.clone())
+            .await
+            .with_context(|| format!("opening the event store {}", redact(&settings.store_url)))?;
+    let store = opened.events.clone();
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
@@ -122,9 +127,11 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
         reactions.push(Arc::new(TrancheReaction::new(ledger.clone())));
         DisbursementsService::new(ledger).into_server()
     });
-    let audit = roles
-        .projector
-        .then(|| AuditService::new(store.clone()).into_server());
+    let audit = roles.projector.then(|| {
+        AuditService::new(store.clone())
+            .with_checkpoints(opened.checkpoints.clone(), settings.audit.signer.clone())
+            .into_server()
+    });
 
     if pledges.is_some() {
         health
@@ -148,7 +155,7 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
     }
 
     let source: Arc<dyn EventSource> = Arc::new(StoreSource(store.clone()));
-    let reactions = reactions
+    let mut reactions: Vec<JoinHandle<()>> = reactions
         .into_iter()
         .map(|r| {
             tokio::spawn(reaction::run(
@@ -159,6 +166,17 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
             ))
         })
         .collect();
+    if roles.projector
+        && let Some(signer) = settings.audit.signer.clone()
+    {
+        reactions.push(tokio::spawn(fundtrail_audit::signer::run_periodic(
+            store.clone(),
+            opened.checkpoints.clone(),
+            signer,
+            settings.audit.checkpoint_interval,
+            shutdown.clone(),
+        )));
+    }
 
     let signal = shutdown.clone();
     let router = tonic::transport::Server::builder()

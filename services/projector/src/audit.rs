@@ -1,9 +1,13 @@
-//! The Audit gRPC API: the raw history, filtered, with every envelope as stored.
+//! The Audit gRPC API: the raw history, filtered, with every envelope as stored; signed
+//! checkpoints of its hash chain; and inclusion proofs against them.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::DateTime;
+use fundtrail_audit::proof::{self, InclusionProof, ProveError};
+use fundtrail_audit::signer::{self, SignError};
+use fundtrail_audit::{CheckpointSigner, CheckpointStore, SignedCheckpoint};
 use fundtrail_domain::CountryCode;
 use fundtrail_proto::v1::audit_server::{Audit, AuditServer};
 use fundtrail_proto::{decode, v1};
@@ -17,11 +21,63 @@ use crate::json::to_json;
 #[derive(Debug, Clone)]
 pub struct AuditService {
     store: Arc<dyn EventStore>,
+    checkpoints: Option<CheckpointStore>,
+    signer: Option<CheckpointSigner>,
 }
 
 impl AuditService {
+    /// Without checkpoints: only `StreamEvents` answers.
     pub fn new(store: Arc<dyn EventStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            checkpoints: None,
+            signer: None,
+        }
+    }
+
+    /// Serves the checkpoints stored in `checkpoints`; signs new ones when given a key.
+    #[must_use]
+    pub fn with_checkpoints(
+        mut self,
+        checkpoints: CheckpointStore,
+        signer: Option<CheckpointSigner>,
+    ) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self.signer = signer;
+        self
+    }
+
+    fn checkpoints(&self) -> Result<&CheckpointStore, Status> {
+        self.checkpoints.as_ref().ok_or_else(|| {
+            Status::unimplemented("signed checkpoints are not configured on this server")
+        })
+    }
+
+    fn signer(&self) -> Result<&CheckpointSigner, Status> {
+        self.signer.as_ref().ok_or_else(|| {
+            Status::failed_precondition(
+                "this server has no audit signing key (set audit_signing_key or \
+                 FUNDTRAIL_AUDIT_SIGNING_KEY)",
+            )
+        })
+    }
+
+    /// The checkpoint at a position, or the latest for 0.
+    async fn checkpoint(&self, position: u64) -> Result<SignedCheckpoint, Status> {
+        let checkpoints = self.checkpoints()?;
+        let found = if position == 0 {
+            checkpoints.latest().await
+        } else {
+            checkpoints.at(position).await
+        }
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+        found.ok_or_else(|| {
+            Status::not_found(if position == 0 {
+                "no checkpoint has been signed yet (CreateCheckpoint signs one)".to_owned()
+            } else {
+                format!("no checkpoint at position {position} (ListCheckpoints lists them)")
+            })
+        })
     }
 
     pub fn into_server(self) -> AuditServer<Self> {
@@ -37,6 +93,9 @@ pub struct EventFilter {
     pub category: Option<String>,
     pub event_type: Option<String>,
     pub country: Option<CountryCode>,
+    /// `XX`: only the events that concern no country (the code `AuditEvent.country` gives
+    /// them).
+    pub no_country: bool,
     pub from_micros: Option<i64>,
     pub to_micros: Option<i64>,
 }
@@ -69,12 +128,15 @@ impl EventFilter {
                 "a category is lowercase letters, e.g. pledge",
             ));
         }
+        let no_country = r.country.trim().eq_ignore_ascii_case("XX");
         Ok(Self {
             to_position: (r.to_position != 0).then_some(r.to_position),
+            no_country,
             stream: non_empty(&r.stream),
             category,
             event_type: non_empty(&r.event_type),
             country: non_empty(&r.country)
+                .filter(|_| !no_country)
                 .map(|c| CountryCode::new(&c).map_err(|e| invalid("country", e.to_string())))
                 .transpose()?,
             from_micros: time("from_time", &r.from_time)?,
@@ -96,6 +158,7 @@ impl EventFilter {
                 .as_ref()
                 .is_none_or(|t| *t == event.event_type)
             && self.country.is_none_or(|c| Some(c) == country)
+            && (!self.no_country || country.is_none())
             && self.from_micros.is_none_or(|t| event.recorded_at >= t)
             && self.to_micros.is_none_or(|t| event.recorded_at <= t);
         (admitted, code)
@@ -181,46 +244,84 @@ impl Audit for AuditService {
 
     async fn get_checkpoint(
         &self,
-        _request: Request<v1::GetCheckpointRequest>,
+        request: Request<v1::GetCheckpointRequest>,
     ) -> Result<Response<v1::SignedCheckpoint>, Status> {
-        Err(Status::unimplemented(
-            "signed checkpoints are not configured on this server",
-        ))
+        let cp = self.checkpoint(request.into_inner().position).await?;
+        Ok(Response::new((&cp).into()))
     }
 
     async fn list_checkpoints(
         &self,
         _request: Request<v1::ListCheckpointsRequest>,
     ) -> Result<Response<v1::ListCheckpointsResponse>, Status> {
-        Err(Status::unimplemented(
-            "signed checkpoints are not configured on this server",
-        ))
+        let list = self
+            .checkpoints()?
+            .list()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(v1::ListCheckpointsResponse {
+            checkpoints: list.iter().map(Into::into).collect(),
+        }))
     }
 
     async fn create_checkpoint(
         &self,
         _request: Request<v1::CreateCheckpointRequest>,
     ) -> Result<Response<v1::SignedCheckpoint>, Status> {
-        Err(Status::unimplemented(
-            "signed checkpoints are not configured on this server",
-        ))
+        let checkpoints = self.checkpoints()?;
+        let signer = self.signer()?;
+        match signer::sign_head(self.store.as_ref(), checkpoints, signer).await {
+            Ok(cp) => Ok(Response::new((&cp).into())),
+            Err(SignError::Empty) => Err(Status::failed_precondition(
+                "the store is empty: there is no head to sign",
+            )),
+            Err(SignError::Tampered(finding)) => {
+                tracing::error!(%finding, "refused to sign a checkpoint over an altered history");
+                Err(Status::data_loss(format!(
+                    "refusing to sign: the history no longer verifies: {finding}"
+                )))
+            }
+            Err(error) => Err(Status::unavailable(error.to_string())),
+        }
     }
 
     async fn get_public_key(
         &self,
         _request: Request<v1::GetPublicKeyRequest>,
     ) -> Result<Response<v1::PublicKey>, Status> {
-        Err(Status::unimplemented(
-            "signed checkpoints are not configured on this server",
-        ))
+        let key = self.signer()?.public_key();
+        Ok(Response::new(v1::PublicKey {
+            ed25519: key.to_vec(),
+            hex: hex::encode(key),
+        }))
     }
 
     async fn prove_inclusion(
         &self,
-        _request: Request<v1::ProveInclusionRequest>,
+        request: Request<v1::ProveInclusionRequest>,
     ) -> Result<Response<v1::InclusionProof>, Status> {
-        Err(Status::unimplemented(
-            "signed checkpoints are not configured on this server",
-        ))
+        let r = request.into_inner();
+        if r.position == 0 {
+            return Err(invalid("position", "positions start at 1"));
+        }
+        let cp = self.checkpoint(r.checkpoint_position).await?;
+        if r.position > cp.position {
+            return Err(Status::failed_precondition(format!(
+                "position {} is after the checkpoint at {}: sign a newer one \
+                 (CreateCheckpoint) or wait for the next",
+                r.position, cp.position
+            )));
+        }
+        let proof: InclusionProof = proof::prove(self.store.as_ref(), cp, r.position)
+            .await
+            .map_err(|e| match e {
+                ProveError::Zero | ProveError::AfterCheckpoint { .. } => {
+                    invalid("position", e.to_string())
+                }
+                ProveError::Missing(_) => Status::data_loss(e.to_string()),
+                ProveError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
+                ProveError::Store(_) => Status::unavailable(e.to_string()),
+            })?;
+        Ok(Response::new((&proof).into()))
     }
 }

@@ -1,0 +1,271 @@
+//! Signed checkpoints: an ed25519 signature over `u64be(position) || hash` (40 bytes), so an
+//! auditor who keeps one can later show that nothing at or before its position changed.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use fundtrail_proto::v1;
+
+/// The 40 bytes a checkpoint's signature covers.
+pub fn message(position: u64, hash: &[u8; 32]) -> [u8; 40] {
+    let mut bytes = [0u8; 40];
+    bytes[..8].copy_from_slice(&position.to_be_bytes());
+    bytes[8..].copy_from_slice(hash);
+    bytes
+}
+
+/// A chain head signed by the fund's audit key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    pub position: u64,
+    pub hash: [u8; 32],
+    pub signature: [u8; 64],
+    /// RFC 3339; not covered by the signature.
+    pub signed_at: String,
+    pub public_key: [u8; 32],
+}
+
+impl SignedCheckpoint {
+    /// Whether the signature is the checkpoint key's over this position and hash.
+    pub fn signature_valid(&self) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(&self.public_key) else {
+            return false;
+        };
+        key.verify_strict(
+            &message(self.position, &self.hash),
+            &Signature::from_bytes(&self.signature),
+        )
+        .is_ok()
+    }
+}
+
+/// A checkpoint from the wire whose byte fields have the wrong length.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("checkpoint at position {position}: {field} is {len} bytes, expected {expected}")]
+pub struct MalformedCheckpoint {
+    pub position: u64,
+    pub field: &'static str,
+    pub len: usize,
+    pub expected: usize,
+}
+
+impl From<&SignedCheckpoint> for v1::SignedCheckpoint {
+    fn from(c: &SignedCheckpoint) -> Self {
+        Self {
+            position: c.position,
+            hash: c.hash.to_vec(),
+            signature: c.signature.to_vec(),
+            signed_at: c.signed_at.clone(),
+            public_key: c.public_key.to_vec(),
+        }
+    }
+}
+
+impl TryFrom<v1::SignedCheckpoint> for SignedCheckpoint {
+    type Error = MalformedCheckpoint;
+
+    fn try_from(c: v1::SignedCheckpoint) -> Result<Self, Self::Error> {
+        let position = c.position;
+        let bad = |field, len, expected| MalformedCheckpoint {
+            position,
+            field,
+            len,
+            expected,
+        };
+        Ok(Self {
+            position,
+            hash: c
+                .hash
+                .as_slice()
+                .try_into()
+                .map_err(|_| bad("hash", c.hash.len(), 32))?,
+            signature: c
+                .signature
+                .as_slice()
+                .try_into()
+                .map_err(|_| bad("signature", c.signature.len(), 64))?,
+            signed_at: c.signed_at,
+            public_key: c
+                .public_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| bad("public_key", c.public_key.len(), 32))?,
+        })
+    }
+}
+
+/// Why a signing key could not be loaded, made or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("reading the signing key {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("writing the signing key {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "the signing key {path} is not an ed25519 key: expected 64 hexadecimal digits \
+         (the 32-byte secret seed) on one line"
+    )]
+    Format { path: String },
+    #[error("no randomness for a new signing key: {0}")]
+    Random(String),
+    #[error("{0:?} is not an ed25519 public key: expected 64 hexadecimal digits")]
+    PublicKey(String),
+}
+
+/// The fund's checkpoint signing key.
+#[derive(Clone)]
+pub struct CheckpointSigner {
+    key: SigningKey,
+}
+
+impl fmt::Debug for CheckpointSigner {
+    // The secret stays out of logs; the public half identifies the key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckpointSigner")
+            .field("public_key", &hex::encode(self.public_key()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckpointSigner {
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self {
+            key: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(Self::from_seed(seed))
+    }
+
+    /// Reads a key file: the 32-byte seed as 64 hex digits.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut seed = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut seed).map_err(|_| KeyError::Format {
+            path: path.display().to_string(),
+        })?;
+        Ok(Self::from_seed(seed))
+    }
+
+    /// Loads the key file, or makes a new key there (readable by its owner only) when there
+    /// is none.
+    pub fn load_or_generate(path: &Path) -> Result<Self, KeyError> {
+        if path.exists() {
+            return Self::load(path);
+        }
+        let signer = Self::generate()?;
+        signer.save(path)?;
+        Ok(signer)
+    }
+
+    /// Writes the key to a new file with mode 0600; refuses to overwrite one.
+    pub fn save(&self, path: &Path) -> Result<(), KeyError> {
+        let err = |source| KeyError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(path).map_err(err)?;
+        writeln!(file, "{}", hex::encode(self.key.to_bytes())).map_err(err)?;
+        file.sync_all().map_err(err)
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    pub fn sign(&self, position: u64, hash: [u8; 32], signed_at: String) -> SignedCheckpoint {
+        SignedCheckpoint {
+            position,
+            hash,
+            signature: self.key.sign(&message(position, &hash)).to_bytes(),
+            signed_at,
+            public_key: self.public_key(),
+        }
+    }
+}
+
+/// Parses a public key given as 64 hex digits.
+pub fn parse_public_key(text: &str) -> Result<[u8; 32], KeyError> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut key)
+        .ok()
+        .filter(|()| VerifyingKey::from_bytes(&key).is_ok())
+        .map(|()| key)
+        .ok_or_else(|| KeyError::PublicKey(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_covers_position_and_hash() {
+        let signer = CheckpointSigner::from_seed([7; 32]);
+        let cp = signer.sign(42, [9; 32], "2025-01-01T00:00:00Z".to_owned());
+        assert!(cp.signature_valid());
+        assert!(
+            !SignedCheckpoint {
+                position: 43,
+                ..cp.clone()
+            }
+            .signature_valid()
+        );
+        assert!(
+            !SignedCheckpoint {
+                hash: [8; 32],
+                ..cp.clone()
+            }
+            .signature_valid()
+        );
+        let other = CheckpointSigner::from_seed([8; 32]);
+        assert!(
+            !SignedCheckpoint {
+                public_key: other.public_key(),
+                ..cp
+            }
+            .signature_valid()
+        );
+    }
+
+    #[test]
+    fn key_files_are_private_and_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/audit.key");
+        let made = CheckpointSigner::load_or_generate(&path).unwrap();
+        let loaded = CheckpointSigner::load_or_generate(&path).unwrap();
+        assert_eq!(made.public_key(), loaded.public_key());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let permissions = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(permissions & 0o777, 0o600);
+        }
+        assert!(made.save(&path).is_err(), "never overwrites a key");
+        std::fs::write(dir.path().join("bad.key"), "not hex").unwrap();
+        assert!(CheckpointSigner::load(&dir.path().join("bad.key")).is_err());
+    }
+}

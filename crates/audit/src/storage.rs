@@ -1,0 +1,242 @@
+//! Where signed checkpoints live: a table in the event store's own database, so a backup of
+//! the store carries its checkpoints and a tamperer with database access is the threat the
+//! signatures answer.
+
+use std::sync::Arc;
+
+use fundtrail_store::{EventStore, PgStore, SqliteStore, StoreError, StoreOptions};
+use sqlx::{PgPool, Row, SqlitePool};
+
+use crate::checkpoint::SignedCheckpoint;
+
+/// Why checkpoints could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("checkpoint table: {0}")]
+    Database(String),
+    #[error("checkpoint table: a stored row is corrupt: {0}")]
+    Corrupt(String),
+}
+
+fn db(what: &str) -> impl Fn(sqlx::Error) -> StorageError + '_ {
+    move |e| StorageError::Database(format!("{what}: {e}"))
+}
+
+const PG_TABLE: &str = "CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    position   BIGINT NOT NULL CHECK (position > 0),
+    public_key BYTEA NOT NULL,
+    hash       BYTEA NOT NULL,
+    signature  BYTEA NOT NULL,
+    signed_at  TEXT NOT NULL,
+    PRIMARY KEY (position, public_key)
+)";
+
+const SQLITE_TABLE: &str = "CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    position   INTEGER NOT NULL CHECK (position > 0),
+    public_key BLOB NOT NULL,
+    hash       BLOB NOT NULL,
+    signature  BLOB NOT NULL,
+    signed_at  TEXT NOT NULL,
+    PRIMARY KEY (position, public_key)
+) WITHOUT ROWID";
+
+const COLUMNS: &str = "position, public_key, hash, signature, signed_at";
+
+/// The checkpoint table of one store.
+#[derive(Debug, Clone)]
+pub enum CheckpointStore {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+/// A store opened by URL, with its checkpoint table.
+#[derive(Debug, Clone)]
+pub struct OpenedStore {
+    pub events: Arc<dyn EventStore>,
+    pub checkpoints: CheckpointStore,
+}
+
+/// Opens the store a URL names (as [`fundtrail_store::open`]) and its checkpoint table.
+pub async fn open(url: &str, options: StoreOptions) -> Result<OpenedStore, StorageError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PgStore::connect(url, options).await?;
+        let checkpoints = CheckpointStore::postgres(store.pool().clone()).await?;
+        Ok(OpenedStore {
+            events: Arc::new(store),
+            checkpoints,
+        })
+    } else {
+        // Anything else is SQLite or an error the store itself words.
+        let store = SqliteStore::connect(url, options).await?;
+        let checkpoints = CheckpointStore::sqlite(store.pool().clone()).await?;
+        Ok(OpenedStore {
+            events: Arc::new(store),
+            checkpoints,
+        })
+    }
+}
+
+impl CheckpointStore {
+    pub async fn postgres(pool: PgPool) -> Result<Self, StorageError> {
+        sqlx::query(PG_TABLE)
+            .execute(&pool)
+            .await
+            .map_err(db("creating"))?;
+        Ok(Self::Postgres(pool))
+    }
+
+    pub async fn sqlite(pool: SqlitePool) -> Result<Self, StorageError> {
+        sqlx::query(SQLITE_TABLE)
+            .execute(&pool)
+            .await
+            .map_err(db("creating"))?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    /// Stores a checkpoint; one already stored for the same position and key is kept.
+    pub async fn save(&self, cp: &SignedCheckpoint) -> Result<(), StorageError> {
+        let position = i64::try_from(cp.position)
+            .map_err(|_| StorageError::Database(format!("position {} too large", cp.position)))?;
+        match self {
+            Self::Postgres(pool) => sqlx::query(
+                "INSERT INTO audit_checkpoints (position, public_key, hash, signature, signed_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(position)
+            .bind(cp.public_key.as_slice())
+            .bind(cp.hash.as_slice())
+            .bind(cp.signature.as_slice())
+            .bind(&cp.signed_at)
+            .execute(pool)
+            .await
+            .map(drop),
+            Self::Sqlite(pool) => sqlx::query(
+                "INSERT INTO audit_checkpoints (position, public_key, hash, signature, signed_at) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(position)
+            .bind(cp.public_key.as_slice())
+            .bind(cp.hash.as_slice())
+            .bind(cp.signature.as_slice())
+            .bind(&cp.signed_at)
+            .execute(pool)
+            .await
+            .map(drop),
+        }
+        .map_err(db("saving"))
+    }
+
+    /// The checkpoint with the highest position (the last signed at it, if several keys
+    /// signed it).
+    pub async fn latest(&self) -> Result<Option<SignedCheckpoint>, StorageError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_checkpoints ORDER BY position DESC, signed_at DESC LIMIT 1"
+        );
+        Ok(self.select(&sql, None).await?.into_iter().next())
+    }
+
+    /// The checkpoint at exactly this position, if one was signed there.
+    pub async fn at(&self, position: u64) -> Result<Option<SignedCheckpoint>, StorageError> {
+        let sql = match self {
+            Self::Postgres(_) => format!(
+                "SELECT {COLUMNS} FROM audit_checkpoints WHERE position = $1 \
+                 ORDER BY signed_at DESC LIMIT 1"
+            ),
+            Self::Sqlite(_) => format!(
+                "SELECT {COLUMNS} FROM audit_checkpoints WHERE position = ? \
+                 ORDER BY signed_at DESC LIMIT 1"
+            ),
+        };
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        Ok(self.select(&sql, Some(position)).await?.into_iter().next())
+    }
+
+    /// Every checkpoint, by position.
+    pub async fn list(&self) -> Result<Vec<SignedCheckpoint>, StorageError> {
+        let sql = format!("SELECT {COLUMNS} FROM audit_checkpoints ORDER BY position, signed_at");
+        self.select(&sql, None).await
+    }
+
+    async fn select(
+        &self,
+        sql: &str,
+        bind: Option<i64>,
+    ) -> Result<Vec<SignedCheckpoint>, StorageError> {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self {
+            Self::Postgres(pool) => {
+                let mut query = sqlx::query(sql);
+                if let Some(value) = bind {
+                    query = query.bind(value);
+                }
+                let rows = query.fetch_all(pool).await.map_err(db("reading"))?;
+                rows.iter()
+                    .map(|row| {
+                        decode(
+                            row.try_get(0),
+                            row.try_get(1),
+                            row.try_get(2),
+                            row.try_get(3),
+                            row.try_get(4),
+                        )
+                    })
+                    .collect()
+            }
+            Self::Sqlite(pool) => {
+                let mut query = sqlx::query(sql);
+                if let Some(value) = bind {
+                    query = query.bind(value);
+                }
+                let rows = query.fetch_all(pool).await.map_err(db("reading"))?;
+                rows.iter()
+                    .map(|row| {
+                        decode(
+                            row.try_get(0),
+                            row.try_get(1),
+                            row.try_get(2),
+                            row.try_get(3),
+                            row.try_get(4),
+                        )
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+type Column<T> = Result<T, sqlx::Error>;
+
+fn decode(
+    position: Column<i64>,
+    public_key: Column<Vec<u8>>,
+    hash: Column<Vec<u8>>,
+    signature: Column<Vec<u8>>,
+    signed_at: Column<String>,
+) -> Result<SignedCheckpoint, StorageError> {
+    let read = db("decoding");
+    let position = position.map_err(&read)?;
+    let position = u64::try_from(position)
+        .map_err(|_| StorageError::Corrupt(format!("negative position {position}")))?;
+    Ok(SignedCheckpoint {
+        position,
+        public_key: fixed("public key", position, public_key.map_err(&read)?)?,
+        hash: fixed("hash", position, hash.map_err(&read)?)?,
+        signature: fixed("signature", position, signature.map_err(&read)?)?,
+        signed_at: signed_at.map_err(&read)?,
+    })
+}
+
+fn fixed<const N: usize>(
+    what: &str,
+    position: u64,
+    bytes: Vec<u8>,
+) -> Result<[u8; N], StorageError> {
+    let len = bytes.len();
+    bytes.try_into().map_err(|_| {
+        StorageError::Corrupt(format!(
+            "{what} of the checkpoint at {position} is {len} bytes, expected {N}"
+        ))
+    })
+}

@@ -1,0 +1,329 @@
+//! `fundtrail audit …`: what auditors run, against a server, a store or an export file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chrono::{SecondsFormat, Utc};
+use clap::{Args, Subcommand};
+use fundtrail_audit::audit::{self, Trust};
+use fundtrail_audit::checkpoint::parse_public_key;
+use fundtrail_audit::proof::InclusionProof;
+use fundtrail_audit::{Report, SignedCheckpoint, Source};
+use fundtrail_proto::v1;
+
+#[derive(Debug, Args)]
+pub struct AuditCommand {
+    #[command(subcommand)]
+    command: AuditSubcommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditSubcommand {
+    /// Write every event with its hash, the signed checkpoints and the public key to a file
+    /// (newline-delimited JSON; docs/audit.md describes it).
+    Export(ExportArgs),
+    /// Recompute the hash chain from its definition and check every signed checkpoint; exits
+    /// non-zero on any sign of tampering.
+    Verify(VerifyArgs),
+    /// Sign the server's current head now and print the checkpoint.
+    Checkpoint(ServerArg),
+    /// Fetch and check an inclusion proof: the events from a position to a signed checkpoint.
+    Prove(ProveArgs),
+}
+
+/// Where the history is read from; a server by default.
+#[derive(Debug, Clone, Args)]
+#[group(multiple = false)]
+pub struct SourceArgs {
+    /// A fundtrail server (default: `FUNDTRAIL_SERVER`, else <http://127.0.0.1:50051>).
+    #[arg(long)]
+    server: Option<String>,
+    /// An event store, read directly: `sqlite://path` or `postgres://…`.
+    #[arg(long)]
+    store: Option<String>,
+    /// An export file written by `fundtrail audit export`.
+    #[arg(long)]
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerArg {
+    /// The fundtrail server (default: `FUNDTRAIL_SERVER`, else <http://127.0.0.1:50051>).
+    #[arg(long)]
+    server: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// The file to write (replaced only once the export is complete).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The fund's published checkpoint key (64 hex digits). Without it, checkpoints are only
+    /// checked against the key the history itself declares.
+    #[arg(long, value_name = "HEX")]
+    public_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ProveArgs {
+    /// The position whose inclusion to prove.
+    #[arg(long)]
+    position: u64,
+    /// The checkpoint to prove it against (default: the latest).
+    #[arg(long, default_value_t = 0)]
+    checkpoint: u64,
+    /// The fund's published checkpoint key (64 hex digits).
+    #[arg(long, value_name = "HEX")]
+    public_key: Option<String>,
+    #[command(flatten)]
+    server: ServerArg,
+}
+
+fn server_url(given: Option<&String>) -> String {
+    given
+        .cloned()
+        .or_else(|| std::env::var("FUNDTRAIL_SERVER").ok())
+        .unwrap_or_else(|| "http://127.0.0.1:50051".to_owned())
+}
+
+impl SourceArgs {
+    pub fn for_server(url: &str) -> Self {
+        Self {
+            server: Some(url.to_owned()),
+            store: None,
+            file: None,
+        }
+    }
+
+    pub fn for_store(url: &str) -> Self {
+        Self {
+            server: None,
+            store: Some(url.to_owned()),
+            file: None,
+        }
+    }
+
+    pub fn for_file(path: &Path) -> Self {
+        Self {
+            server: None,
+            store: None,
+            file: Some(path.to_owned()),
+        }
+    }
+
+    /// Opens the source and says what it is, without credentials.
+    pub async fn open(&self) -> anyhow::Result<(Source, String)> {
+        if let Some(path) = &self.file {
+            return Ok((Source::file(path), format!("file {}", path.display())));
+        }
+        if let Some(url) = &self.store {
+            let label = format!("store {}", crate::server::redact(url));
+            let source = Source::store(url)
+                .await
+                .with_context(|| format!("opening {label}"))?;
+            return Ok((source, label));
+        }
+        let url = server_url(self.server.as_ref());
+        let source = Source::server(&url).await?;
+        Ok((source, format!("server {url}")))
+    }
+}
+
+/// Runs one audit command; an error (tampering included) makes the process exit non-zero.
+pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
+    match command.command {
+        AuditSubcommand::Export(args) => {
+            let summary = export(&args.source, &args.out).await?;
+            println!("{summary}");
+            Ok(())
+        }
+        AuditSubcommand::Verify(args) => {
+            let key = args
+                .public_key
+                .as_deref()
+                .map(parse_public_key)
+                .transpose()?;
+            let lines = verify(&args.source, key).await?;
+            for line in lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        AuditSubcommand::Checkpoint(args) => {
+            let cp = create_checkpoint(&server_url(args.server.as_ref())).await?;
+            println!("{}", describe_checkpoint(&cp));
+            Ok(())
+        }
+        AuditSubcommand::Prove(args) => {
+            let key = args
+                .public_key
+                .as_deref()
+                .map(parse_public_key)
+                .transpose()?;
+            let url = server_url(args.server.server.as_ref());
+            println!(
+                "{}",
+                prove(&url, args.position, args.checkpoint, key).await?
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Writes the export to `out` (through a temporary file beside it) and describes it.
+pub async fn export(source: &SourceArgs, out: &Path) -> anyhow::Result<String> {
+    let (source, label) = source.open().await?;
+    let partial = out.with_extension("partial");
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    let exported_at = Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true);
+    let result = audit::export(&source, std::io::BufWriter::new(file), &label, &exported_at).await;
+    let (summary, writer) = match result {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(error).context("exporting");
+        }
+    };
+    writer
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)
+        .and_then(|file| file.sync_all())
+        .with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, out).with_context(|| format!("writing {}", out.display()))?;
+    Ok(format!(
+        "exported {} events (to position {}), {} checkpoints{} from {label} to {}",
+        summary.events,
+        summary.last_position,
+        summary.checkpoints,
+        summary
+            .public_key
+            .map(|k| format!(" and the public key {}", hex::encode(k)))
+            .unwrap_or_default(),
+        out.display()
+    ))
+}
+
+/// Verifies a history; `Ok` holds the report for people, `Err` says what was found.
+pub async fn verify(source: &SourceArgs, key: Option<[u8; 32]>) -> anyhow::Result<Vec<String>> {
+    let (source, label) = source.open().await?;
+    let verification = audit::verify(&source, key).await?;
+    let mut lines = describe(&verification.report, verification.trust, &label);
+    if verification.report.is_ok() {
+        return Ok(lines);
+    }
+    let first = &verification.report.findings[0];
+    lines.push(format!(
+        "the history does not verify: {} problem(s), the first at position {}",
+        verification.report.findings.len(),
+        first.position
+    ));
+    bail!("{}", lines.join("\n"))
+}
+
+fn describe(report: &Report, trust: Trust, label: &str) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{label}: {} events recomputed from the chain definition, up to position {} ({})",
+        report.events_checked(),
+        report.last_position,
+        hex::encode(report.last_hash)
+    )];
+    for finding in &report.findings {
+        lines.push(format!("TAMPERED: {finding}"));
+    }
+    lines.push(format!(
+        "checkpoints: {} of {} verified",
+        report.checkpoints_verified, report.checkpoints_total
+    ));
+    let key = report.trusted_key.map(hex::encode).unwrap_or_default();
+    match trust {
+        Trust::Given => lines.push(format!("signatures checked against the given key {key}")),
+        Trust::Declared => lines.push(format!(
+            "note: signatures checked against the key the history declares ({key}); pass \
+             --public-key with the fund's published key to know who signed"
+        )),
+        Trust::None => lines.push(
+            "warning: no public key: each checkpoint was checked against its own key only"
+                .to_owned(),
+        ),
+    }
+    if report.checkpoints_total == 0 {
+        lines.push(
+            "warning: no signed checkpoints: events deleted from the end of the history, or a \
+             history rewritten and rehashed from some point on, cannot be detected"
+                .to_owned(),
+        );
+    }
+    lines
+}
+
+async fn create_checkpoint(url: &str) -> anyhow::Result<SignedCheckpoint> {
+    let Source::Server(mut client) = Source::server(url).await? else {
+        bail!("not a server");
+    };
+    let cp = client
+        .create_checkpoint(v1::CreateCheckpointRequest {})
+        .await
+        .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+        .into_inner();
+    Ok(SignedCheckpoint::try_from(cp)?)
+}
+
+fn describe_checkpoint(cp: &SignedCheckpoint) -> String {
+    format!(
+        "checkpoint at position {}\n  hash       {}\n  signature  {}\n  public key {}\n  signed at  {}",
+        cp.position,
+        hex::encode(cp.hash),
+        hex::encode(cp.signature),
+        hex::encode(cp.public_key),
+        cp.signed_at
+    )
+}
+
+/// Fetches an inclusion proof and checks it.
+pub async fn prove(
+    url: &str,
+    position: u64,
+    checkpoint: u64,
+    key: Option<[u8; 32]>,
+) -> anyhow::Result<String> {
+    let Source::Server(mut client) = Source::server(url).await? else {
+        bail!("not a server");
+    };
+    let proof = client
+        .prove_inclusion(v1::ProveInclusionRequest {
+            position,
+            checkpoint_position: checkpoint,
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+        .into_inner();
+    let proof = InclusionProof::try_from(proof)?;
+    proof
+        .verify(key)
+        .with_context(|| format!("the proof of position {position} does not verify"))?;
+    let first = &proof.envelopes[0];
+    Ok(format!(
+        "position {position} ({} v{} {}) is included in the history signed at position {} \
+         ({}), by {}{}",
+        first.stream,
+        first.version,
+        first.event_type,
+        proof.checkpoint.position,
+        hex::encode(proof.checkpoint.hash),
+        hex::encode(proof.checkpoint.public_key),
+        if key.is_some() {
+            ""
+        } else {
+            " (not compared with a published key: pass --public-key)"
+        }
+    ))
+}
