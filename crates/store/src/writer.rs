@@ -73,6 +73,7 @@ impl Writer {
             head_position,
             max_appends: options.max_batch_appends.max(1),
             max_events: options.max_batch_events.max(1),
+            last_batch: 0,
         };
         tokio::spawn(task.run());
         Self { queue, counters }
@@ -101,7 +102,11 @@ struct WriterTask<C> {
     head_position: Arc<watch::Sender<u64>>,
     max_appends: usize,
     max_events: usize,
+    last_batch: usize,
 }
+
+/// Scheduler turns the writer waits for stragglers of the previous batch.
+const MAX_LINGER: usize = 8;
 
 impl<C: Committer> WriterTask<C> {
     async fn run(mut self) {
@@ -117,8 +122,20 @@ impl<C: Committer> WriterTask<C> {
             let mut events = first.0.events.len();
             let mut requests = vec![first.0];
             let mut replies = vec![first.1];
+            let mut lingered = 0;
             while requests.len() < self.max_appends {
-                let Ok(job) = self.rx.try_recv() else { break };
+                let job = match self.rx.try_recv() {
+                    Ok(job) => job,
+                    // Callers woken by the last commit on other worker threads may still be
+                    // on their way: wait a few scheduler turns (no timer, so an idle store adds
+                    // no latency) while the batch is smaller than the last one.
+                    Err(_) if lingered < MAX_LINGER && requests.len() < self.last_batch => {
+                        lingered += 1;
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    Err(_) => break,
+                };
                 if events + job.0.events.len() > self.max_events {
                     carried = Some(job);
                     break;
@@ -127,11 +144,16 @@ impl<C: Committer> WriterTask<C> {
                 requests.push(job.0);
                 replies.push(job.1);
             }
+            self.last_batch = requests.len();
             let outcomes = self.commit_batch(&requests).await;
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 // The caller may have gone away (cancelled); its append stands regardless.
                 let _ = reply.send(outcome);
             }
+            // The callers just woken are queued behind this task on its worker thread; letting
+            // them run first means their next appends make the next batch instead of trickling
+            // into a batch of one. With nothing else runnable this returns at once.
+            tokio::task::yield_now().await;
         }
     }
 

@@ -47,8 +47,14 @@ impl PgCommitter {
         Self {
             pool,
             // The lock key is our own integer, so splicing it is safe; it lets BEGIN and the
-            // lock share one round trip.
-            begin: format!("BEGIN; SELECT pg_advisory_xact_lock({lock_key})"),
+            // lock share one round trip. Sequential scans are ruled out because the writer's
+            // statements are prepared once per connection and PostgreSQL caches a generic plan
+            // after a few runs: planned while the tables were small, a seq-scan plan would
+            // stay in use long after they have grown. Re-planning every time instead costs
+            // more than the lookups themselves.
+            begin: format!(
+                "BEGIN; SET LOCAL enable_seqscan = off; SELECT pg_advisory_xact_lock({lock_key})"
+            ),
             state_sql,
             channel,
         }
