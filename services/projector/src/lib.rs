@@ -1,7 +1,23 @@
-//! The projector: consumes the event log, keeps the per-country funding views and serves the
-//! Funding and Audit query APIs.
+//! The projector: consumes the event log, keeps the funding views (per-country funding, donor
+//! statements, the fund overview) and serves them through the Funding API, next to the Audit
+//! API over the raw history.
+//!
+//! [`Projector`] folds the log into the views and commits them with their checkpoints;
+//! [`FundingService`] answers queries from the views in memory, waiting for a client's
+//! `min_position`, or folds the history from the store for `as_of` questions.
 
+pub mod asof;
 pub mod audit;
+pub mod funding;
 pub mod json;
+pub mod rebuild;
+pub mod render;
+pub mod run;
+pub mod source;
+pub mod state;
 
 pub use audit::AuditService;
+pub use funding::FundingService;
+pub use run::{Failpoint, Projector, ProjectorError, ProjectorOptions};
+pub use source::{EventSource, SourceError, StoreSource, merge_lanes};
+pub use state::{Positions, Shared};

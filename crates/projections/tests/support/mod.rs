@@ -10,6 +10,7 @@
 
 pub mod flows;
 pub mod ops;
+pub mod store;
 pub mod story;
 pub mod world;
 

@@ -1,0 +1,281 @@
+//! The projector's loop: events in, views folded, documents and checkpoints committed together.
+//!
+//! Events arrive from an [`EventSource`] in position order and are folded in batches (whatever
+//! has arrived, up to [`ProjectorOptions::batch`]); each batch's changed documents and every
+//! view's position commit in one transaction, so a batch takes effect exactly once whatever
+//! happens between writing and acknowledging it. The API reads the views in memory, which are
+//! always a fold of a prefix of the history, so they may be served before their batch commits.
+//!
+//! When anything fails (the database, the source, a rebuild swapped in underneath) the loop
+//! loads the views again from the database and resumes from their positions. Views served in
+//! memory never move backwards: the reloaded views are folded privately until they are where
+//! the served ones were, and only then replace them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fundtrail_projections::{
+    CountryFunding, Decoded, DonorStatements, Fold, FoldError, FundOverview, PersistError,
+    Reporting, ViewChanges, ViewDb, Views, decode,
+};
+use fundtrail_store::{EventStore, StoreError};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::source::{EventSource, SourceError};
+use crate::state::{Positions, Shared};
+
+/// A failpoint for tests: called with the batch's last position inside the transaction, after
+/// the documents are written and before the commit; an error aborts the transaction.
+pub type Failpoint = Arc<dyn Fn(u64) -> Result<(), PersistError> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct ProjectorOptions {
+    /// Most events folded into one transaction.
+    pub batch: usize,
+    /// The first wait before resuming after a failure; it doubles up to five seconds.
+    pub retry: Duration,
+    pub before_commit: Option<Failpoint>,
+}
+
+impl Default for ProjectorOptions {
+    fn default() -> Self {
+        Self {
+            batch: 2000,
+            retry: Duration::from_millis(100),
+            before_commit: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ProjectorOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectorOptions")
+            .field("batch", &self.batch)
+            .field("retry", &self.retry)
+            .field("before_commit", &self.before_commit.is_some())
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    #[error(transparent)]
+    Fold(#[from] FoldError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("event source: {0}")]
+    Source(SourceError),
+    #[error("documents could not be written as JSON: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("the event source ended")]
+    SourceEnded,
+    #[error("the store has no event at position {0}, which the source skipped")]
+    Missing(u64),
+}
+
+/// Keeps the views up to date and shares them.
+pub struct Projector {
+    shared: Arc<Shared>,
+    db: ViewDb,
+    store: Arc<dyn EventStore>,
+    source: Arc<dyn EventSource>,
+    options: ProjectorOptions,
+}
+
+impl std::fmt::Debug for Projector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projector")
+            .field("db", &self.db)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a session of the loop folds into: the served views, or reloaded ones catching up.
+struct Session {
+    generations: [i64; 3],
+    /// Reloaded views not yet serving; `None` when the batches go to the served views.
+    pending: Option<Box<Views>>,
+}
+
+fn apply(
+    views: &mut Views,
+    batch: &[Decoded],
+    generations: [i64; 3],
+) -> Result<Vec<ViewChanges>, serde_json::Error> {
+    for decoded in batch {
+        views.apply(decoded);
+    }
+    let folds: [&mut dyn Fold; 3] = [&mut views.country, &mut views.donors, &mut views.overview];
+    folds
+        .into_iter()
+        .zip(generations)
+        .map(|(fold, generation)| {
+            Ok(ViewChanges {
+                view: fold.name(),
+                generation,
+                mark: fold.mark(),
+                docs: fold.take_changes()?,
+            })
+        })
+        .collect()
+}
+
+fn caught_up(pending: &Views, served: Positions) -> bool {
+    let mine = Positions::of(pending);
+    mine.country.position >= served.country.position
+        && mine.donors.position >= served.donors.position
+        && mine.overview.position >= served.overview.position
+}
+
+impl Projector {
+    pub fn new(
+        reporting: Reporting,
+        db: ViewDb,
+        store: Arc<dyn EventStore>,
+        source: Arc<dyn EventSource>,
+        options: ProjectorOptions,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared::new(reporting)),
+            db,
+            store,
+            source,
+            options,
+        }
+    }
+
+    /// The views this projector keeps, for the API.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Runs until `shutdown`, resuming from the database after every failure.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = self.options.retry;
+        while !shutdown.is_cancelled() {
+            match self.session(&shutdown).await {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(%error, ?backoff, "projector failed; resuming from the stored views");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        tracing::debug!("projector stopped");
+    }
+
+    async fn load(&self) -> Result<Session, ProjectorError> {
+        let reporting = self.shared.reporting();
+        let country = self.db.load::<CountryFunding>(reporting).await?;
+        let donors = self.db.load::<DonorStatements>(reporting).await?;
+        let overview = self.db.load::<FundOverview>(reporting).await?;
+        let views = Views {
+            country: country.view,
+            donors: donors.view,
+            overview: overview.view,
+        };
+        self.shared.loaded();
+        let mut session = Session {
+            generations: [country.generation, donors.generation, overview.generation],
+            pending: Some(Box::new(views)),
+        };
+        self.promote(&mut session);
+        Ok(session)
+    }
+
+    /// Serves the reloaded views once they are where the served ones are.
+    fn promote(&self, session: &mut Session) {
+        if let Some(pending) = session
+            .pending
+            .take_if(|p| caught_up(p, self.shared.current()))
+        {
+            *self.shared.write() = *pending;
+        }
+        self.shared.publish();
+    }
+
+    async fn session(&self, shutdown: &CancellationToken) -> Result<(), ProjectorError> {
+        let mut session = self.load().await?;
+        let start = match &session.pending {
+            Some(views) => Positions::of(views).least(),
+            None => self.shared.current().least(),
+        };
+        let mut expected = start + 1;
+        let mut events = self
+            .source
+            .events_from(expected)
+            .ready_chunks(self.options.batch.max(1));
+        loop {
+            let chunk = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                chunk = events.next() => chunk,
+            };
+            let Some(chunk) = chunk else {
+                return Err(ProjectorError::SourceEnded);
+            };
+            let mut batch = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                let event = item.map_err(ProjectorError::Source)?;
+                if event.position < expected {
+                    continue;
+                }
+                if event.position > expected {
+                    self.fill(expected, event.position, &mut batch).await?;
+                }
+                batch.push(decode(&event)?);
+                expected = event.position + 1;
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            self.commit(&mut session, &batch).await?;
+        }
+    }
+
+    /// Reads positions `from..to` that the source skipped from the store.
+    async fn fill(
+        &self,
+        from: u64,
+        to: u64,
+        batch: &mut Vec<Decoded>,
+    ) -> Result<(), ProjectorError> {
+        let mut next = from;
+        while next < to {
+            let wanted = usize::try_from(to - next).unwrap_or(usize::MAX).min(4096);
+            let events = self.store.read_all(next, wanted).await?;
+            for event in &events {
+                if event.position != next {
+                    return Err(ProjectorError::Missing(next));
+                }
+                batch.push(decode(event)?);
+                next += 1;
+            }
+            if events.is_empty() {
+                return Err(ProjectorError::Missing(next));
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(&self, session: &mut Session, batch: &[Decoded]) -> Result<(), ProjectorError> {
+        let changes = match session.pending.as_deref_mut() {
+            Some(views) => apply(views, batch, session.generations)?,
+            None => apply(&mut self.shared.write(), batch, session.generations)?,
+        };
+        let last = batch.last().map_or(0, |d| d.mark.position);
+        let failpoint = self.options.before_commit.clone();
+        let hook = move || failpoint.as_ref().map_or(Ok(()), |f| f(last));
+        self.db.commit(&changes, Some(&hook)).await?;
+        self.source.acknowledge(last);
+        self.promote(session);
+        Ok(())
+    }
+}

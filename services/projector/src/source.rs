@@ -1,0 +1,88 @@
+//! Where the projector's events come from.
+//!
+//! Any log can feed the projector: the store's own subscription (embedded), or a broker whose
+//! deliveries are put back into position order. Delivery may be at least once and may start
+//! before the position asked for; the projector drops what its views already hold, and fills
+//! a hole in the positions from the store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use fundtrail_store::{EventStore, RecordedEvent};
+use futures::stream::{BoxStream, SelectAll};
+use futures::{Stream, StreamExt};
+
+/// Why a source could not deliver.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A log of the fund's events, in position order.
+pub trait EventSource: Send + Sync + 'static {
+    /// Every event from position `from` on, in position order. The stream ends after yielding
+    /// an error; the projector opens it again from its checkpoint.
+    fn events_from(&self, from: u64) -> BoxStream<'static, Result<RecordedEvent, SourceError>>;
+
+    /// Every event up to `position` is durably in the views: a broker may stop redelivering it.
+    fn acknowledge(&self, _position: u64) {}
+}
+
+/// The embedded log: the store's catch-up-then-live subscription.
+#[derive(Debug, Clone)]
+pub struct StoreSource(pub Arc<dyn EventStore>);
+
+impl EventSource for StoreSource {
+    fn events_from(&self, from: u64) -> BoxStream<'static, Result<RecordedEvent, SourceError>> {
+        self.0
+            .subscribe(from)
+            .map(|event| event.map_err(|e| Box::new(e) as SourceError))
+            .boxed()
+    }
+}
+
+/// Events held back waiting for an earlier position before the merge gives up on it.
+const MAX_HELD: usize = 10_000;
+
+/// Merges lanes that are each in position order (Kafka partitions) into one stream in global
+/// position order, starting at `from`.
+///
+/// Positions are dense across all lanes together, so the next position is always at the head
+/// of some lane: the merge holds the heads it has seen and releases them in order as soon as
+/// the next one turns up, without waiting on idle lanes. Repeats (at-least-once delivery) are
+/// dropped. A position no lane produces (a lane set that does not cover every partition) is
+/// skipped after [`MAX_HELD`] later events, and the projector fills it from the store.
+pub fn merge_lanes(
+    lanes: Vec<BoxStream<'static, Result<RecordedEvent, SourceError>>>,
+    from: u64,
+) -> impl Stream<Item = Result<RecordedEvent, SourceError>> + Send + 'static {
+    let merged: SelectAll<_> = futures::stream::select_all(lanes);
+    futures::stream::unfold(
+        (merged, BTreeMap::<u64, RecordedEvent>::new(), from),
+        |(mut merged, mut held, mut next)| async move {
+            loop {
+                if let Some(event) = held.remove(&next) {
+                    next += 1;
+                    return Some((Ok(event), (merged, held, next)));
+                }
+                match merged.next().await {
+                    None => {
+                        // The lanes ended: release what is held, in order, holes and all.
+                        let (_, event) = held.pop_first()?;
+                        next = event.position + 1;
+                        return Some((Ok(event), (merged, held, next)));
+                    }
+                    Some(Err(error)) => return Some((Err(error), (merged, held, next))),
+                    Some(Ok(event)) if event.position < next => {}
+                    Some(Ok(event)) => {
+                        held.insert(event.position, event);
+                        if held.len() > MAX_HELD {
+                            // The next position is not coming from these lanes: let it be a
+                            // hole for the projector to fill rather than hold everything.
+                            let (_, event) = held.pop_first()?;
+                            next = event.position + 1;
+                            return Some((Ok(event), (merged, held, next)));
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
