@@ -1,4 +1,6 @@
-//! One group-commit transaction on PostgreSQL, in four round trips:
+//! One group-commit transaction on PostgreSQL, in four round trips on the writer's own
+//! connection (not borrowed from the pool, which would cost a health-check round trip per
+//! batch):
 //!
 //! 1. `BEGIN; SELECT pg_advisory_xact_lock(key)` (one simple-protocol message) — the sequencer;
 //! 2. one query reading the head, the batch's stream versions, request ids and event ids;
@@ -9,8 +11,9 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sqlx::{AssertSqlSafe, Connection, Row};
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::{REQUEST_COLUMNS, head_from_row, request_from_row};
@@ -22,14 +25,17 @@ use crate::writer::{BatchOutcome, Committer};
 
 #[derive(Debug)]
 pub(super) struct PgCommitter {
-    pool: PgPool,
+    connect: PgConnectOptions,
+    /// Only the writer task uses it; `None` until the first batch and after any database
+    /// error, so a connection in an unknown state is never reused.
+    conn: Mutex<Option<PgConnection>>,
     begin: String,
     state_sql: String,
     channel: String,
 }
 
 impl PgCommitter {
-    pub fn new(pool: PgPool, lock_key: i64, channel: String) -> Self {
+    pub fn new(connect: PgConnectOptions, lock_key: i64, channel: String) -> Self {
         let state_sql = String::from(
             "SELECT h.position, h.hash, h.recorded_at, \
                     (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::int8, \
@@ -45,15 +51,20 @@ impl PgCommitter {
                                  FROM events WHERE event_id = ANY($3)) AS e",
         );
         Self {
-            pool,
+            connect,
+            conn: Mutex::new(None),
             // The lock key is our own integer, so splicing it is safe; it lets BEGIN and the
             // lock share one round trip. Sequential scans are ruled out because the writer's
             // statements are prepared once per connection and PostgreSQL caches a generic plan
             // after a few runs: planned while the tables were small, a seq-scan plan would
             // stay in use long after they have grown. Re-planning every time instead costs
             // more than the lookups themselves.
+            // A writer that stalls inside its transaction (a paused process) is cut off so it
+            // cannot hold every other writer of the database behind the lock.
             begin: format!(
-                "BEGIN; SET LOCAL enable_seqscan = off; SELECT pg_advisory_xact_lock({lock_key})"
+                "BEGIN; SET LOCAL enable_seqscan = off; \
+                 SET LOCAL idle_in_transaction_session_timeout = '30s'; \
+                 SELECT pg_advisory_xact_lock({lock_key})"
             ),
             state_sql,
             channel,
@@ -87,8 +98,31 @@ SELECT pg_notify($23, $24) WHERE cardinality($1::int8[]) > 0";
 #[async_trait]
 impl Committer for PgCommitter {
     async fn commit(&self, batch: &[AppendRequest]) -> Result<BatchOutcome, StoreError> {
-        let mut tx = self
-            .pool
+        let mut slot = self.conn.lock().await;
+        let conn = match slot.as_mut() {
+            Some(conn) => conn,
+            None => slot.insert(
+                PgConnection::connect_with(&self.connect)
+                    .await
+                    .map_err(|e| db_error("connecting the writer", &e))?,
+            ),
+        };
+        let outcome = self.run(conn, batch).await;
+        if outcome.is_err() {
+            // Dropping the connection rolls back whatever it was doing.
+            *slot = None;
+        }
+        outcome
+    }
+}
+
+impl PgCommitter {
+    async fn run(
+        &self,
+        conn: &mut PgConnection,
+        batch: &[AppendRequest],
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut tx = conn
             .begin_with(AssertSqlSafe(self.begin.clone()))
             .await
             .map_err(|e| db_error("starting an append", &e))?;
@@ -113,9 +147,7 @@ impl Committer for PgCommitter {
             head,
         })
     }
-}
 
-impl PgCommitter {
     async fn read_state(
         &self,
         tx: &mut sqlx::PgConnection,

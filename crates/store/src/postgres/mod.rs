@@ -106,7 +106,7 @@ impl PgStore {
         let head = read_head(&pool).await?;
         let head_position = Arc::new(watch::Sender::new(head.position));
         let writer = Writer::spawn(
-            append::PgCommitter::new(pool.clone(), lock_key, channel.clone()),
+            append::PgCommitter::new(connect.clone(), lock_key, channel.clone()),
             &options,
             head_position.clone(),
         );
