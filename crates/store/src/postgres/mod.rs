@@ -69,11 +69,18 @@ impl PgStore {
             let mut conn = PgConnection::connect_with(&connect)
                 .await
                 .map_err(|e| db_error("connecting", &e))?;
-            conn.execute(AssertSqlSafe(format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema}"
-            )))
-            .await
-            .map_err(|e| db_error("creating the schema", &e))?;
+            let created = conn
+                .execute(AssertSqlSafe(format!(
+                    "CREATE SCHEMA IF NOT EXISTS {schema}"
+                )))
+                .await;
+            match created {
+                Ok(_) => {}
+                // Another process created it at the same moment: `IF NOT EXISTS` does not
+                // cover that race, but the outcome is the one wanted.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {}
+                Err(e) => return Err(db_error("creating the schema", &e)),
+            }
             // Closing politely is a courtesy; the schema exists either way.
             let _ = conn.close().await;
             connect = connect.options([("search_path", schema.as_str())]);
