@@ -1,2 +1,66 @@
 //! The event log: the relay that publishes the store's events in position order to Kafka or
-//! NATS JetStream, and one consumer abstraction over Kafka, NATS and the embedded store.
+//! NATS `JetStream`, and one consumer abstraction over Kafka, NATS and the embedded store.
+//!
+//! The log is chosen by a URL, never by code: `embedded`, `kafka://host:port` or
+//! `nats://host:port` ([`config`]). [`relay`] publishes a store to that log; [`open_source`]
+//! gives consumers (process managers, projections) an [`EventSource`] over it, and
+//! [`Consumer`] turns any source into events to handle exactly once.
+//!
+//! # Delivery and checkpoints
+//!
+//! Every log delivers at least once. Consumers keep their checkpoints in the store's database
+//! and commit each checkpoint with the effect it covers, so an event takes effect once however
+//! often it arrives. A checkpoint covers a [`Lane`]: the store and a NATS stream deliver in
+//! global position order (one lane, checkpoint named after the consumer); Kafka orders only
+//! within a partition (one lane per partition, checkpoint `<consumer>/p<partition>`). A
+//! delivery at or below its lane's checkpoint was handled already and is dropped. Broker-side
+//! progress (Kafka offsets, NATS acknowledgements) is recorded after the database checkpoint
+//! and only saves work; the database is the truth. The wire format is docs/log-format.md.
+
+pub mod checkpoint;
+pub mod config;
+mod consumer;
+pub mod envelope;
+mod error;
+mod kafka;
+mod lease;
+mod nats;
+mod relay;
+mod source;
+
+use std::sync::Arc;
+
+use fundtrail_store::EventStore;
+use tokio_util::sync::CancellationToken;
+
+pub use config::LogConfig;
+pub use consumer::{Consumer, ConsumerOptions, Next};
+pub use error::LogError;
+pub use kafka::KafkaSource;
+pub use lease::StoreHandle;
+pub use nats::NatsSource;
+pub use relay::{Relay, RelayOptions, RelayStats};
+pub use source::{Ack, Delivery, EventSource, Lane, StoreSource};
+
+/// The source the log URL names, shared by any number of consumers.
+pub fn open_source(
+    log_url: &str,
+    store: Arc<dyn EventStore>,
+) -> Result<Arc<dyn EventSource>, LogError> {
+    Ok(match log_url.parse::<LogConfig>()? {
+        LogConfig::Embedded => Arc::new(StoreSource(store)),
+        LogConfig::Kafka(config) => Arc::new(KafkaSource::new(config)),
+        LogConfig::Nats(config) => Arc::new(NatsSource::new(config)),
+    })
+}
+
+/// Relays `store` to the log the URL names until `shutdown` (returns at once for the
+/// embedded log). Broker and database failures are retried; only a bad URL is an error.
+pub async fn relay(
+    log_url: &str,
+    store: impl Into<StoreHandle>,
+    shutdown: CancellationToken,
+) -> Result<(), LogError> {
+    Relay::new(log_url, store)?.run(shutdown).await;
+    Ok(())
+}

@@ -1,22 +1,27 @@
 //! Process managers: reactions to events that write effects elsewhere.
 //!
-//! A reaction consumes the event history in position order from its checkpoint. When it has
-//! an effect, the effect's events and the reaction's checkpoint commit in one transaction, so
-//! a restart neither loses nor repeats an effect; its request id is derived from the event, so
-//! even a reaction re-run from an older checkpoint replays instead of writing twice. Events
-//! without an effect only move the checkpoint, which is saved lazily: re-reading them after a
-//! crash changes nothing.
+//! A reaction consumes the log — whichever one configuration chose — through
+//! [`fundtrail_log::Consumer`]: at least once, in order within each lane, with repeats
+//! dropped by position. When it has an effect, the effect's events and the checkpoint it is
+//! handed commit in one transaction, so a restart neither loses nor repeats an effect; its
+//! request id is derived from the event, so even a reaction re-run from an older checkpoint
+//! replays instead of writing twice. Events without an effect only move the checkpoint, which
+//! is saved lazily: re-reading them after a crash changes nothing.
+//!
+//! The reaction never sees which log it runs on: the checkpoint it is handed is its own name
+//! on an ordered log, and `<name>/p<partition>` on Kafka.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fundtrail_domain::Event;
-use fundtrail_proto::decode;
-use fundtrail_store::{Checkpoint, EventStore, RecordedEvent, StoreError};
-use futures::StreamExt;
-use futures::stream::BoxStream;
+use fundtrail_log::{Consumer, ConsumerOptions, LogError};
+use fundtrail_proto::{DecodeError, decode};
+use fundtrail_store::{Checkpoint, EventStore, RecordedEvent};
 use tokio_util::sync::CancellationToken;
+
+pub use fundtrail_log::{EventSource, StoreSource};
 
 use crate::error::ServiceError;
 
@@ -43,26 +48,17 @@ pub trait Reaction: Send + Sync + 'static {
     ) -> Result<Handled, ServiceError>;
 }
 
-/// Where a reaction's events come from: every event from a position on, in position order.
-pub trait EventSource: Send + Sync + 'static {
-    fn events_from(&self, position: u64) -> BoxStream<'static, Result<RecordedEvent, StoreError>>;
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("position {position}: {error}")]
+    Decode { position: u64, error: DecodeError },
 }
 
-/// The embedded log: the store's own subscription.
-#[derive(Debug, Clone)]
-pub struct StoreSource(pub Arc<dyn EventStore>);
-
-impl EventSource for StoreSource {
-    fn events_from(&self, position: u64) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
-        self.0.subscribe(position)
-    }
-}
-
-/// Skipped positions are saved after this many events or this much idle time.
-const SAVE_EVERY: u64 = 512;
-const IDLE_SAVE: Duration = Duration::from_millis(250);
-
-/// Runs a reaction until `shutdown`, resubscribing after failures.
+/// Runs a reaction until `shutdown`, reopening the source after failures.
 pub async fn run(
     reaction: Arc<dyn Reaction>,
     store: Arc<dyn EventStore>,
@@ -72,7 +68,7 @@ pub async fn run(
     let name = reaction.name();
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        match consume(&*reaction, &*store, &*source, &shutdown).await {
+        match consume(&*reaction, &store, &*source, &shutdown).await {
             Ok(()) => break,
             Err(error) => {
                 tracing::warn!(reaction = name, %error, ?backoff, "reaction failed; resuming from its checkpoint");
@@ -89,55 +85,40 @@ pub async fn run(
 
 async fn consume(
     reaction: &dyn Reaction,
-    store: &dyn EventStore,
+    store: &Arc<dyn EventStore>,
     source: &dyn EventSource,
     shutdown: &CancellationToken,
-) -> Result<(), ServiceError> {
+) -> Result<(), RunError> {
     let name = reaction.name();
-    let mut saved = store.load_checkpoint(name).await?;
-    let mut seen = saved;
-    let mut events = source.events_from(saved + 1);
+    let mut consumer =
+        Consumer::open(name, store.clone(), source, ConsumerOptions::default()).await?;
     loop {
         let next = tokio::select! {
-            () = shutdown.cancelled() => {
-                if seen > saved {
-                    store.save_checkpoint(name, seen).await?;
-                }
-                return Ok(());
+            () = shutdown.cancelled() => break,
+            next = consumer.next() => next,
+        };
+        let Some(next) = next else { break };
+        let next = next?;
+        let decoded = decode(&next.event.event_type, &next.event.payload).map_err(|error| {
+            RunError::Decode {
+                position: next.event.position,
+                error,
             }
-            next = tokio::time::timeout(IDLE_SAVE, events.next()) => next,
-        };
-        let event = match next {
-            Err(_idle) => {
-                if seen > saved {
-                    store.save_checkpoint(name, seen).await?;
-                    saved = seen;
-                }
-                continue;
-            }
-            Ok(None) => return Ok(()),
-            Ok(Some(event)) => event?,
-        };
-        if event.position <= seen {
-            continue; // delivered again by an at-least-once source
-        }
-        let decoded = decode(&event.event_type, &event.payload)?;
-        let checkpoint = Checkpoint {
-            consumer: name.to_owned(),
-            position: event.position,
-        };
-        match reaction.handle(&event, &decoded, checkpoint).await {
-            Ok(Handled::Written) => saved = event.position,
-            Ok(Handled::Skipped) => {}
+        })?;
+        let written = match reaction
+            .handle(&next.event, &decoded, next.checkpoint.clone())
+            .await
+        {
+            Ok(Handled::Written) => true,
+            Ok(Handled::Skipped) => false,
             Err(ServiceError::Domain(refusal)) => {
-                tracing::info!(reaction = name, position = event.position, %refusal, "no effect: refused by a rule");
+                tracing::info!(reaction = name, position = next.event.position, %refusal, "no effect: refused by a rule");
+                false
             }
-            Err(error) => return Err(error),
-        }
-        seen = event.position;
-        if seen - saved >= SAVE_EVERY {
-            store.save_checkpoint(name, seen).await?;
-            saved = seen;
-        }
+            Err(error) => return Err(error.into()),
+        };
+        consumer.done(next, written).await?;
     }
+    consumer.flush().await?;
+    Ok(())
 }

@@ -1,0 +1,274 @@
+//! The relay: tails the store in position order and publishes every event to the log.
+//!
+//! It holds the lease ([`crate::lease`]) while it publishes, reads from its checkpoint on,
+//! publishes in batches (as many events as are ready, up to [`RelayOptions::batch`]) and moves
+//! its checkpoint only after the broker acknowledged the batch. Any failure — broker down,
+//! database down, lease lost — ends the round: the relay waits (with growing backoff), takes
+//! the lease again and resumes from its checkpoint. Events acknowledged by the broker but not
+//! yet checkpointed are published again; consumers drop them by position. So delivery is at
+//! least once, in position order, and nothing is lost.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fundtrail_store::{EventStore, RecordedEvent};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::LogConfig;
+use crate::envelope::Outgoing;
+use crate::error::LogError;
+use crate::lease::{Lease, StoreHandle};
+use crate::{kafka, nats};
+
+#[derive(Debug, Clone)]
+pub struct RelayOptions {
+    /// Most events in one batch.
+    pub batch: usize,
+    /// How long the broker may take to acknowledge an event before the round fails
+    /// (Kafka's `message.timeout.ms`, the `JetStream` publish-ack timeout).
+    pub publish_timeout: Duration,
+    /// `SQLite` leases only: how long a lease outlives its last renewal.
+    pub lease_ttl: Duration,
+    /// How often a relay without the lease tries to take it.
+    pub standby_poll: Duration,
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        Self {
+            batch: 500,
+            publish_timeout: Duration::from_secs(30),
+            lease_ttl: Duration::from_secs(15),
+            standby_poll: Duration::from_secs(1),
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a relay has done so far, for health checks and tests.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    published: AtomicU64,
+    checkpoint: AtomicU64,
+    failures: AtomicU64,
+    leased: AtomicBool,
+}
+
+impl RelayStats {
+    /// Events the broker acknowledged (republished ones counted again).
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+    /// The relay's last saved checkpoint.
+    pub fn checkpoint(&self) -> u64 {
+        self.checkpoint.load(Ordering::Relaxed)
+    }
+    /// Rounds that ended in an error and were retried.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+    /// Whether this relay holds the lease now.
+    pub fn leased(&self) -> bool {
+        self.leased.load(Ordering::Relaxed)
+    }
+}
+
+/// Publishes to one broker; made afresh for every round.
+#[async_trait]
+pub(crate) trait Publisher: Send {
+    /// Makes sure the topic or stream exists. Returns the last position the log is known to
+    /// hold contiguously (at least `checkpoint`), so the relay can skip what is there.
+    async fn prepare(&mut self, checkpoint: u64) -> Result<u64, LogError>;
+
+    /// Publishes the batch in order and waits for the broker's acknowledgements.
+    async fn publish(&mut self, batch: &[Outgoing]) -> Result<(), Partial>;
+}
+
+/// A batch that failed after its first `acknowledged` events were acknowledged.
+#[derive(Debug)]
+pub(crate) struct Partial {
+    pub acknowledged: usize,
+    pub error: LogError,
+}
+
+/// A relay for one store and one log.
+#[derive(Debug)]
+pub struct Relay {
+    config: LogConfig,
+    store: StoreHandle,
+    options: RelayOptions,
+    stats: Arc<RelayStats>,
+}
+
+impl Relay {
+    pub fn new(log_url: &str, store: impl Into<StoreHandle>) -> Result<Self, LogError> {
+        Ok(Self {
+            config: log_url.parse()?,
+            store: store.into(),
+            options: RelayOptions::default(),
+            stats: Arc::default(),
+        })
+    }
+
+    #[must_use]
+    pub fn with_options(mut self, options: RelayOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    pub fn stats(&self) -> Arc<RelayStats> {
+        self.stats.clone()
+    }
+
+    /// Runs until `shutdown`. On the embedded log there is nothing to do.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let Some(name) = self.config.relay_name() else {
+            return;
+        };
+        let store = self.store.store();
+        let mut backoff = self.options.retry_min;
+        while !shutdown.is_cancelled() {
+            let lease = tokio::select! {
+                () = shutdown.cancelled() => break,
+                lease = Lease::try_acquire(&self.store, name, self.options.lease_ttl) => lease,
+            };
+            let pause = match lease {
+                Ok(Some(lease)) => {
+                    self.stats.leased.store(true, Ordering::Relaxed);
+                    tracing::info!(relay = name, log = %self.config, "relay holds the lease");
+                    let before = self.stats.published();
+                    let outcome = self.round(lease, &*store, name, &shutdown).await;
+                    if self.stats.published() > before {
+                        backoff = self.options.retry_min;
+                    }
+                    self.stats.leased.store(false, Ordering::Relaxed);
+                    match outcome {
+                        Ok(()) => break,
+                        Err(error) => {
+                            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(relay = name, %error, ?backoff, "relay round failed; resuming from the checkpoint");
+                            let pause = backoff;
+                            backoff = (backoff * 2).min(self.options.retry_max);
+                            pause
+                        }
+                    }
+                }
+                Ok(None) => self.options.standby_poll,
+                Err(error) => {
+                    tracing::warn!(relay = name, %error, "could not take the relay lease");
+                    let pause = backoff;
+                    backoff = (backoff * 2).min(self.options.retry_max);
+                    pause
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+        tracing::debug!(relay = name, "relay stopped");
+    }
+
+    /// Publishes while the lease holds; `Ok` only on shutdown.
+    async fn round(
+        &self,
+        mut lease: Lease,
+        store: &dyn EventStore,
+        name: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<(), LogError> {
+        let result = self
+            .publish_while_leased(&mut lease, store, name, shutdown)
+            .await;
+        lease.release().await;
+        result
+    }
+
+    async fn publish_while_leased(
+        &self,
+        lease: &mut Lease,
+        store: &dyn EventStore,
+        name: &str,
+        shutdown: &CancellationToken,
+    ) -> Result<(), LogError> {
+        let mut publisher = self.publisher().await?;
+        let saved = store.load_checkpoint(name).await?;
+        let held = publisher.prepare(saved).await?;
+        if held > saved {
+            store.save_checkpoint(name, held).await?;
+        }
+        self.stats.checkpoint.store(held, Ordering::Relaxed);
+        let mut events = store
+            .subscribe(held + 1)
+            .ready_chunks(self.options.batch.max(1));
+        let mut renew = tokio::time::interval(self.options.lease_ttl / 4);
+        loop {
+            let chunk = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                _ = renew.tick() => {
+                    lease.confirm().await?;
+                    continue;
+                }
+                chunk = events.next() => chunk,
+            };
+            let Some(chunk) = chunk else {
+                return Err(LogError::Lease("the store subscription ended".into()));
+            };
+            let mut batch: Vec<RecordedEvent> = Vec::with_capacity(chunk.len());
+            let mut failure = None;
+            for event in chunk {
+                match event {
+                    Ok(event) => batch.push(event),
+                    Err(error) => {
+                        failure = Some(LogError::from(error));
+                        break;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                lease.confirm().await?;
+                let outgoing: Vec<Outgoing> = batch.iter().map(Outgoing::of).collect();
+                let result = tokio::select! {
+                    // Abandoned mid-batch: the next relay publishes it again from the checkpoint.
+                    () = shutdown.cancelled() => return Ok(()),
+                    result = publisher.publish(&outgoing) => result,
+                };
+                let acknowledged = match &result {
+                    Ok(()) => outgoing.len(),
+                    Err(partial) => partial.acknowledged.min(outgoing.len()),
+                };
+                if let Some(last) = acknowledged.checked_sub(1).map(|i| outgoing[i].position) {
+                    store.save_checkpoint(name, last).await?;
+                    self.stats.checkpoint.store(last, Ordering::Relaxed);
+                    self.stats
+                        .published
+                        .fetch_add(acknowledged as u64, Ordering::Relaxed);
+                }
+                if let Err(partial) = result {
+                    return Err(partial.error);
+                }
+            }
+            if let Some(error) = failure {
+                return Err(error);
+            }
+        }
+    }
+
+    async fn publisher(&self) -> Result<Box<dyn Publisher>, LogError> {
+        match &self.config {
+            LogConfig::Embedded => Err(LogError::Config("the embedded log has no relay".into())),
+            LogConfig::Kafka(config) => {
+                Ok(Box::new(kafka::KafkaPublisher::new(config, &self.options)?))
+            }
+            LogConfig::Nats(config) => Ok(Box::new(
+                nats::NatsPublisher::connect(config, &self.options).await?,
+            )),
+        }
+    }
+}

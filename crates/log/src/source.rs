@@ -1,0 +1,129 @@
+//! Where consumers get events from, whichever log carries them.
+
+use std::fmt;
+use std::sync::Arc;
+
+use fundtrail_store::{EventStore, RecordedEvent};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use crate::error::LogError;
+
+/// The unit of order a checkpoint covers.
+///
+/// The store and a NATS stream deliver everything in global position order, so one
+/// checkpoint covers all events. Kafka keeps order only within a partition, so each partition
+/// is a lane of its own with its own checkpoint: a lane's positions rise, but one lane can be
+/// far ahead of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lane {
+    Global,
+    Partition(i32),
+}
+
+impl Lane {
+    /// The name the lane's checkpoint is stored under: the consumer's own name for the global
+    /// lane, `<consumer>/p<partition>` for a Kafka partition.
+    pub fn checkpoint_name(self, consumer: &str) -> String {
+        match self {
+            Self::Global => consumer.to_owned(),
+            Self::Partition(partition) => format!("{consumer}/p{partition}"),
+        }
+    }
+
+    /// Whether the lane holds every position (so a jump forward is a gap to fill).
+    pub fn is_dense(self) -> bool {
+        matches!(self, Self::Global)
+    }
+}
+
+type AckFn = Box<dyn FnOnce() -> BoxFuture<'static, Result<(), LogError>> + Send>;
+
+/// Tells the broker a delivery need not come again. Call it only once the consumer's effect
+/// of the event (if any) is committed.
+pub struct Ack(Option<AckFn>);
+
+impl Ack {
+    /// For sources without acknowledgements (the store).
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    pub fn new<F>(ack: F) -> Self
+    where
+        F: FnOnce() -> BoxFuture<'static, Result<(), LogError>> + Send + 'static,
+    {
+        Self(Some(Box::new(ack)))
+    }
+
+    pub async fn ack(self) -> Result<(), LogError> {
+        match self.0 {
+            Some(ack) => ack().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for Ack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Ack(pending)"
+        } else {
+            "Ack(none)"
+        })
+    }
+}
+
+/// One event as a log delivered it: at least once, in order within its lane.
+#[derive(Debug)]
+pub struct Delivery {
+    pub event: RecordedEvent,
+    pub lane: Lane,
+    /// Bumped when the source's lanes were reassigned (a Kafka rebalance): another member may
+    /// have moved a lane's checkpoint meanwhile, so what a consumer cached for it is stale.
+    pub generation: u64,
+    pub ack: Ack,
+}
+
+impl Delivery {
+    pub fn global(event: RecordedEvent) -> Self {
+        Self {
+            event,
+            lane: Lane::Global,
+            generation: 0,
+            ack: Ack::none(),
+        }
+    }
+}
+
+/// A log to consume: every event, at least once, in order within each lane.
+///
+/// One source serves any number of consumers; each call opens a delivery stream for one.
+/// Brokers keep their own per-consumer progress (a Kafka group's offsets, a NATS durable
+/// consumer); `from` — the consumer's global checkpoint + 1 — is where a source without such
+/// progress (the store) starts. The stream ends after yielding an error; open it again.
+pub trait EventSource: Send + Sync + 'static {
+    fn deliveries(
+        &self,
+        consumer: &str,
+        from: u64,
+    ) -> BoxStream<'static, Result<Delivery, LogError>>;
+}
+
+/// The embedded log: the store's own catch-up-then-live subscription.
+#[derive(Debug, Clone)]
+pub struct StoreSource(pub Arc<dyn EventStore>);
+
+impl EventSource for StoreSource {
+    fn deliveries(
+        &self,
+        _consumer: &str,
+        from: u64,
+    ) -> BoxStream<'static, Result<Delivery, LogError>> {
+        self.0
+            .subscribe(from)
+            .map(|event| event.map(Delivery::global).map_err(LogError::from))
+            .boxed()
+    }
+}
