@@ -35,3 +35,10 @@ stop_started() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   done
 }
+
+# xmllint validates the IATI exports against the official schemas in the tests.
+ensure_xmllint() {
+  command -v xmllint >/dev/null 2>&1 && return 0
+  echo "==> installing xmllint (libxml2-utils)"
+  apt-get update -qq && apt-get install -y -qq libxml2-utils >/dev/null
+}

@@ -1,6 +1,5 @@
 //! The auditors' side end to end: signed checkpoints, inclusion proofs, exports, and every
-//! kind of tampering done with SQL behind the store's back, once on PostgreSQL and once on
-//! SQLite.
+//! kind of tampering done with SQL behind the store's back, on both store backends.
 
 use std::time::Duration;
 

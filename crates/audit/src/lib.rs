@@ -10,19 +10,23 @@
 //! - [`proof`]: inclusion proofs from a position to a signed checkpoint.
 //! - [`export`], [`source`], [`audit`]: the export file format, reading a history from a store,
 //!   a server or a file, and exporting and verifying it.
-//! - [`ledger`], [`iati`], [`report`]: the fund's figures folded from the history, as IATI 2.03
-//!   activity and organisation files and as CSV.
+//! - [`iati`]: IATI 2.03 activity and organisation files folded from the history.
+//! - [`views`], [`report`]: the funding views of `fundtrail-projections` folded from any
+//!   history, "as of" a point, their changes between two points, and CSV of them.
 
 pub mod audit;
 pub mod chain;
 pub mod checkpoint;
 pub mod envelope;
 pub mod export;
+pub mod iati;
 pub mod proof;
+pub mod report;
 pub mod signer;
 pub mod source;
 pub mod storage;
 pub mod verify;
+pub mod views;
 
 pub use audit::{Trust, Verification};
 pub use checkpoint::{CheckpointSigner, SignedCheckpoint};

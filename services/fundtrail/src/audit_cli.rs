@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use chrono::{SecondsFormat, Utc};
 use clap::{Args, Subcommand};
-use fundtrail_audit::audit::{self, Trust};
+use fundtrail_audit::audit;
 use fundtrail_audit::checkpoint::parse_public_key;
 use fundtrail_audit::proof::InclusionProof;
-use fundtrail_audit::{Report, SignedCheckpoint, Source};
+use fundtrail_audit::views::{self, AsOf};
+use fundtrail_audit::{SignedCheckpoint, Source};
 use fundtrail_proto::v1;
 
 #[derive(Debug, Args)]
@@ -29,6 +30,97 @@ enum AuditSubcommand {
     Checkpoint(ServerArg),
     /// Fetch and check an inclusion proof: the events from a position to a signed checkpoint.
     Prove(ProveArgs),
+    /// Write IATI 2.03 XML: an activity file per project and the fund's organisation file.
+    Iati(IatiArgs),
+    /// Write CSV of the per-country view and of the donor statements.
+    Csv(CsvArgs),
+    /// Print the per-country views as they were known at a position or a date.
+    Replay(ReplayArgs),
+    /// List the events that changed a country's figures between two positions, and by how much.
+    Diff(DiffArgs),
+}
+
+/// The fund's reporting currency, which the events' reporting amounts are in.
+#[derive(Debug, Clone, Args)]
+pub struct Reporting {
+    #[arg(long, env = "FUNDTRAIL_REPORTING_CURRENCY", default_value = "USD")]
+    reporting_currency: String,
+}
+
+impl Reporting {
+    fn currency(&self) -> anyhow::Result<fundtrail_domain::Currency> {
+        fundtrail_domain::Currency::new(&self.reporting_currency)
+            .with_context(|| format!("reporting currency {:?}", self.reporting_currency))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct IatiArgs {
+    /// The directory to write into.
+    #[arg(long)]
+    out: PathBuf,
+    /// The fund's IATI organisation identifier, the reporting organisation of every file.
+    #[arg(
+        long,
+        env = "FUNDTRAIL_IATI_REPORTING_ORG",
+        default_value = "XI-IATI-FUNDTRAIL"
+    )]
+    reporting_org: String,
+    #[arg(
+        long,
+        env = "FUNDTRAIL_IATI_REPORTING_ORG_NAME",
+        default_value = "fundtrail trust fund"
+    )]
+    reporting_org_name: String,
+    /// IATI `OrganisationType` code of the fund (40: multilateral).
+    #[arg(long, default_value = "40")]
+    reporting_org_type: String,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+struct CsvArgs {
+    /// The directory to write into.
+    #[arg(long)]
+    out: PathBuf,
+    /// As known at a position, a date (YYYY-MM-DD) or an RFC 3339 time; default: now.
+    #[arg(long)]
+    as_of: Option<String>,
+    #[command(flatten)]
+    reporting: Reporting,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// A position, a date (YYYY-MM-DD, the end of that day UTC) or an RFC 3339 time.
+    #[arg(long)]
+    as_of: String,
+    /// Only this country (ISO 3166-1 alpha-2).
+    #[arg(long)]
+    country: Option<String>,
+    #[command(flatten)]
+    reporting: Reporting,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+struct DiffArgs {
+    /// The position the comparison starts after.
+    #[arg(long)]
+    from: u64,
+    /// The last position compared.
+    #[arg(long)]
+    to: u64,
+    #[arg(long)]
+    country: String,
+    #[command(flatten)]
+    reporting: Reporting,
+    #[command(flatten)]
+    source: SourceArgs,
 }
 
 /// Where the history is read from; a server by default.
@@ -175,6 +267,87 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        AuditSubcommand::Iati(args) => {
+            for file in iati(&args).await? {
+                println!("wrote {}", file.display());
+            }
+            Ok(())
+        }
+        AuditSubcommand::Csv(args) => {
+            let (source, _) = args.source.open().await?;
+            let as_of = args
+                .as_of
+                .as_deref()
+                .map(AsOf::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let views = views::fold(&source, args.reporting.currency()?, as_of).await?;
+            for file in fundtrail_audit::report::write(&views, &args.out)? {
+                println!("wrote {}", file.display());
+            }
+            Ok(())
+        }
+        AuditSubcommand::Replay(args) => {
+            let (source, _) = args.source.open().await?;
+            let as_of = AsOf::parse(&args.as_of).map_err(anyhow::Error::msg)?;
+            let views = views::fold(&source, args.reporting.currency()?, Some(as_of)).await?;
+            let reports = match &args.country {
+                Some(code) => vec![views.country.report(country(code)?)],
+                None => views.country.reports(),
+            };
+            println!("{}", serde_json::to_string_pretty(&reports)?);
+            Ok(())
+        }
+        AuditSubcommand::Diff(args) => {
+            if args.to < args.from {
+                bail!("--to {} is before --from {}", args.to, args.from);
+            }
+            let (source, _) = args.source.open().await?;
+            let code = country(&args.country)?;
+            let currency = args.reporting.currency()?;
+            let (_, changes, _) = views::diff(&source, currency, code, args.from, args.to).await?;
+            for line in views::describe_changes(&changes, currency) {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn country(code: &str) -> anyhow::Result<fundtrail_domain::CountryCode> {
+    fundtrail_domain::CountryCode::new(code.trim()).with_context(|| format!("country {code:?}"))
+}
+
+/// Writes the IATI files of a history into `args.out`.
+pub async fn iati(args: &IatiArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let (source, _) = args.source.open().await?;
+    let mut fund = fundtrail_audit::iati::Fund::default();
+    let mut events = source.events().await?;
+    while let Some(event) = futures::StreamExt::next(&mut events).await {
+        fund.apply(&event?)?;
+    }
+    let publisher = fundtrail_audit::iati::Publisher {
+        identifier: args.reporting_org.trim().to_owned(),
+        name: args.reporting_org_name.trim().to_owned(),
+        org_type: args.reporting_org_type.trim().to_owned(),
+    };
+    Ok(fundtrail_audit::iati::write(
+        &fund,
+        &publisher,
+        &args.out,
+        Utc::now().timestamp_micros(),
+    )?)
+}
+
+impl IatiArgs {
+    pub fn new(source: SourceArgs, out: &Path, reporting_org: &str) -> Self {
+        Self {
+            out: out.to_owned(),
+            reporting_org: reporting_org.to_owned(),
+            reporting_org_name: "fundtrail trust fund".to_owned(),
+            reporting_org_type: "40".to_owned(),
+            source,
+        }
     }
 }
 
@@ -216,7 +389,7 @@ pub async fn export(source: &SourceArgs, out: &Path) -> anyhow::Result<String> {
 pub async fn verify(source: &SourceArgs, key: Option<[u8; 32]>) -> anyhow::Result<Vec<String>> {
     let (source, label) = source.open().await?;
     let verification = audit::verify(&source, key).await?;
-    let mut lines = describe(&verification.report, verification.trust, &label);
+    let mut lines = audit::summary(&verification.report, verification.trust, &label);
     if verification.report.is_ok() {
         return Ok(lines);
     }
@@ -227,42 +400,6 @@ pub async fn verify(source: &SourceArgs, key: Option<[u8; 32]>) -> anyhow::Resul
         first.position
     ));
     bail!("{}", lines.join("\n"))
-}
-
-fn describe(report: &Report, trust: Trust, label: &str) -> Vec<String> {
-    let mut lines = vec![format!(
-        "{label}: {} events recomputed from the chain definition, up to position {} ({})",
-        report.events_checked(),
-        report.last_position,
-        hex::encode(report.last_hash)
-    )];
-    for finding in &report.findings {
-        lines.push(format!("TAMPERED: {finding}"));
-    }
-    lines.push(format!(
-        "checkpoints: {} of {} verified",
-        report.checkpoints_verified, report.checkpoints_total
-    ));
-    let key = report.trusted_key.map(hex::encode).unwrap_or_default();
-    match trust {
-        Trust::Given => lines.push(format!("signatures checked against the given key {key}")),
-        Trust::Declared => lines.push(format!(
-            "note: signatures checked against the key the history declares ({key}); pass \
-             --public-key with the fund's published key to know who signed"
-        )),
-        Trust::None => lines.push(
-            "warning: no public key: each checkpoint was checked against its own key only"
-                .to_owned(),
-        ),
-    }
-    if report.checkpoints_total == 0 {
-        lines.push(
-            "warning: no signed checkpoints: events deleted from the end of the history, or a \
-             history rewritten and rehashed from some point on, cannot be detected"
-                .to_owned(),
-        );
-    }
-    lines
 }
 
 async fn create_checkpoint(url: &str) -> anyhow::Result<SignedCheckpoint> {

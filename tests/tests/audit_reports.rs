@@ -1,0 +1,387 @@
+//! What auditors and donors read, from a real history: IATI files valid against the official
+//! schemas with the right codelist values, CSV, "as of" replays and diffs, rebuilding the
+//! views from an export, and the documented Python verifier agreeing with the Rust one.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fundtrail::audit_cli::{self, IatiArgs, SourceArgs};
+use fundtrail_audit::Source;
+use fundtrail_audit::views::{self, AsOf};
+use fundtrail_domain::{CountryCode, Currency};
+use fundtrail_projections::Fold;
+use fundtrail_proto::v1;
+use fundtrail_tests::story::{self, EFFECT_TIMEOUT, FINANCE};
+use fundtrail_tests::{
+    Backend, Clients, TestServer, as_actor, backend_tests, eventually, money, rid,
+};
+
+backend_tests!(reports_from_a_real_history);
+
+/// Pays a tranche and refunds part of it; returns the position before the payment.
+async fn pay_and_refund(c: &mut Clients, project_id: &str) -> u64 {
+    let milestone = story::plan_milestone(c, project_id, 1_000_000)
+        .await
+        .unwrap();
+    story::report_and_verify(c, project_id, milestone)
+        .await
+        .unwrap();
+    let disbursement = story::request_disbursement(c, project_id, 1_000_000, milestone)
+        .await
+        .unwrap()
+        .created_id;
+    eventually("the tranche to be approvable", EFFECT_TIMEOUT, || {
+        let mut c = c.clone();
+        let (project, disbursement) = (project_id.to_owned(), disbursement.clone());
+        async move { Ok(story::approve(&mut c, &project, &disbursement).await.ok()) }
+    })
+    .await
+    .unwrap();
+    let before = c.events().await.unwrap().len() as u64;
+    c.disbursements
+        .pay_disbursement(as_actor(
+            FINANCE,
+            v1::PayDisbursementRequest {
+                request_id: rid(),
+                project_id: project_id.to_owned(),
+                disbursement_id: disbursement.clone(),
+                paid_on: "2025-10-01".to_owned(),
+                bank_reference: "PAY-2025-001".to_owned(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    c.disbursements
+        .refund_disbursement(as_actor(
+            FINANCE,
+            v1::RefundDisbursementRequest {
+                request_id: rid(),
+                project_id: project_id.to_owned(),
+                disbursement_id: disbursement,
+                amount: money("EUR", 100_000),
+                refunded_on: "2025-11-15".to_owned(),
+                reason: "unspent fuel budget".to_owned(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    before
+}
+
+/// Gives the HR project's allocation back: a return, then the pledge's release.
+async fn return_allocation(c: &mut Clients, project_id: &str) {
+    let events = c.events().await.unwrap();
+    let allocated = events
+        .iter()
+        .find(|e| {
+            e.envelope.as_ref().unwrap().event_type == "fundtrail.v1.ContributionAllocated"
+                && e.payload_json.contains(project_id)
+        })
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&allocated.payload_json).unwrap();
+    c.disbursements
+        .return_allocation(as_actor(
+            FINANCE,
+            v1::ReturnAllocationRequest {
+                request_id: rid(),
+                project_id: project_id.to_owned(),
+                allocation_id: json["allocationId"].as_str().unwrap().to_owned(),
+                reason: "the project was suspended".to_owned(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    eventually("the allocation to be released", EFFECT_TIMEOUT, || {
+        let mut c = c.clone();
+        async move {
+            Ok(c.events()
+                .await?
+                .iter()
+                .any(|e| {
+                    e.envelope.as_ref().unwrap().event_type == "fundtrail.v1.AllocationReleased"
+                })
+                .then_some(()))
+        }
+    })
+    .await
+    .unwrap();
+}
+
+fn schemas() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/audit/tests/iati")
+}
+
+/// `xmllint --xpath` values of an attribute, read independently of the writer.
+fn attribute(file: &Path, xpath: &str) -> Vec<String> {
+    let out = Command::new("xmllint")
+        .args(["--xpath", xpath])
+        .arg(file)
+        .output()
+        .expect("xmllint (Debian package libxml2-utils; scripts/test installs it)");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|attr| attr.split_once('='))
+        .map(|(_, v)| v.trim_matches('"').to_owned())
+        .collect()
+}
+
+fn validate(file: &Path, schema: &str) {
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(schemas().join(schema))
+        .arg(file)
+        .output()
+        .expect("xmllint (Debian package libxml2-utils; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{} is not valid IATI 2.03: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn check_iati(dir: &Path, partner_id: &str) {
+    let mut activities: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("activity-")
+        })
+        .collect();
+    activities.sort();
+    assert_eq!(activities.len(), 2, "one activity file per project");
+    let mut types = std::collections::BTreeSet::new();
+    for file in &activities {
+        validate(file, "iati-activities-schema.xsd");
+        for code in attribute(file, "//transaction-type/@code") {
+            assert!(
+                ["1", "2", "3", "11"].contains(&code.as_str()),
+                "transaction type {code}"
+            );
+            types.insert(code);
+        }
+        assert_eq!(attribute(file, "//sector/@vocabulary"), ["1"]);
+        assert_eq!(attribute(file, "//sector/@code"), ["15250"]);
+        for code in attribute(file, "//recipient-country/@code") {
+            CountryCode::new(&code).unwrap();
+        }
+        let roles = attribute(file, "//participating-org/@role");
+        assert!(
+            roles
+                .iter()
+                .all(|r| ["1", "2", "3", "4"].contains(&r.as_str())),
+            "{roles:?}"
+        );
+        for role in ["1", "3", "4"] {
+            assert!(
+                roles.iter().any(|r| r == role),
+                "role {role} missing: {roles:?}"
+            );
+        }
+        assert!(
+            attribute(file, "//participating-org[@role='4']/@ref").contains(&partner_id.to_owned())
+        );
+        for code in attribute(file, "//@currency | //@default-currency") {
+            Currency::new(&code).unwrap();
+        }
+        assert!(
+            ["1", "2", "3", "4", "5", "6"]
+                .contains(&attribute(file, "//activity-status/@code")[0].as_str())
+        );
+    }
+    assert_eq!(types.into_iter().collect::<Vec<_>>(), ["1", "11", "2", "3"]);
+    let organisation = dir.join("organisation.xml");
+    validate(&organisation, "iati-organisations-schema.xsd");
+    for code in attribute(&organisation, "//recipient-country/@code") {
+        CountryCode::new(&code).unwrap();
+    }
+}
+
+async fn reports_from_a_real_history(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let url = server.server.url();
+    let mut c = server.clients().await.unwrap();
+    let ba = story::funded_project(&mut c, "BA", 4_000_000, 3_000_000)
+        .await
+        .unwrap();
+    let before_payment = pay_and_refund(&mut c, &ba.project_id).await;
+    let hr = story::funded_project(&mut c, "HR", 1_000_000, 500_000)
+        .await
+        .unwrap();
+    return_allocation(&mut c, &hr.project_id).await;
+    let head = c.events().await.unwrap().len() as u64;
+    let dir = tempfile::tempdir().unwrap();
+    let source = SourceArgs::for_server(&url);
+
+    // IATI: valid, with the codelist values the schema leaves open, and the money netted.
+    let iati = dir.path().join("iati");
+    audit_cli::iati(&IatiArgs::new(source.clone(), &iati, "XM-EXAMPLE-1"))
+        .await
+        .unwrap();
+    check_iati(&iati, "NO-BRC-971277882");
+    let ba_file = iati.join(format!("activity-{}.xml", ba.project_id));
+    let values = Command::new("xmllint")
+        .args([
+            "--xpath",
+            "//transaction[transaction-type/@code='3']/value/text()",
+        ])
+        .arg(&ba_file)
+        .output()
+        .unwrap();
+    let values = String::from_utf8(values.stdout).unwrap();
+    assert_eq!(
+        values.split_whitespace().collect::<Vec<_>>(),
+        ["10000.00", "-1000.00"]
+    );
+    assert_eq!(attribute(&ba_file, "//result//target/@value"), ["120000"]);
+    assert_eq!(attribute(&ba_file, "//result//actual/@value"), ["121500"]);
+
+    // CSV of the per-country view and the donor statements.
+    let csv_dir = dir.path().join("csv");
+    let live = Source::server(&url).await.unwrap();
+    let all = views::fold(&live, Currency::USD, None).await.unwrap();
+    fundtrail_audit::report::write(&all, &csv_dir).unwrap();
+    let countries = std::fs::read_to_string(csv_dir.join("countries.csv")).unwrap();
+    let ba_row = countries.lines().find(|l| l.starts_with("BA,")).unwrap();
+    assert!(
+        ba_row.contains("43368.00"),
+        "received 40 000 EUR at 1.0842: {ba_row}"
+    );
+    let donors = std::fs::read_to_string(csv_dir.join("donor-statements.csv")).unwrap();
+    assert!(
+        donors
+            .lines()
+            .any(|l| l.starts_with("XM-DAC-7,Netherlands,") && l.contains(",total,"))
+    );
+
+    // "As of" before the payment nothing was disbursed; the diff shows the payment and refund.
+    let ba_code = CountryCode::new("BA").unwrap();
+    let then = views::fold(&live, Currency::USD, Some(AsOf::Position(before_payment)))
+        .await
+        .unwrap();
+    assert!(then.country.report(ba_code).disbursed.original.is_empty());
+    assert!(!all.country.report(ba_code).disbursed.original.is_empty());
+    let (_, changes, _) = views::diff(&live, Currency::USD, ba_code, before_payment, head)
+        .await
+        .unwrap();
+    let lines = views::describe_changes(&changes, Currency::USD);
+    assert!(
+        lines.iter().any(|l| l.contains("DisbursementPaid")
+            && l.contains("disbursed")
+            && l.contains("+10000.00 EUR")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("DisbursementRefunded") && l.contains("-1000.00 EUR")),
+        "{lines:?}"
+    );
+
+    // Views rebuilt from an export are the live history's, document for document.
+    let export = dir.path().join("fund.ndjson");
+    audit_cli::export(&source, &export).await.unwrap();
+    let from_file = views::fold(&Source::file(&export), Currency::USD, None)
+        .await
+        .unwrap();
+    for (a, b) in [
+        (
+            Fold::all_docs(&from_file.country),
+            Fold::all_docs(&all.country),
+        ),
+        (
+            Fold::all_docs(&from_file.donors),
+            Fold::all_docs(&all.donors),
+        ),
+        (
+            Fold::all_docs(&from_file.overview),
+            Fold::all_docs(&all.overview),
+        ),
+    ] {
+        let sorted = |mut docs: Vec<fundtrail_projections::Doc>| {
+            docs.sort_by(|x, y| (x.kind, &x.key).cmp(&(y.kind, &y.key)));
+            docs
+        };
+        assert_eq!(sorted(a.unwrap()), sorted(b.unwrap()));
+    }
+
+    python_agrees(&export).await;
+    server.stop().await.unwrap();
+}
+
+/// Runs the verifier printed in docs/audit.md on the export, intact and tampered.
+async fn python_agrees(export: &Path) {
+    let python = Command::new("python3").arg("--version").output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        eprintln!("python3 is not installed: the documented verifier was not run");
+        return;
+    }
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/audit.md"))
+            .unwrap();
+    let code = doc
+        .split("```python\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let dir = export.parent().unwrap();
+    let script = dir.join("verify.py");
+    std::fs::write(&script, code).unwrap();
+    let run = |file: &Path| {
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap().trim().to_owned(),
+        )
+    };
+    let rust = fundtrail_audit::audit::verify(&Source::file(export), None)
+        .await
+        .unwrap()
+        .report;
+    assert!(rust.is_ok());
+    let (ok, verdict) = run(export);
+    assert!(ok, "{verdict}");
+    assert_eq!(
+        verdict,
+        format!("OK {} {}", rust.last_position, hex::encode(rust.last_hash))
+    );
+
+    // One payload byte changed: both name the same position.
+    let text = std::fs::read_to_string(export).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let fundtrail_audit::export::Record::Event(event) = serde_json::from_str(&lines[5]).unwrap()
+    else {
+        panic!("line 6 is an event")
+    };
+    let position = event.position;
+    let mut envelope = fundtrail_audit::Envelope::try_from(&event).unwrap();
+    envelope.payload.push(1);
+    let record = fundtrail_audit::export::Record::Event((&envelope).into());
+    lines[5] = serde_json::to_string(&record).unwrap();
+    let tampered = dir.join("tampered.ndjson");
+    std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
+    let (ok, verdict) = run(&tampered);
+    assert!(!ok);
+    assert!(
+        verdict.starts_with(&format!("TAMPERED position {position} ")),
+        "{verdict}"
+    );
+    let rust = fundtrail_audit::audit::verify(&Source::file(&tampered), None)
+        .await
+        .unwrap()
+        .report;
+    assert_eq!(rust.findings[0].position, position);
+}
