@@ -1,0 +1,121 @@
+//! The command-line client: the API for people without grpcurl.
+//!
+//! Every command checks its input locally first (amounts are parsed exactly in the currency's
+//! minor unit, codes and dates are validated), so a typo never reaches the server; what only
+//! the fund can judge (a pledge exceeded, an approver who requested) comes back as the
+//! server's refusal, printed with its code, reason and field violations.
+
+use clap::{Args, Subcommand};
+
+mod disbursements;
+mod donors;
+mod events;
+pub mod input;
+pub mod output;
+mod pledges;
+mod projects;
+pub mod session;
+
+pub use session::{CallError, Session};
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Donors: the governments and institutions that pledge money to the fund.
+    Donor(donors::DonorArgs),
+    /// Pledges: what a donor promised, its agreement, amendments and withdrawal.
+    Pledge(pledges::PledgeArgs),
+    /// Contributions: money received on a pledge and its allocation to projects.
+    Contribution(pledges::ContributionArgs),
+    /// Matching pools: one donor matching other donors' contributions.
+    Pool(pledges::PoolArgs),
+    /// Projects in mine-affected countries and their implementing partners.
+    Project(projects::ProjectArgs),
+    /// Project milestones: planning, progress reports and their verification.
+    Milestone(projects::MilestoneArgs),
+    /// Disbursements to implementing partners: requests, approvals, payments, corrections.
+    Disbursement(disbursements::DisbursementArgs),
+    /// Project accounts: money credited to a project and what it holds for disbursements.
+    Account(disbursements::AccountArgs),
+    /// The event history, as auditors see it.
+    Events(events::EventsArgs),
+}
+
+const GLOBAL: &str = "Connection and output";
+const REQUEST: &str = "Retries and concurrency";
+
+/// Options every command takes, before or after the command's name.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The fundtrail server (http://host:port).
+    #[arg(
+        long,
+        global = true,
+        env = "FUNDTRAIL_SERVER",
+        default_value = "http://127.0.0.1:50051",
+        help_heading = GLOBAL
+    )]
+    pub server: String,
+    /// Who is acting, e.g. finance@itf.si: sent as the x-fundtrail-actor header, the principal
+    /// the server records on events under development authentication. Without it the server
+    /// acts as its development principal.
+    #[arg(long, global = true, env = "FUNDTRAIL_ACTOR", help_heading = GLOBAL)]
+    pub actor: Option<String>,
+    /// Print the response as JSON for scripts: the protobuf JSON mapping with the .proto field
+    /// names, every field present, 64-bit integers (minor units, positions) as strings.
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub json: bool,
+}
+
+impl Global {
+    pub(crate) async fn session(&self) -> anyhow::Result<Session> {
+        let session = Session::connect(&self.server).await?;
+        match &self.actor {
+            Some(actor) => session.acting_as(actor),
+            None => Ok(session),
+        }
+    }
+}
+
+/// Options of every command that changes something.
+#[derive(Debug, Clone, Args)]
+pub struct Write {
+    /// Identifies this request; by default a new time-ordered UUID. Sending the same request again with
+    /// the same id is safe: the server answers with the original result and records nothing
+    /// twice. Reuse it to retry after a timeout or a lost connection.
+    #[arg(long, value_name = "ID", help_heading = REQUEST)]
+    pub request_id: Option<String>,
+    /// Refuse unless the stream written is at this version (ABORTED otherwise): for changes
+    /// decided on a view read earlier.
+    #[arg(long, value_name = "VERSION", help_heading = REQUEST)]
+    pub expected_version: Option<u64>,
+}
+
+impl Write {
+    /// The request id to send: the given one, checked, or a fresh one.
+    pub fn request_id(&self) -> anyhow::Result<String> {
+        match &self.request_id {
+            Some(id) => input::request_id(id),
+            None => Ok(uuid::Uuid::now_v7().to_string()),
+        }
+    }
+}
+
+/// Runs one client command.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    let result = match command {
+        Command::Donor(args) => donors::run(args).await,
+        Command::Pledge(args) => pledges::run_pledge(args).await,
+        Command::Contribution(args) => pledges::run_contribution(args).await,
+        Command::Pool(args) => pledges::run_pool(args).await,
+        Command::Project(args) => projects::run_project(args).await,
+        Command::Milestone(args) => projects::run_milestone(args).await,
+        Command::Disbursement(args) => disbursements::run_disbursement(args).await,
+        Command::Account(args) => disbursements::run_account(args).await,
+        Command::Events(args) => events::run(args).await,
+    };
+    // A reader that went away (`| head`) is not a failure of the command.
+    match result {
+        Err(error) if output::is_broken_pipe(&error) => Ok(()),
+        other => other,
+    }
+}

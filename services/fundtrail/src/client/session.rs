@@ -1,0 +1,295 @@
+//! A connection to a fundtrail server, acting as one principal, and what its refusals mean.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use fundtrail_proto::v1::audit_client::AuditClient;
+use fundtrail_proto::v1::disbursements_client::DisbursementsClient;
+use fundtrail_proto::v1::milestones_client::MilestonesClient;
+use fundtrail_proto::v1::pledges_client::PledgesClient;
+use fundtrail_service::context::ACTOR_HEADER;
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+/// How long a connection attempt may take before the server counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one unary call may take; the server stops working on it after that too.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A channel to one server and the principal its requests act as.
+#[derive(Debug, Clone)]
+pub struct Session {
+    url: String,
+    channel: Channel,
+    actor: Option<AsciiMetadataValue>,
+}
+
+impl Session {
+    /// Connects now, so an unreachable server is reported as such before anything else.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let url = url.trim();
+        // People type host:port; the transport needs a scheme.
+        let full = if url.contains("://") {
+            url.to_owned()
+        } else {
+            format!("http://{url}")
+        };
+        let endpoint = Endpoint::from_shared(full.clone())
+            .map_err(|_| anyhow!("server {url:?} is not a URL; use http://host:port"))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
+        let channel = endpoint.connect().await.map_err(|e| {
+            anyhow!(
+                "cannot reach a fundtrail server at {full}: {}. Is one running? \
+                 (`fundtrail dev` starts one; --server or FUNDTRAIL_SERVER choose another)",
+                error_chain(&e)
+            )
+        })?;
+        Ok(Self {
+            url: full,
+            channel,
+            actor: None,
+        })
+    }
+
+    /// The same connection, acting as `actor`.
+    pub fn acting_as(&self, actor: &str) -> anyhow::Result<Self> {
+        let name = actor.trim();
+        // gRPC metadata is visible ASCII; the server accepts at most 200 characters.
+        let valid = !name.is_empty()
+            && name.len() <= 200
+            && name.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+        let value = valid
+            .then(|| AsciiMetadataValue::try_from(name).ok())
+            .flatten()
+            .ok_or_else(|| {
+                anyhow!(
+                    "actor {actor:?}: name the principal in at most 200 printable ASCII \
+                     characters, e.g. finance@itf.si"
+                )
+            })?;
+        Ok(Self {
+            actor: Some(value),
+            ..self.clone()
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A unary request carrying the principal and a deadline.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = self.streaming_request(message);
+        request.set_timeout(CALL_TIMEOUT);
+        request
+    }
+
+    /// A request without a deadline, for streams that may follow the history indefinitely.
+    pub fn streaming_request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(actor) = &self.actor {
+            request.metadata_mut().insert(ACTOR_HEADER, actor.clone());
+        }
+        request
+    }
+
+    pub fn pledges(&self) -> PledgesClient<Channel> {
+        PledgesClient::new(self.channel.clone())
+    }
+
+    pub fn milestones(&self) -> MilestonesClient<Channel> {
+        MilestonesClient::new(self.channel.clone())
+    }
+
+    pub fn disbursements(&self) -> DisbursementsClient<Channel> {
+        DisbursementsClient::new(self.channel.clone())
+    }
+
+    pub fn audit(&self) -> AuditClient<Channel> {
+        AuditClient::new(self.channel.clone())
+    }
+
+    /// The response of a call, or the error saying why there is none.
+    pub fn answer<T>(
+        &self,
+        result: Result<tonic::Response<T>, Status>,
+        request_id: Option<&str>,
+    ) -> anyhow::Result<T> {
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| self.error(status, request_id))
+    }
+
+    /// The error for a refused or failed call; `request_id` is the id of a state-changing
+    /// request, named in the message when retrying it is the way out.
+    pub fn error(&self, status: Status, request_id: Option<&str>) -> anyhow::Error {
+        CallError {
+            status,
+            request_id: request_id.map(str::to_owned),
+            url: self.url.clone(),
+        }
+        .into()
+    }
+}
+
+/// A call the server refused or that did not complete.
+#[derive(Debug)]
+pub struct CallError {
+    pub status: Status,
+    pub request_id: Option<String>,
+    pub url: String,
+}
+
+impl CallError {
+    /// The machine-readable reason the server gave (`ErrorInfo.reason`), if any.
+    pub fn reason(&self) -> Option<String> {
+        self.status
+            .get_error_details()
+            .error_info()
+            .map(|info| info.reason.clone())
+    }
+
+    /// Whether the outcome is unknown: the request may or may not have been recorded.
+    fn outcome_unknown(&self) -> bool {
+        matches!(
+            self.status.code(),
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown
+        )
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let code = code_name(self.status.code());
+        let message = self.status.message().trim();
+        if message.is_empty() {
+            write!(f, "{code}")?;
+        } else {
+            write!(f, "{code}: {message}")?;
+        }
+        let details = self.status.get_error_details();
+        if let Some(info) = details.error_info() {
+            // INVALID_ARGUMENT repeats the code; the field violations below say more.
+            if !info.reason.is_empty() && info.reason != code {
+                write!(f, "\n  reason: {}", info.reason)?;
+            }
+            let mut metadata: Vec<_> = info.metadata.iter().collect();
+            metadata.sort();
+            for (key, value) in metadata {
+                write!(f, "\n  {key}: {value}")?;
+            }
+        }
+        if let Some(bad) = details.bad_request() {
+            for violation in &bad.field_violations {
+                write!(
+                    f,
+                    "\n  field {}: {}",
+                    violation.field, violation.description
+                )?;
+            }
+        }
+        if self.status.code() == Code::Unavailable {
+            write!(f, "\n  (is the server at {} running?)", self.url)?;
+        }
+        if let Some(id) = self
+            .request_id
+            .as_deref()
+            .filter(|_| self.outcome_unknown())
+        {
+            write!(
+                f,
+                "\n  the request may or may not have been recorded: send it again with \
+                 --request-id {id} to retry safely"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The canonical gRPC name of a status code, as the protocol and grpcurl spell it.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// An error and its causes on one line: transport errors hide the useful part in a source.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use tonic_types::ErrorDetails;
+
+    use super::*;
+
+    fn shown(status: Status, request_id: Option<&str>) -> String {
+        CallError {
+            status,
+            request_id: request_id.map(str::to_owned),
+            url: "http://127.0.0.1:1".into(),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn refusals_show_code_reason_metadata_and_fields() {
+        let mut details = ErrorDetails::with_error_info(
+            "WRONG_EXPECTED_VERSION",
+            "fundtrail.org",
+            HashMap::from([("actual_version".to_owned(), "3".to_owned())]),
+        );
+        details.add_bad_request_violation("amount", "must be positive");
+        let status = Status::with_error_details(Code::Aborted, "stream moved on", details);
+        let text = shown(status, Some("r-1"));
+        assert!(text.starts_with("ABORTED: stream moved on"), "{text}");
+        assert!(text.contains("reason: WRONG_EXPECTED_VERSION"), "{text}");
+        assert!(text.contains("actual_version: 3"), "{text}");
+        assert!(text.contains("field amount: must be positive"), "{text}");
+        assert!(!text.contains("--request-id"), "{text}");
+    }
+
+    #[test]
+    fn unknown_outcomes_name_the_request_id_to_retry_with() {
+        let text = shown(Status::unavailable("store down"), Some("r-7"));
+        assert!(text.contains("UNAVAILABLE: store down"), "{text}");
+        assert!(text.contains("--request-id r-7"), "{text}");
+        let read = shown(Status::deadline_exceeded("slow"), None);
+        assert!(!read.contains("--request-id"), "{read}");
+    }
+}

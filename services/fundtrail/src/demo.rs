@@ -1,0 +1,749 @@
+//! The demonstration data set, loaded through the API.
+//!
+//! Half a year of a demining trust fund: seven donors, eleven projects from the Western
+//! Balkans to Ukraine, a matching pool, pledges and receipts in four currencies with the rates
+//! they were booked at, allocations, milestones reported by partners and verified by the fund,
+//! tranches requested by one person and approved by another, payments, a payment returned by
+//! the bank and a refund ([`script`] has it all).
+//!
+//! Every request carries a fixed request id named after its step (`demo-pledge-nl-ba`), so
+//! loading the set again into the same store replays the first load instead of duplicating
+//! it; ids the server created (pledges, projects, ...) come back from those replays too.
+//! The process managers act asynchronously, so the loader waits (bounded) for each credit
+//! and unlocked tranche before it relies on them. Rates are quoted in USD: the set assumes
+//! the server's default reporting currency.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use fundtrail_domain::{Currency, Money};
+use fundtrail_proto::v1;
+use tonic::{Response, Status};
+
+use crate::client::{CallError, Session, output};
+
+#[rustfmt::skip]
+mod script;
+
+use script::{
+    DIRECTOR, DONORS, Donor, FINANCE, MONITORING, PLEDGES, POOL_CAP, POOL_COUNTRIES, POOL_DONOR,
+    POOL_EXPIRES, PROGRAMMES, PROJECTS, Pledge, Project, Rate, SCRIPT, Step,
+};
+
+/// How long the loader waits for a process manager before giving up.
+const WAIT: Duration = Duration::from_secs(30);
+
+fn request_id(kind: &str, key: &str) -> String {
+    format!("demo-{kind}-{key}")
+}
+
+fn money(amount: &str, currency: Currency) -> anyhow::Result<v1::Money> {
+    Ok(Money::parse(currency, amount)
+        .with_context(|| format!("demo amount {amount} {currency}"))?
+        .into())
+}
+
+fn currency(code: &str) -> anyhow::Result<Currency> {
+    Currency::new(code).with_context(|| format!("demo currency {code}"))
+}
+
+fn rate(rate: Rate, base: Currency, quote: Currency) -> v1::ExchangeRate {
+    v1::ExchangeRate {
+        base: base.to_string(),
+        quote: quote.to_string(),
+        rate: rate.0.to_owned(),
+        source: rate.1.to_owned(),
+        date: rate.2.to_owned(),
+    }
+}
+
+fn steps() -> impl Iterator<Item = &'static Step> {
+    SCRIPT.iter().flat_map(|steps| steps.iter())
+}
+
+/// Sends one command as `$session` and counts its result.
+macro_rules! send {
+    ($loader:expr, $session:expr, $client:ident . $method:ident, $id:expr, $request:expr) => {{
+        let session = &$session;
+        let result = session.$client().$method(session.request($request)).await;
+        $loader.done(session, &$id, result)?
+    }};
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    requests: usize,
+    replayed: usize,
+    events: u64,
+    last_position: u64,
+}
+
+/// What the loader learned: the ids the server gave, by the keys of the script.
+struct Loader {
+    session: Session,
+    pledges: HashMap<&'static str, (String, Currency)>,
+    projects: HashMap<&'static str, (String, Currency, &'static Project)>,
+    /// Allocation ids per project key, for waiting on their credits.
+    allocations: HashMap<&'static str, Vec<String>>,
+    /// Disbursement key → project key, disbursement id, milestone.
+    disbursements: HashMap<&'static str, (&'static str, String, u32)>,
+    verified: Vec<(&'static str, u32)>,
+    tally: Tally,
+}
+
+impl Loader {
+    fn acting(&self, actor: &str) -> anyhow::Result<Session> {
+        self.session.acting_as(actor)
+    }
+
+    /// Counts a command's result; an error names the step.
+    fn done(
+        &mut self,
+        session: &Session,
+        id: &str,
+        result: Result<Response<v1::CommandResult>, Status>,
+    ) -> anyhow::Result<v1::CommandResult> {
+        let result = session.answer(result, Some(id)).map_err(|error| {
+            let reused = error
+                .downcast_ref::<CallError>()
+                .and_then(CallError::reason)
+                .is_some_and(|r| r == "REQUEST_ID_REUSED");
+            let hint = if reused {
+                "; this store holds a different demo data set under the same request ids: \
+                 load the demo into a fresh store"
+            } else {
+                ""
+            };
+            error.context(format!("demo step {id}{hint}"))
+        })?;
+        self.tally.requests += 1;
+        if result.replayed {
+            self.tally.replayed += 1;
+        } else {
+            self.tally.events += u64::from(result.event_count);
+        }
+        self.tally.last_position = self.tally.last_position.max(result.position);
+        Ok(result)
+    }
+
+    fn pledge(&self, key: &str) -> anyhow::Result<(String, Currency)> {
+        self.pledges
+            .get(key)
+            .cloned()
+            .ok_or_else(|| anyhow!("demo: no pledge {key}"))
+    }
+
+    fn project(&self, key: &str) -> anyhow::Result<(String, Currency, &'static Project)> {
+        self.projects
+            .get(key)
+            .cloned()
+            .ok_or_else(|| anyhow!("demo: no project {key}"))
+    }
+
+    fn disbursement(&self, key: &str) -> anyhow::Result<(&'static str, String, u32)> {
+        self.disbursements
+            .get(key)
+            .cloned()
+            .ok_or_else(|| anyhow!("demo: no disbursement {key}"))
+    }
+
+    async fn donors(&mut self) -> anyhow::Result<()> {
+        let session = self.acting(FINANCE)?;
+        for Donor(donor_id, name, kind, matching_eligible) in DONORS {
+            let id = request_id("donor", donor_id);
+            let request = v1::RegisterDonorRequest {
+                request_id: id.clone(),
+                donor_id: (*donor_id).to_owned(),
+                name: (*name).to_owned(),
+                kind: (*kind).into(),
+                matching_eligible: *matching_eligible,
+                ..Default::default()
+            };
+            let result = session
+                .pledges()
+                .register_donor(session.request(request))
+                .await;
+            // A donor registered by hand before the demo is the same donor.
+            let registered_before = result.as_ref().err().is_some_and(|status| {
+                let error = CallError {
+                    status: status.clone(),
+                    request_id: None,
+                    url: String::new(),
+                };
+                error
+                    .reason()
+                    .is_some_and(|r| r == "DONOR_ALREADY_REGISTERED")
+            });
+            if !registered_before {
+                self.done(&session, &id, result)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn projects(&mut self) -> anyhow::Result<()> {
+        let session = self.acting(PROGRAMMES)?;
+        for p in PROJECTS {
+            let budget_currency = currency(p.budget.1)?;
+            let id = request_id("project", p.key);
+            let request = v1::RegisterProjectRequest {
+                request_id: id.clone(),
+                country: p.country.to_owned(),
+                partner: Some(v1::ImplementingPartner {
+                    name: p.partner.0.to_owned(),
+                    iati_id: p.partner.1.to_owned(),
+                }),
+                title: p.title.to_owned(),
+                sector_code: 15250,
+                budget: Some(money(p.budget.0, budget_currency)?),
+                starts_on: p.period.0.to_owned(),
+                ends_on: p.period.1.to_owned(),
+                ..Default::default()
+            };
+            let project_id =
+                send!(self, session, milestones.register_project, id, request).created_id;
+            for (number, m) in (1_u32..).zip(p.milestones) {
+                let id = request_id("milestone", &format!("{}-{number}", p.key));
+                let request = v1::PlanMilestoneRequest {
+                    request_id: id.clone(),
+                    project_id: project_id.clone(),
+                    title: m.0.to_owned(),
+                    indicator: Some(v1::Indicator {
+                        kind: m.1.into(),
+                        ..Default::default()
+                    }),
+                    target: m.2,
+                    tranche: Some(money(m.3, budget_currency)?),
+                    due_on: m.4.to_owned(),
+                    ..Default::default()
+                };
+                send!(self, session, milestones.plan_milestone, id, request);
+            }
+            self.projects
+                .insert(p.key, (project_id, budget_currency, p));
+        }
+        Ok(())
+    }
+
+    async fn pool(&mut self) -> anyhow::Result<String> {
+        let session = self.acting(FINANCE)?;
+        let id = request_id("pool", "us-western-balkans");
+        let request = v1::OpenMatchingPoolRequest {
+            request_id: id.clone(),
+            matching_donor_id: POOL_DONOR.to_owned(),
+            cap: Some(money(POOL_CAP, Currency::USD)?),
+            ratio: Some(v1::MatchRatio {
+                numerator: 1,
+                denominator: 1,
+            }),
+            eligible_countries: POOL_COUNTRIES.iter().map(|c| (*c).to_owned()).collect(),
+            expires_on: POOL_EXPIRES.to_owned(),
+            ..Default::default()
+        };
+        Ok(send!(self, session, pledges.open_matching_pool, id, request).created_id)
+    }
+
+    async fn record_pledges(&mut self) -> anyhow::Result<()> {
+        let session = self.acting(FINANCE)?;
+        for Pledge(key, donor, amount, code, country, on) in PLEDGES {
+            let pledge_currency = currency(code)?;
+            let id = request_id("pledge", key);
+            let target =
+                (!country.is_empty()).then(|| v1::earmark::Target::Country((*country).to_owned()));
+            let request = v1::RecordPledgeRequest {
+                request_id: id.clone(),
+                donor_id: (*donor).to_owned(),
+                amount: Some(money(amount, pledge_currency)?),
+                earmark: Some(v1::Earmark { target }),
+                pledged_on: (*on).to_owned(),
+                ..Default::default()
+            };
+            let pledge_id = send!(self, session, pledges.record_pledge, id, request).created_id;
+            self.pledges.insert(key, (pledge_id, pledge_currency));
+        }
+        Ok(())
+    }
+
+    async fn step(&mut self, step: &'static Step) -> anyhow::Result<()> {
+        let finance = self.acting(FINANCE)?;
+        match step {
+            Step::Sign(a) => {
+                let id = request_id("agreement", a.pledge);
+                let request = v1::SignContributionAgreementRequest {
+                    request_id: id.clone(),
+                    pledge_id: self.pledge(a.pledge)?.0,
+                    agreement_reference: a.reference.to_owned(),
+                    signed_on: a.on.to_owned(),
+                    ..Default::default()
+                };
+                send!(
+                    self,
+                    finance,
+                    pledges.sign_contribution_agreement,
+                    id,
+                    request
+                );
+            }
+            Step::Receive(r) => {
+                let (pledge_id, pledge_currency) = self.pledge(r.pledge)?;
+                let id = request_id("receipt", r.key);
+                let request = v1::ReceiveContributionRequest {
+                    request_id: id.clone(),
+                    pledge_id,
+                    amount: Some(money(r.amount, pledge_currency)?),
+                    value_date: r.on.to_owned(),
+                    rate: r.rate.map(|x| rate(x, pledge_currency, Currency::USD)),
+                    bank_reference: r.bank_ref.to_owned(),
+                    ..Default::default()
+                };
+                send!(self, finance, pledges.receive_contribution, id, request);
+            }
+            Step::Allocate(a) => {
+                let (pledge_id, pledge_currency) = self.pledge(a.pledge)?;
+                let (project_id, project_currency, _) = self.project(a.project)?;
+                let id = request_id("allocation", a.key);
+                let request = v1::AllocateContributionRequest {
+                    request_id: id.clone(),
+                    pledge_id,
+                    project_id,
+                    amount: Some(money(a.amount, pledge_currency)?),
+                    rate: a.rate.map(|x| rate(x, pledge_currency, project_currency)),
+                    ..Default::default()
+                };
+                let allocation =
+                    send!(self, finance, pledges.allocate_contribution, id, request).created_id;
+                self.allocations
+                    .entry(a.project)
+                    .or_default()
+                    .push(allocation);
+            }
+            Step::Report(r) => {
+                let (project_id, _, spec) = self.project(r.project)?;
+                let partner = self.acting(spec.reporter)?;
+                let id = request_id("report", r.key);
+                let request = v1::ReportProgressRequest {
+                    request_id: id.clone(),
+                    project_id,
+                    milestone: r.milestone,
+                    actual: r.actual,
+                    evidence_reference: r.evidence.to_owned(),
+                    ..Default::default()
+                };
+                send!(self, partner, milestones.report_progress, id, request);
+            }
+            Step::Verify(v) => {
+                let monitoring = self.acting(MONITORING)?;
+                let id = request_id("verification", &format!("{}-{}", v.project, v.milestone));
+                let request = v1::VerifyMilestoneRequest {
+                    request_id: id.clone(),
+                    project_id: self.project(v.project)?.0,
+                    milestone: v.milestone,
+                    ..Default::default()
+                };
+                send!(self, monitoring, milestones.verify_milestone, id, request);
+                self.verified.push((v.project, v.milestone));
+            }
+            Step::Reject(r) => {
+                let monitoring = self.acting(MONITORING)?;
+                let id = request_id("rejection", r.key);
+                let request = v1::RejectMilestoneRequest {
+                    request_id: id.clone(),
+                    project_id: self.project(r.project)?.0,
+                    milestone: r.milestone,
+                    reason: r.reason.to_owned(),
+                    ..Default::default()
+                };
+                send!(self, monitoring, milestones.reject_milestone, id, request);
+            }
+            Step::Request(d) => {
+                let (project_id, account_currency, spec) = self.project(d.project)?;
+                self.wait_for_credits(d.project).await?;
+                let id = request_id("disbursement", d.key);
+                let request = v1::RequestDisbursementRequest {
+                    request_id: id.clone(),
+                    project_id,
+                    amount: Some(money(d.amount, account_currency)?),
+                    partner: spec.partner.0.to_owned(),
+                    milestone: d.milestone,
+                    purpose: d.purpose.to_owned(),
+                    ..Default::default()
+                };
+                let disbursement = send!(
+                    self,
+                    finance,
+                    disbursements.request_disbursement,
+                    id,
+                    request
+                )
+                .created_id;
+                self.disbursements
+                    .insert(d.key, (d.project, disbursement, d.milestone));
+            }
+            Step::Approve(key) => {
+                let (project, disbursement_id, milestone) = self.disbursement(key)?;
+                if milestone != 0 {
+                    self.wait_for_tranche(project, milestone).await?;
+                }
+                let director = self.acting(DIRECTOR)?;
+                let id = request_id("approval", key);
+                let request = v1::ApproveDisbursementRequest {
+                    request_id: id.clone(),
+                    project_id: self.project(project)?.0,
+                    disbursement_id,
+                    ..Default::default()
+                };
+                send!(
+                    self,
+                    director,
+                    disbursements.approve_disbursement,
+                    id,
+                    request
+                );
+            }
+            Step::Pay(p) => {
+                let (project, disbursement_id, _) = self.disbursement(p.disbursement)?;
+                let (project_id, account_currency, _) = self.project(project)?;
+                let (payment_currency, payment_rate) = match p.currency {
+                    None => (String::new(), None),
+                    Some((code, r)) => (
+                        code.to_owned(),
+                        Some(rate(r, account_currency, currency(code)?)),
+                    ),
+                };
+                let id = request_id("payment", p.disbursement);
+                let request = v1::PayDisbursementRequest {
+                    request_id: id.clone(),
+                    project_id,
+                    disbursement_id,
+                    paid_on: p.on.to_owned(),
+                    bank_reference: p.bank_ref.to_owned(),
+                    payment_currency,
+                    rate: payment_rate,
+                    ..Default::default()
+                };
+                send!(self, finance, disbursements.pay_disbursement, id, request);
+            }
+            Step::Reverse(r) => {
+                let (project, disbursement_id, _) = self.disbursement(r.disbursement)?;
+                let id = request_id("reversal", r.disbursement);
+                let request = v1::ReverseDisbursementRequest {
+                    request_id: id.clone(),
+                    project_id: self.project(project)?.0,
+                    disbursement_id,
+                    reason: r.reason.to_owned(),
+                    ..Default::default()
+                };
+                send!(
+                    self,
+                    finance,
+                    disbursements.reverse_disbursement,
+                    id,
+                    request
+                );
+            }
+            Step::Refund(r) => {
+                let (project, disbursement_id, _) = self.disbursement(r.disbursement)?;
+                let (project_id, account_currency, _) = self.project(project)?;
+                let id = request_id("refund", r.disbursement);
+                let request = v1::RefundDisbursementRequest {
+                    request_id: id.clone(),
+                    project_id,
+                    disbursement_id,
+                    amount: Some(money(r.amount, account_currency)?),
+                    refunded_on: r.on.to_owned(),
+                    reason: r.reason.to_owned(),
+                    ..Default::default()
+                };
+                send!(
+                    self,
+                    finance,
+                    disbursements.refund_disbursement,
+                    id,
+                    request
+                );
+            }
+            Step::Amend(a) => {
+                let (pledge_id, pledge_currency) = self.pledge(a.pledge)?;
+                let id = request_id("amendment", a.pledge);
+                let request = v1::AmendPledgeRequest {
+                    request_id: id.clone(),
+                    pledge_id,
+                    amount: Some(money(a.amount, pledge_currency)?),
+                    reason: a.reason.to_owned(),
+                    ..Default::default()
+                };
+                send!(self, finance, pledges.amend_pledge, id, request);
+            }
+            Step::Withdraw(w) => {
+                let id = request_id("withdrawal", w.pledge);
+                let request = v1::WithdrawPledgeRequest {
+                    request_id: id.clone(),
+                    pledge_id: self.pledge(w.pledge)?.0,
+                    reason: w.reason.to_owned(),
+                    ..Default::default()
+                };
+                send!(self, finance, pledges.withdraw_pledge, id, request);
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls a project's account until `ready`, within [`WAIT`].
+    async fn wait_for_account(
+        &self,
+        project: &str,
+        what: &str,
+        ready: impl Fn(&v1::ProjectAccountView) -> bool,
+    ) -> anyhow::Result<()> {
+        let (project_id, _, spec) = self.project(project)?;
+        let deadline = Instant::now() + WAIT;
+        let mut delay = Duration::from_millis(10);
+        loop {
+            let request = v1::GetProjectAccountRequest {
+                project_id: project_id.clone(),
+            };
+            let account = self.session.answer(
+                self.session
+                    .disbursements()
+                    .get_project_account(self.session.request(request))
+                    .await,
+                None,
+            )?;
+            if ready(&account) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "waited {}s for {what} on the account of project {project_id} ({}) in vain: \
+                     the process managers that credit accounts and unlock tranches run with the \
+                     disbursements service; are they running and following the same store?",
+                    WAIT.as_secs(),
+                    spec.country
+                );
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    async fn wait_for_credits(&self, project: &str) -> anyhow::Result<()> {
+        let expected = self.allocations.get(project).cloned().unwrap_or_default();
+        self.wait_for_account(project, "the credit of its allocations", |account| {
+            expected
+                .iter()
+                .all(|a| account.credits.iter().any(|c| &c.allocation_id == a))
+        })
+        .await
+    }
+
+    async fn wait_for_tranche(&self, project: &str, milestone: u32) -> anyhow::Result<()> {
+        let what = format!("the tranche of milestone {milestone}");
+        self.wait_for_account(project, &what, |account| {
+            account.unlocked_tranches.contains_key(&milestone)
+        })
+        .await
+    }
+
+    /// Waits until the matching pool has seen every receipt it matches or is funded by.
+    async fn wait_for_pool(&self, pool_id: &str) -> anyhow::Result<v1::MatchingPoolView> {
+        let (matched, funds) = expected_matching()?;
+        let deadline = Instant::now() + WAIT;
+        let mut delay = Duration::from_millis(10);
+        loop {
+            let request = v1::GetMatchingPoolRequest {
+                pool_id: pool_id.to_owned(),
+            };
+            let pool = self.session.answer(
+                self.session
+                    .pledges()
+                    .get_matching_pool(self.session.request(request))
+                    .await,
+                None,
+            )?;
+            let funded = pool
+                .funds
+                .as_ref()
+                .is_some_and(|f| f.minor_units == funds.minor_units());
+            if pool.matches.len() >= matched && funded {
+                return Ok(pool);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "waited {}s for the matching pool {pool_id} to match {matched} contributions \
+                     and record {funds} of funds in vain (it has {} matches and {}): is the \
+                     pledges service's matching process manager running?",
+                    WAIT.as_secs(),
+                    pool.matches.len(),
+                    output::money(pool.funds.as_ref()),
+                );
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// The last position of the history, read from the Audit service when the server has it.
+    async fn head(&self) -> u64 {
+        let request = v1::StreamEventsRequest {
+            from_position: self.tally.last_position + 1,
+            ..Default::default()
+        };
+        let mut last = self.tally.last_position;
+        let Ok(response) = self
+            .session
+            .audit()
+            .stream_events(self.session.request(request))
+            .await
+        else {
+            return last;
+        };
+        let mut events = response.into_inner();
+        while let Ok(Some(event)) = events.message().await {
+            last = event.envelope.map_or(last, |e| e.position.max(last));
+        }
+        last
+    }
+}
+
+/// How many receipts the pool matches and the funds its donor's receipts bring, from the
+/// script: receipts from other matching-eligible donors earmarked for a pool country.
+fn expected_matching() -> anyhow::Result<(usize, Money)> {
+    let mut matched = 0;
+    let mut funds = Money::zero(Currency::USD);
+    for step in steps() {
+        let Step::Receive(receipt) = step else {
+            continue;
+        };
+        let Some(Pledge(_, donor, _, code, country, _)) =
+            PLEDGES.iter().find(|p| p.0 == receipt.pledge)
+        else {
+            bail!("demo: receipt on unknown pledge {}", receipt.pledge);
+        };
+        let eligible = DONORS.iter().any(|d| d.0 == *donor && d.3);
+        if *donor == POOL_DONOR {
+            funds = funds.checked_add(Money::parse(currency(code)?, receipt.amount)?)?;
+        } else if eligible && POOL_COUNTRIES.contains(country) {
+            matched += 1;
+        }
+    }
+    Ok((matched, funds))
+}
+
+/// Loads the demo data into the server at `url`; returns a one-line summary.
+pub async fn load(url: &str) -> anyhow::Result<String> {
+    let mut loader = Loader {
+        session: Session::connect(url).await?,
+        pledges: HashMap::new(),
+        projects: HashMap::new(),
+        allocations: HashMap::new(),
+        disbursements: HashMap::new(),
+        verified: Vec::new(),
+        tally: Tally::default(),
+    };
+    loader.donors().await?;
+    loader.projects().await?;
+    // Open before any money arrives: the matching process manager looks for pools as it
+    // meets each receipt.
+    let pool_id = loader.pool().await?;
+    loader.record_pledges().await?;
+    for step in steps() {
+        loader.step(step).await?;
+    }
+    // Leave nothing in flight, so the store is complete when this returns.
+    let pool = loader.wait_for_pool(&pool_id).await?;
+    for project in PROJECTS {
+        loader.wait_for_credits(project.key).await?;
+    }
+    for (project, milestone) in loader.verified.clone() {
+        loader.wait_for_tranche(project, milestone).await?;
+    }
+    let head = loader.head().await;
+    let count = |f: fn(&Step) -> bool| steps().filter(|s| f(s)).count();
+    let confirmed = pool
+        .matches
+        .iter()
+        .filter(|m| m.status == i32::from(v1::MatchStatus::Confirmed))
+        .count();
+    let countries: BTreeSet<&str> = PROJECTS.iter().map(|p| p.country).collect();
+    let Tally {
+        requests,
+        replayed,
+        events,
+        ..
+    } = loader.tally;
+    Ok(format!(
+        "{} donors, {} projects in {} countries, {} pledges, {} receipts, {} allocations, {} \
+         disbursements ({} reversed), {} matches ({confirmed} confirmed); {requests} requests \
+         ({replayed} replayed) wrote {events} events; history at position {head}",
+        DONORS.len(),
+        PROJECTS.len(),
+        countries.len(),
+        PLEDGES.len(),
+        count(|s| matches!(s, Step::Receive(_))),
+        count(|s| matches!(s, Step::Allocate(_))),
+        count(|s| matches!(s, Step::Request(_))),
+        count(|s| matches!(s, Step::Reverse(_))),
+        pool.matches.len(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn request_ids_are_unique_and_valid() {
+        let mut ids: Vec<String> = DONORS.iter().map(|d| request_id("donor", d.0)).collect();
+        ids.extend(PLEDGES.iter().map(|p| request_id("pledge", p.0)));
+        for p in PROJECTS {
+            ids.push(request_id("project", p.key));
+            for n in 1..=p.milestones.len() {
+                ids.push(request_id("milestone", &format!("{}-{n}", p.key)));
+            }
+        }
+        for step in steps() {
+            ids.push(match step {
+                Step::Sign(a) => request_id("agreement", a.pledge),
+                Step::Receive(r) => request_id("receipt", r.key),
+                Step::Allocate(a) => request_id("allocation", a.key),
+                Step::Report(r) => request_id("report", r.key),
+                Step::Verify(v) => {
+                    request_id("verification", &format!("{}-{}", v.project, v.milestone))
+                }
+                Step::Reject(r) => request_id("rejection", r.key),
+                Step::Request(d) => request_id("disbursement", d.key),
+                Step::Approve(key) => request_id("approval", key),
+                Step::Pay(p) => request_id("payment", p.disbursement),
+                Step::Reverse(r) => request_id("reversal", r.disbursement),
+                Step::Refund(r) => request_id("refund", r.disbursement),
+                Step::Amend(a) => request_id("amendment", a.pledge),
+                Step::Withdraw(w) => request_id("withdrawal", w.pledge),
+            });
+        }
+        let unique: HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "a request id is used twice");
+        for id in &ids {
+            crate::client::input::request_id(id).unwrap();
+        }
+    }
+
+    #[test]
+    fn every_amount_parses_and_the_pool_expectations_follow_from_the_script() {
+        for p in PROJECTS {
+            let c = currency(p.budget.1).unwrap();
+            money(p.budget.0, c).unwrap();
+            for m in p.milestones {
+                money(m.3, c).unwrap();
+            }
+        }
+        for p in PLEDGES {
+            money(p.2, currency(p.3).unwrap()).unwrap();
+        }
+        let (matched, funds) = expected_matching().unwrap();
+        assert_eq!(matched, 5);
+        assert_eq!(funds, Money::new(Currency::USD, 200_000_000));
+    }
+}

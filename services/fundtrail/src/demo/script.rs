@@ -1,0 +1,294 @@
+//! The demo's data: who gives, who works where, and what happened, in the order it happened.
+//!
+//! Kept as tables, one row a line: the module is exempt from formatting for that.
+
+use fundtrail_proto::v1;
+
+/// Fund staff: one records money, one approves, one plans projects, one checks partners'
+/// reports.
+pub const FINANCE: &str = "finance@itf.si";
+pub const DIRECTOR: &str = "director@itf.si";
+pub const PROGRAMMES: &str = "programmes@itf.si";
+pub const MONITORING: &str = "monitoring@itf.si";
+
+const ECB: &str = "ECB reference rate";
+
+/// IATI identifier, name, kind, whether its contributions may be matched.
+pub struct Donor(pub &'static str, pub &'static str, pub v1::DonorKind, pub bool);
+
+const GOVERNMENT: v1::DonorKind = v1::DonorKind::Government;
+
+pub const DONORS: &[Donor] = &[
+    Donor("US-GOV-1", "United States of America", GOVERNMENT, false),
+    Donor("XM-DAC-301-1", "Canada", GOVERNMENT, true),
+    Donor("XM-DAC-7", "Netherlands", GOVERNMENT, true),
+    Donor("XM-DAC-61", "Slovenia", GOVERNMENT, true),
+    Donor("XM-DAC-5", "Germany", GOVERNMENT, true),
+    Donor("XM-DAC-11", "Switzerland", GOVERNMENT, true),
+    Donor("XI-IATI-EC_INTPA", "European Union", v1::DonorKind::Multilateral, false),
+];
+
+const M2: v1::IndicatorKind = v1::IndicatorKind::SquareMetresCleared;
+const DEVICES: v1::IndicatorKind = v1::IndicatorKind::DevicesDestroyed;
+
+/// Title, indicator, target, tranche, due date.
+pub struct Milestone(pub &'static str, pub v1::IndicatorKind, pub u64, pub &'static str, pub &'static str);
+
+pub struct Project {
+    pub key: &'static str,
+    pub country: &'static str,
+    /// The implementing partner and its IATI identifier ("" when it has none).
+    pub partner: (&'static str, &'static str),
+    /// Who reports the partner's progress.
+    pub reporter: &'static str,
+    pub title: &'static str,
+    pub budget: (&'static str, &'static str),
+    pub period: (&'static str, &'static str),
+    pub milestones: &'static [Milestone],
+}
+
+const HALO: (&str, &str) = ("The HALO Trust", "GB-CHC-1001813");
+
+pub const PROJECTS: &[Project] = &[
+    Project { key: "ba", country: "BA", partner: ("Norwegian People's Aid", ""), reporter: "reporting@npaid.org",
+        title: "Land release in Tuzla canton and the Doboj region",
+        budget: ("2000000.00", "EUR"), period: ("2025-02-01", "2026-06-30"),
+        milestones: &[
+            Milestone("Release of suspected hazardous areas, Tuzla canton, phase 1", M2, 250_000, "400000.00", "2025-06-30"),
+            Milestone("Mines and ERW destroyed, Doboj region", DEVICES, 180, "300000.00", "2025-09-30"),
+            Milestone("Technical survey and clearance, phase 2", M2, 600_000, "900000.00", "2026-03-31"),
+        ] },
+    Project { key: "hr", country: "HR", partner: ("Mungos razminiranje d.o.o.", ""), reporter: "reports@mungos.hr",
+        title: "Clearance of forest land in Karlovac and Sisak-Moslavina counties",
+        budget: ("900000.00", "EUR"), period: ("2025-03-01", "2025-12-31"),
+        milestones: &[
+            Milestone("Forest land cleared near Karlovac", M2, 180_000, "350000.00", "2025-06-30"),
+            Milestone("Forest land cleared near Sisak", M2, 220_000, "450000.00", "2025-11-30"),
+        ] },
+    Project { key: "al", country: "AL", partner: ("Albanian Mine and Munitions Coordination Office", ""), reporter: "reporting@ammco.gov.al",
+        title: "Clearance of unexploded ordnance hotspots in Kukës and Gjirokastër",
+        budget: ("450000.00", "USD"), period: ("2025-03-01", "2026-02-28"),
+        milestones: &[
+            Milestone("UXO destroyed in Kukës hotspots", DEVICES, 1_200, "200000.00", "2025-06-30"),
+            Milestone("Former ammunition site cleared, Gjirokastër", M2, 60_000, "150000.00", "2025-12-31"),
+        ] },
+    Project { key: "rs", country: "RS", partner: ("Serbian Mine Action Centre", ""), reporter: "reporting@czrs.gov.rs",
+        title: "Cluster munition remnants survey and clearance, Niš",
+        budget: ("750000.00", "EUR"), period: ("2025-03-15", "2026-03-14"),
+        milestones: &[
+            Milestone("Cluster munition strike areas cleared", M2, 300_000, "300000.00", "2025-07-31"),
+            Milestone("Cluster submunitions destroyed", DEVICES, 450, "250000.00", "2025-10-31"),
+        ] },
+    Project { key: "me", country: "ME", partner: ("Regional Centre for Divers' Training and Underwater Demining", ""), reporter: "reporting@rcud.me",
+        title: "Underwater survey and clearance, Bay of Kotor",
+        budget: ("400000.00", "EUR"), period: ("2025-04-01", "2025-12-31"),
+        milestones: &[
+            Milestone("Seabed surveyed and cleared", M2, 85_000, "180000.00", "2025-07-31"),
+            Milestone("Underwater UXO destroyed", DEVICES, 320, "150000.00", "2025-11-30"),
+        ] },
+    Project { key: "xk", country: "XK", partner: HALO, reporter: "kosovo@halotrust.org",
+        title: "Minefield and cluster munition clearance, Dragash and Prizren",
+        budget: ("1200000.00", "USD"), period: ("2025-03-01", "2026-02-28"),
+        milestones: &[
+            Milestone("Minefields cleared, Dragash municipality", M2, 350_000, "500000.00", "2025-07-31"),
+            Milestone("Cluster munitions destroyed, Prizren", DEVICES, 600, "400000.00", "2025-12-31"),
+        ] },
+    Project { key: "am", country: "AM", partner: ("Center for Humanitarian Demining and Expertise", ""), reporter: "reporting@chde.am",
+        title: "Clearance of minefields in Tavush province",
+        budget: ("600000.00", "USD"), period: ("2025-04-01", "2026-03-31"),
+        milestones: &[
+            Milestone("Minefields cleared, Tavush province, phase 1", M2, 200_000, "300000.00", "2025-08-31"),
+            Milestone("Minefields cleared, Tavush province, phase 2", M2, 180_000, "250000.00", "2026-02-28"),
+        ] },
+    Project { key: "az", country: "AZ", partner: ("Azerbaijan National Agency for Mine Action", ""), reporter: "reporting@anama.gov.az",
+        title: "Clearance of agricultural land, Aghdam district",
+        budget: ("800000.00", "USD"), period: ("2025-03-01", "2026-02-28"),
+        milestones: &[
+            Milestone("Agricultural land cleared, Aghdam", M2, 400_000, "300000.00", "2025-06-30"),
+            Milestone("Mines and UXO destroyed, Aghdam", DEVICES, 2_500, "250000.00", "2025-12-31"),
+        ] },
+    Project { key: "ge", country: "GE", partner: HALO, reporter: "georgia@halotrust.org",
+        title: "Battle area clearance, Shida Kartli",
+        budget: ("500000.00", "USD"), period: ("2025-04-01", "2026-03-31"),
+        milestones: &[
+            Milestone("Battle area cleared, Shida Kartli", M2, 150_000, "200000.00", "2025-07-31"),
+            Milestone("ERW destroyed, Shida Kartli", DEVICES, 900, "150000.00", "2026-01-31"),
+        ] },
+    Project { key: "tj", country: "TJ", partner: ("Swiss Foundation for Mine Action (FSD)", ""), reporter: "tajikistan@fsd.ch",
+        title: "Clearance along the Tajik-Afghan border, Shamsiddin Shohin district",
+        budget: ("700000.00", "USD"), period: ("2025-03-01", "2026-04-30"),
+        milestones: &[
+            Milestone("Border minefields cleared, phase 1", M2, 120_000, "250000.00", "2025-07-31"),
+            Milestone("Border minefields cleared, phase 2", M2, 150_000, "300000.00", "2026-03-31"),
+        ] },
+    Project { key: "ua", country: "UA", partner: ("State Emergency Service of Ukraine", ""), reporter: "demining@dsns.gov.ua",
+        title: "Humanitarian demining of agricultural land, Kharkiv oblast",
+        budget: ("3000000.00", "EUR"), period: ("2025-03-01", "2026-02-28"),
+        milestones: &[
+            Milestone("Agricultural land cleared, Kharkiv oblast", M2, 1_000_000, "1200000.00", "2025-06-30"),
+            Milestone("Explosive ordnance destroyed, Kharkiv oblast", DEVICES, 5_000, "800000.00", "2025-12-31"),
+        ] },
+];
+
+/// The United States matches Western Balkans contributions 1:1.
+pub const POOL_DONOR: &str = "US-GOV-1";
+pub const POOL_CAP: &str = "2500000.00";
+pub const POOL_COUNTRIES: &[&str] = &["AL", "BA", "HR", "ME", "MK", "RS", "XK"];
+pub const POOL_EXPIRES: &str = "2025-12-31";
+
+/// Key, donor, amount, currency, earmarked country ("" for none), pledged on.
+pub struct Pledge(pub &'static str, pub &'static str, pub &'static str, pub &'static str, pub &'static str, pub &'static str);
+
+pub const PLEDGES: &[Pledge] = &[
+    Pledge("us", "US-GOV-1", "3000000.00", "USD", "", "2025-01-15"),
+    Pledge("nl-ba", "XM-DAC-7", "1000000.00", "EUR", "BA", "2025-01-10"),
+    Pledge("de-rs", "XM-DAC-5", "800000.00", "EUR", "RS", "2025-01-28"),
+    Pledge("de-me", "XM-DAC-5", "400000.00", "EUR", "ME", "2025-01-28"),
+    Pledge("si-hr", "XM-DAC-61", "250000.00", "EUR", "HR", "2025-02-05"),
+    Pledge("ch", "XM-DAC-11", "1000000.00", "CHF", "", "2025-02-06"),
+    Pledge("ca-ua", "XM-DAC-301-1", "2000000.00", "CAD", "UA", "2025-02-12"),
+    Pledge("eu", "XI-IATI-EC_INTPA", "2000000.00", "EUR", "", "2025-03-01"),
+    Pledge("si-me", "XM-DAC-61", "50000.00", "EUR", "ME", "2025-04-01"),
+];
+
+/// `1 base = rate quote`, from a source, for a day; the currencies follow from the step.
+#[derive(Clone, Copy)]
+pub struct Rate(pub &'static str, pub &'static str, pub &'static str);
+
+const EUR_USD_0131: Rate = Rate("1.0393", ECB, "2025-01-31");
+const CHF_USD_0214: Rate = Rate("1.1094", "Swiss National Bank", "2025-02-14");
+const EUR_USD_0414: Rate = Rate("1.1354", ECB, "2025-04-14");
+
+/// The fund's history after the set-up, in the order it happened. Keys name request ids
+/// and let later steps refer to what earlier ones created (a pledge, a project, a
+/// disbursement).
+pub enum Step {
+    Sign(Agreement),
+    Receive(Receipt),
+    Allocate(Allocation),
+    Report(Progress),
+    Verify(Verification),
+    Reject(Rejection),
+    Request(Disbursement),
+    /// The key of the disbursement approved.
+    Approve(&'static str),
+    Pay(Payment),
+    Reverse(Reversal),
+    Refund(Repayment),
+    Amend(Amendment),
+    Withdraw(Withdrawal),
+}
+
+use Step::{Allocate, Amend, Approve, Pay, Receive, Refund, Reject, Report, Request, Reverse, Sign, Verify, Withdraw};
+
+pub struct Agreement { pub pledge: &'static str, pub reference: &'static str, pub on: &'static str }
+/// Money received, with its rate to the reporting currency (USD) when in another currency.
+pub struct Receipt { pub key: &'static str, pub pledge: &'static str, pub amount: &'static str, pub on: &'static str, pub bank_ref: &'static str, pub rate: Option<Rate> }
+/// With the rate from the pledge's currency to the project's when they differ.
+pub struct Allocation { pub key: &'static str, pub pledge: &'static str, pub project: &'static str, pub amount: &'static str, pub rate: Option<Rate> }
+pub struct Progress { pub key: &'static str, pub project: &'static str, pub milestone: u32, pub actual: u64, pub evidence: &'static str }
+pub struct Verification { pub project: &'static str, pub milestone: u32 }
+pub struct Rejection { pub key: &'static str, pub project: &'static str, pub milestone: u32, pub reason: &'static str }
+pub struct Disbursement { pub key: &'static str, pub project: &'static str, pub milestone: u32, pub amount: &'static str, pub purpose: &'static str }
+/// Paid in the account's currency, or in another with the rate to it.
+pub struct Payment { pub disbursement: &'static str, pub on: &'static str, pub bank_ref: &'static str, pub currency: Option<(&'static str, Rate)> }
+pub struct Reversal { pub disbursement: &'static str, pub reason: &'static str }
+pub struct Repayment { pub disbursement: &'static str, pub amount: &'static str, pub on: &'static str, pub reason: &'static str }
+pub struct Amendment { pub pledge: &'static str, pub amount: &'static str, pub reason: &'static str }
+pub struct Withdrawal { pub pledge: &'static str, pub reason: &'static str }
+
+macro_rules! tranche {
+    ($key:literal, $project:literal, $m:literal, $actual:literal, $evidence:literal,
+     $amount:literal, $purpose:literal, $paid:literal, $bank:literal) => {
+        [
+            Report(Progress { key: $key, project: $project, milestone: $m, actual: $actual, evidence: $evidence }),
+            Verify(Verification { project: $project, milestone: $m }),
+            Request(Disbursement { key: $key, project: $project, milestone: $m, amount: $amount, purpose: $purpose }),
+            Approve($key),
+            Pay(Payment { disbursement: $key, on: $paid, bank_ref: $bank, currency: None }),
+        ]
+    };
+}
+
+pub const SCRIPT: &[&[Step]] = &[
+    &[
+        Sign(Agreement { pledge: "nl-ba", reference: "NL-MFA-DSH-2025-0117", on: "2025-01-24" }),
+        Sign(Agreement { pledge: "de-rs", reference: "AA-OR10-2025-0391", on: "2025-02-10" }),
+        Sign(Agreement { pledge: "de-me", reference: "AA-OR10-2025-0392", on: "2025-02-10" }),
+        Sign(Agreement { pledge: "ch", reference: "CH-FDFA-PSD-2025-014", on: "2025-02-12" }),
+        Sign(Agreement { pledge: "us", reference: "SPMWRA25GR0012", on: "2025-02-20" }),
+        Sign(Agreement { pledge: "ca-ua", reference: "GAC-P013927-001", on: "2025-03-05" }),
+        Sign(Agreement { pledge: "eu", reference: "NDICI-NEAR-2025-462-118", on: "2025-03-28" }),
+        Receive(Receipt { key: "nl-ba-1", pledge: "nl-ba", amount: "600000.00", on: "2025-02-03", bank_ref: "NL-BZ-2025-0203-0117", rate: Some(EUR_USD_0131) }),
+        Allocate(Allocation { key: "nl-ba-1", pledge: "nl-ba", project: "ba", amount: "600000.00", rate: None }),
+        Receive(Receipt { key: "ch-1", pledge: "ch", amount: "600000.00", on: "2025-02-17", bank_ref: "SNB-2025-0217-0488", rate: Some(CHF_USD_0214) }),
+        Allocate(Allocation { key: "ch-az", pledge: "ch", project: "az", amount: "300000.00", rate: Some(CHF_USD_0214) }),
+        Allocate(Allocation { key: "ch-tj", pledge: "ch", project: "tj", amount: "270000.00", rate: Some(CHF_USD_0214) }),
+        Receive(Receipt { key: "us-1", pledge: "us", amount: "1200000.00", on: "2025-03-03", bank_ref: "FRBNY-2025-0303-4417", rate: None }),
+        Allocate(Allocation { key: "us-xk", pledge: "us", project: "xk", amount: "700000.00", rate: None }),
+        Allocate(Allocation { key: "us-al", pledge: "us", project: "al", amount: "400000.00", rate: None }),
+        Receive(Receipt { key: "de-rs-1", pledge: "de-rs", amount: "800000.00", on: "2025-03-03", bank_ref: "BBK-2025-0303-0391", rate: Some(Rate("1.0411", ECB, "2025-02-28")) }),
+        Allocate(Allocation { key: "de-rs-1", pledge: "de-rs", project: "rs", amount: "750000.00", rate: None }),
+        Receive(Receipt { key: "si-hr-1", pledge: "si-hr", amount: "250000.00", on: "2025-03-14", bank_ref: "BS-2025-0314-0061", rate: Some(Rate("1.0882", ECB, "2025-03-13")) }),
+        Allocate(Allocation { key: "si-hr-1", pledge: "si-hr", project: "hr", amount: "250000.00", rate: None }),
+        Receive(Receipt { key: "ca-ua-1", pledge: "ca-ua", amount: "1000000.00", on: "2025-03-20", bank_ref: "BOC-2025-0320-7418", rate: Some(Rate("0.6978", "Bank of Canada daily exchange rate", "2025-03-19")) }),
+        Allocate(Allocation { key: "ca-ua-1", pledge: "ca-ua", project: "ua", amount: "1000000.00", rate: Some(Rate("0.6403", "ECB reference rate (inverse of EUR/CAD 1.5617)", "2025-03-19")) }),
+        Receive(Receipt { key: "de-me-1", pledge: "de-me", amount: "400000.00", on: "2025-04-07", bank_ref: "BBK-2025-0407-0392", rate: Some(Rate("1.1057", ECB, "2025-04-04")) }),
+        Allocate(Allocation { key: "de-me-1", pledge: "de-me", project: "me", amount: "400000.00", rate: None }),
+        Receive(Receipt { key: "eu-1", pledge: "eu", amount: "1500000.00", on: "2025-04-15", bank_ref: "EC-2025-0415-462118", rate: Some(EUR_USD_0414) }),
+        Allocate(Allocation { key: "eu-ua", pledge: "eu", project: "ua", amount: "700000.00", rate: None }),
+        Allocate(Allocation { key: "eu-hr", pledge: "eu", project: "hr", amount: "300000.00", rate: None }),
+        Allocate(Allocation { key: "eu-ge", pledge: "eu", project: "ge", amount: "200000.00", rate: Some(EUR_USD_0414) }),
+        // Bosnia and Herzegovina is paid in convertible marks at the currency board's fixed rate.
+        Report(Progress { key: "ba-1", project: "ba", milestone: 1, actual: 262_340, evidence: "NPA-BIH-CR-2025-031: completion report, Tuzla canton, phase 1" }),
+        Verify(Verification { project: "ba", milestone: 1 }),
+        Request(Disbursement { key: "ba-1", project: "ba", milestone: 1, amount: "400000.00", purpose: "Tranche 1: land release, Tuzla canton" }),
+        Approve("ba-1"),
+        Pay(Payment { disbursement: "ba-1", on: "2025-05-06", bank_ref: "CBBH-2025-0506-118", currency: Some(("BAM", Rate("1.95583", "Central Bank of Bosnia and Herzegovina (currency board)", "2025-05-06"))) }),
+    ],
+    // The first payment to Croatia comes back from a closed account and is paid again.
+    &tranche!("hr-1", "hr", 1, 183_450, "HCR-CROMAC quality-control certificate 2025-HR-0412", "350000.00", "Tranche 1: forest land near Karlovac", "2025-05-20", "PBZ-2025-0520-0087"),
+    &[
+        Reverse(Reversal { disbursement: "hr-1", reason: "Returned by the beneficiary's bank: the account was closed after a merger" }),
+        Request(Disbursement { key: "hr-1-reissued", project: "hr", milestone: 1, amount: "350000.00", purpose: "Tranche 1, re-issued to the partner's new account" }),
+        Approve("hr-1-reissued"),
+        Pay(Payment { disbursement: "hr-1-reissued", on: "2025-05-27", bank_ref: "PBZ-2025-0527-0102", currency: None }),
+    ],
+    &tranche!("me-1", "me", 1, 86_900, "RCUD survey report UW-2025-07, Bay of Kotor", "180000.00", "Tranche 1: seabed clearance", "2025-06-02", "CKB-2025-0602-0031"),
+    &tranche!("al-1", "al", 1, 1_260, "AMMCO EOD destruction log, Kukës, Q2 2025", "200000.00", "Tranche 1: Kukës hotspots", "2025-06-03", "BKT-2025-0603-0210"),
+    &tranche!("rs-1", "rs", 1, 301_200, "SMAC completion report CM-2025-NI-04", "300000.00", "Tranche 1: cluster strike areas, Niš", "2025-06-10", "NBS-2025-0610-0044"),
+    // Azerbaijan's first report lacks its quality-assurance sign-off and is sent back.
+    &[
+        Report(Progress { key: "az-1", project: "az", milestone: 1, actual: 395_000, evidence: "ANAMA clearance certificates, Aghdam sectors 1-9" }),
+        Reject(Rejection { key: "az-1", project: "az", milestone: 1, reason: "Certificates for sectors 7-9 lack the quality-assurance sign-off" }),
+    ],
+    &tranche!("az-1-resubmitted", "az", 1, 402_600, "ANAMA clearance certificates, Aghdam sectors 1-9, QA signed", "300000.00", "Tranche 1: Aghdam agricultural land", "2025-06-12", "IBA-2025-0612-0090"),
+    &tranche!("xk-1", "xk", 1, 355_800, "HALO Kosovo completion report DR-2025-02", "500000.00", "Tranche 1: Dragash minefields", "2025-06-18", "RBKO-2025-0618-0015"),
+    &tranche!("ge-1", "ge", 1, 151_300, "HALO Georgia battle area clearance report SK-2025-03", "200000.00", "Tranche 1: Shida Kartli", "2025-06-19", "TBC-2025-0619-0042"),
+    &tranche!("tj-1", "tj", 1, 121_800, "FSD Tajikistan completion report SH-2025-01", "250000.00", "Tranche 1: border minefields", "2025-06-24", "AMO-2025-0624-0007"),
+    &[
+        Receive(Receipt { key: "nl-ba-2", pledge: "nl-ba", amount: "400000.00", on: "2025-05-12", bank_ref: "NL-BZ-2025-0512-0117", rate: Some(Rate("1.1217", ECB, "2025-05-09")) }),
+        Allocate(Allocation { key: "nl-ba-2", pledge: "nl-ba", project: "ba", amount: "400000.00", rate: None }),
+        Receive(Receipt { key: "us-2", pledge: "us", amount: "800000.00", on: "2025-06-16", bank_ref: "FRBNY-2025-0616-5120", rate: None }),
+        Allocate(Allocation { key: "us-am", pledge: "us", project: "am", amount: "300000.00", rate: None }),
+    ],
+    &tranche!("ba-2", "ba", 2, 192, "NPA-BIH EOD destruction log, Doboj region", "300000.00", "Tranche 2: Doboj region", "2025-07-08", "CBBH-2025-0708-131"),
+    &tranche!("ua-1", "ua", 1, 1_012_000, "SESU clearance completion report KH-2025-11", "1200000.00", "Tranche 1: agricultural land, Kharkiv oblast", "2025-07-01", "NBU-2025-0701-0777"),
+    // Where things stand: an approved tranche not yet paid, one awaiting approval, reports
+    // awaiting verification, a refund, an amendment and a withdrawal.
+    &[
+        Report(Progress { key: "rs-2", project: "rs", milestone: 2, actual: 472, evidence: "SMAC EOD destruction log CM-2025-NI-05" }),
+        Verify(Verification { project: "rs", milestone: 2 }),
+        Request(Disbursement { key: "rs-2", project: "rs", milestone: 2, amount: "250000.00", purpose: "Tranche 2: cluster submunitions destroyed" }),
+        Approve("rs-2"),
+        Report(Progress { key: "am-1", project: "am", milestone: 1, actual: 204_100, evidence: "CHDE completion report TV-2025-05" }),
+        Verify(Verification { project: "am", milestone: 1 }),
+        Request(Disbursement { key: "am-1", project: "am", milestone: 1, amount: "300000.00", purpose: "Tranche 1: Tavush province, phase 1" }),
+        Report(Progress { key: "ua-2", project: "ua", milestone: 2, actual: 3_150, evidence: "SESU EOD destruction log, Kharkiv oblast, June 2025" }),
+        Report(Progress { key: "xk-2", project: "xk", milestone: 2, actual: 380, evidence: "HALO Kosovo EOD log PZ-2025-06" }),
+        Report(Progress { key: "hr-2", project: "hr", milestone: 2, actual: 95_300, evidence: "HCR-CROMAC interim report Sisak 2025-HR-0533" }),
+        Refund(Repayment { disbursement: "me-1", amount: "12500.00", on: "2025-09-15", reason: "Ineligible expenditure: vessel fuel bought outside the project period" }),
+        Amend(Amendment { pledge: "de-rs", amount: "1000000.00", reason: "Additional 2025 appropriation of the Federal Foreign Office" }),
+        Withdraw(Withdrawal { pledge: "si-me", reason: "Budget reallocated to the Croatian programme" }),
+    ],
+];
