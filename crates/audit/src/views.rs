@@ -227,12 +227,14 @@ pub fn describe_changes(changes: &[Change], reporting: Currency) -> Vec<String> 
                 .iter()
                 .map(|d| {
                     let original: Vec<String> = d.original.iter().copied().map(signed).collect();
-                    format!(
-                        "{} {} ({})",
-                        d.figure,
-                        signed(money(d.reporting)),
-                        original.join(", ")
-                    )
+                    let reporting = signed(money(d.reporting));
+                    if original.is_empty() {
+                        // Only the reporting value moved: a rate arrived for money already
+                        // counted.
+                        format!("{} {reporting}", d.figure)
+                    } else {
+                        format!("{} {reporting} ({})", d.figure, original.join(", "))
+                    }
                 })
                 .collect();
             format!(

@@ -1,5 +1,6 @@
 //! `fundtrail audit …`: what auditors run, against a server, a store or an export file.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -231,28 +232,19 @@ impl SourceArgs {
 
 /// Runs one audit command; an error (tampering included) makes the process exit non-zero.
 pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
-    match command.command {
-        AuditSubcommand::Export(args) => {
-            let summary = export(&args.source, &args.out).await?;
-            println!("{summary}");
-            Ok(())
-        }
+    let lines: Vec<String> = match command.command {
+        AuditSubcommand::Export(args) => vec![export(&args.source, &args.out).await?],
         AuditSubcommand::Verify(args) => {
             let key = args
                 .public_key
                 .as_deref()
                 .map(parse_public_key)
                 .transpose()?;
-            let lines = verify(&args.source, key).await?;
-            for line in lines {
-                println!("{line}");
-            }
-            Ok(())
+            verify(&args.source, key).await?
         }
         AuditSubcommand::Checkpoint(args) => {
             let cp = create_checkpoint(&server_url(args.server.as_ref())).await?;
-            println!("{}", describe_checkpoint(&cp));
-            Ok(())
+            vec![describe_checkpoint(&cp)]
         }
         AuditSubcommand::Prove(args) => {
             let key = args
@@ -261,31 +253,19 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 .map(parse_public_key)
                 .transpose()?;
             let url = server_url(args.server.server.as_ref());
-            println!(
-                "{}",
-                prove(&url, args.position, args.checkpoint, key).await?
-            );
-            Ok(())
+            vec![prove(&url, args.position, args.checkpoint, key).await?]
         }
-        AuditSubcommand::Iati(args) => {
-            for file in iati(&args).await? {
-                println!("wrote {}", file.display());
-            }
-            Ok(())
-        }
+        AuditSubcommand::Iati(args) => wrote(iati(&args).await?),
         AuditSubcommand::Csv(args) => {
             let (source, _) = args.source.open().await?;
-            let as_of = args
-                .as_of
-                .as_deref()
-                .map(AsOf::parse)
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
-            let views = views::fold(&source, args.reporting.currency()?, as_of).await?;
-            for file in fundtrail_audit::report::write(&views, &args.out)? {
-                println!("wrote {}", file.display());
-            }
-            Ok(())
+            let as_of = args.as_of.as_deref().map(AsOf::parse).transpose();
+            let views = views::fold(
+                &source,
+                args.reporting.currency()?,
+                as_of.map_err(anyhow::Error::msg)?,
+            )
+            .await?;
+            wrote(fundtrail_audit::report::write(&views, &args.out)?)
         }
         AuditSubcommand::Replay(args) => {
             let (source, _) = args.source.open().await?;
@@ -295,8 +275,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 Some(code) => vec![views.country.report(country(code)?)],
                 None => views.country.reports(),
             };
-            println!("{}", serde_json::to_string_pretty(&reports)?);
-            Ok(())
+            vec![serde_json::to_string_pretty(&reports)?]
         }
         AuditSubcommand::Diff(args) => {
             if args.to < args.from {
@@ -306,12 +285,25 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             let code = country(&args.country)?;
             let currency = args.reporting.currency()?;
             let (_, changes, _) = views::diff(&source, currency, code, args.from, args.to).await?;
-            for line in views::describe_changes(&changes, currency) {
-                println!("{line}");
-            }
-            Ok(())
+            views::describe_changes(&changes, currency)
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        match writeln!(out, "{line}") {
+            // A reader that went away (`| head`) is not a failure of the command.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            written => written?,
         }
     }
+    Ok(())
+}
+
+fn wrote(files: Vec<PathBuf>) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| format!("wrote {}", f.display()))
+        .collect()
 }
 
 fn country(code: &str) -> anyhow::Result<fundtrail_domain::CountryCode> {
