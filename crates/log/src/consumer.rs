@@ -77,6 +77,8 @@ pub struct Consumer {
     /// A delivery taken from the stream and not yet decided on; kept here across awaits so
     /// that dropping `next` loses nothing.
     pending: Option<Delivery>,
+    /// The source ended; it may not be polled again.
+    ended: bool,
     options: ConsumerOptions,
 }
 
@@ -106,6 +108,7 @@ impl Consumer {
             floor,
             filling: VecDeque::new(),
             pending: None,
+            ended: false,
             options,
         })
     }
@@ -122,6 +125,9 @@ impl Consumer {
                 return Some(Ok(self.hand_out(event, Lane::Global, Ack::none())));
             }
             if self.pending.is_none() {
+                if self.ended {
+                    return None;
+                }
                 match tokio::time::timeout(self.options.idle_save, self.deliveries.next()).await {
                     Err(_idle) => {
                         if let Err(error) = self.flush().await {
@@ -129,7 +135,10 @@ impl Consumer {
                         }
                         continue;
                     }
-                    Ok(None) => return None,
+                    Ok(None) => {
+                        self.ended = true;
+                        return None;
+                    }
                     Ok(Some(Err(error))) => return Some(Err(error)),
                     Ok(Some(Ok(delivery))) => self.pending = Some(delivery),
                 }
@@ -160,7 +169,7 @@ impl Consumer {
             tracing::debug!(consumer = %self.name, position, %error, "acknowledgement failed");
         }
         if behind >= self.options.save_every {
-            self.save(next.lane).await?;
+            self.save(&[next.lane]).await?;
         }
         Ok(())
     }
@@ -173,23 +182,11 @@ impl Consumer {
             .filter(|(_, s)| s.seen > s.saved)
             .map(|(lane, _)| *lane)
             .collect();
-        for lane in lanes {
-            self.save(lane).await?;
-        }
-        Ok(())
+        self.save(&lanes).await
     }
 
-    async fn save(&mut self, lane: Lane) -> Result<(), LogError> {
-        let Some(state) = self.lanes.get(&lane).copied() else {
-            return Ok(());
-        };
-        self.store
-            .save_checkpoint(&lane.checkpoint_name(&self.name), state.seen)
-            .await?;
-        if let Some(state) = self.lanes.get_mut(&lane) {
-            state.saved = state.saved.max(state.seen);
-        }
-        Ok(())
+    async fn save(&mut self, which: &[Lane]) -> Result<(), LogError> {
+        save_lanes(&*self.store, &self.name, &mut self.lanes, which).await
     }
 
     fn hand_out(&mut self, event: RecordedEvent, lane: Lane, ack: Ack) -> Next {
@@ -258,7 +255,7 @@ impl Consumer {
             }
             // What was handled here stays handled, whoever owns the lane now.
             if state.seen > state.saved {
-                self.save(lane).await?;
+                self.save(&[lane]).await?;
             }
         }
         let stored = match lane {
@@ -284,4 +281,24 @@ impl LaneState {
             handed: position,
         }
     }
+}
+
+async fn save_lanes(
+    store: &dyn EventStore,
+    name: &str,
+    lanes: &mut HashMap<Lane, LaneState>,
+    which: &[Lane],
+) -> Result<(), LogError> {
+    for lane in which {
+        let Some(state) = lanes.get_mut(lane) else {
+            continue;
+        };
+        if state.seen > state.saved {
+            store
+                .save_checkpoint(&lane.checkpoint_name(name), state.seen)
+                .await?;
+            state.saved = state.seen;
+        }
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fundtrail_store::{EventStore, RecordedEvent};
+use fundtrail_store::EventStore;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -204,58 +204,60 @@ impl Relay {
             store.save_checkpoint(name, held).await?;
         }
         self.stats.checkpoint.store(held, Ordering::Relaxed);
-        let mut events = store
-            .subscribe(held + 1)
-            .ready_chunks(self.options.batch.max(1));
+        let mut next = held + 1;
         let mut renew = tokio::time::interval(self.options.lease_ttl / 4);
         loop {
-            let chunk = tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
-                _ = renew.tick() => {
-                    lease.confirm().await?;
-                    continue;
-                }
-                chunk = events.next() => chunk,
-            };
-            let Some(chunk) = chunk else {
-                return Err(LogError::Lease("the store subscription ended".into()));
-            };
-            let mut batch: Vec<RecordedEvent> = Vec::with_capacity(chunk.len());
-            let mut failure = None;
-            for event in chunk {
-                match event {
-                    Ok(event) => batch.push(event),
-                    Err(error) => {
-                        failure = Some(LogError::from(error));
-                        break;
+            let batch = store.read_all(next, self.options.batch.max(1)).await?;
+            if batch.is_empty() {
+                // A subscription only as a wake-up, dropped before the store is used again:
+                // polled no further, it could sit on a connection mid-read, and on a pool of
+                // one (an in-memory `SQLite` store) the next query would wait for it forever.
+                let mut wake = store.subscribe(next);
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    _ = renew.tick() => {
+                        drop(wake);
+                        lease.confirm().await?;
+                    }
+                    event = wake.next() => {
+                        drop(wake);
+                        if let Some(Err(error)) = event {
+                            return Err(error.into());
+                        }
                     }
                 }
+                continue;
             }
-            if !batch.is_empty() {
-                lease.confirm().await?;
-                let outgoing: Vec<Outgoing> = batch.iter().map(Outgoing::of).collect();
-                let result = tokio::select! {
-                    // Abandoned mid-batch: the next relay publishes it again from the checkpoint.
-                    () = shutdown.cancelled() => return Ok(()),
-                    result = publisher.publish(&outgoing) => result,
-                };
-                let acknowledged = match &result {
-                    Ok(()) => outgoing.len(),
-                    Err(partial) => partial.acknowledged.min(outgoing.len()),
-                };
-                if let Some(last) = acknowledged.checked_sub(1).map(|i| outgoing[i].position) {
-                    store.save_checkpoint(name, last).await?;
-                    self.stats.checkpoint.store(last, Ordering::Relaxed);
-                    self.stats
-                        .published
-                        .fetch_add(acknowledged as u64, Ordering::Relaxed);
-                }
-                if let Err(partial) = result {
-                    return Err(partial.error);
-                }
+            if let Some(hole) = batch.iter().zip(next..).find(|(e, p)| e.position != *p) {
+                // Positions are dense; publishing past a missing one would hide it for good.
+                return Err(LogError::Store(fundtrail_store::StoreError::Corrupt(
+                    format!(
+                        "position {} is missing (the next stored event is at {})",
+                        hole.1, hole.0.position
+                    ),
+                )));
             }
-            if let Some(error) = failure {
-                return Err(error);
+            lease.confirm().await?;
+            let outgoing: Vec<Outgoing> = batch.iter().map(Outgoing::of).collect();
+            let result = tokio::select! {
+                // Abandoned mid-batch: the next relay publishes it again from the checkpoint.
+                () = shutdown.cancelled() => return Ok(()),
+                result = publisher.publish(&outgoing) => result,
+            };
+            let acknowledged = match &result {
+                Ok(()) => outgoing.len(),
+                Err(partial) => partial.acknowledged.min(outgoing.len()),
+            };
+            if let Some(last) = acknowledged.checked_sub(1).map(|i| outgoing[i].position) {
+                store.save_checkpoint(name, last).await?;
+                self.stats.checkpoint.store(last, Ordering::Relaxed);
+                self.stats
+                    .published
+                    .fetch_add(acknowledged as u64, Ordering::Relaxed);
+                next = last + 1;
+            }
+            if let Err(partial) = result {
+                return Err(partial.error);
             }
         }
     }

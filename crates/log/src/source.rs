@@ -112,6 +112,11 @@ pub trait EventSource: Send + Sync + 'static {
 }
 
 /// The embedded log: the store's own catch-up-then-live subscription.
+///
+/// The subscription runs in a task of its own and hands events over through a channel, so a
+/// consumer that stops polling (idle, or saving its checkpoint) never leaves a read halfway
+/// with a connection held — on a pool of one (an in-memory `SQLite` store) that connection is
+/// the one the consumer's next query waits for. Needs a Tokio runtime.
 #[derive(Debug, Clone)]
 pub struct StoreSource(pub Arc<dyn EventStore>);
 
@@ -121,9 +126,25 @@ impl EventSource for StoreSource {
         _consumer: &str,
         from: u64,
     ) -> BoxStream<'static, Result<Delivery, LogError>> {
-        self.0
-            .subscribe(from)
-            .map(|event| event.map(Delivery::global).map_err(LogError::from))
-            .boxed()
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let mut events = self.0.subscribe(from);
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    () = sender.closed() => return,
+                    event = events.next() => event,
+                };
+                let Some(event) = event else { return };
+                let last = event.is_err();
+                let delivery = event.map(Delivery::global).map_err(LogError::from);
+                if sender.send(delivery).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|delivery| (delivery, receiver))
+        })
+        .boxed()
     }
 }

@@ -16,7 +16,7 @@ use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::message::Message;
 
-use super::client_config;
+use super::{client_config, ensure_topic};
 use crate::config::KafkaConfig;
 use crate::envelope;
 use crate::error::LogError;
@@ -51,7 +51,9 @@ impl KafkaSource {
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.commit.interval.ms", "1000")
-            .set("auto.offset.reset", "earliest");
+            .set("auto.offset.reset", "earliest")
+            // Partitions added to the topic are noticed within this, not the default 5 min.
+            .set("topic.metadata.refresh.interval.ms", "10000");
         for (key, value) in &self.settings {
             config.set(key, value);
         }
@@ -71,16 +73,26 @@ impl EventSource for KafkaSource {
         consumer: &str,
         _from: u64,
     ) -> BoxStream<'static, Result<Delivery, LogError>> {
-        let kafka = match self.consumer(consumer) {
-            Ok(kafka) => kafka,
-            Err(error) => return futures::stream::once(async { Err(error) }).boxed(),
-        };
+        let source = self.clone();
+        let group = consumer.to_owned();
         let topic = self.config.topic.clone();
-        futures::stream::unfold((kafka, topic), |(kafka, topic)| async move {
-            let next = receive(&kafka, &topic).await;
-            Some((next, (kafka, topic)))
-        })
-        .boxed()
+        let open = async move {
+            ensure_topic(&source.config, Duration::from_secs(10)).await?;
+            source.consumer(&group)
+        };
+        futures::stream::once(open)
+            .map(move |opened| match opened {
+                Ok(kafka) => {
+                    futures::stream::unfold((kafka, topic.clone()), |(kafka, topic)| async move {
+                        let next = receive(&kafka, &topic).await;
+                        Some((next, (kafka, topic)))
+                    })
+                    .boxed()
+                }
+                Err(error) => futures::stream::once(async { Err(error) }).boxed(),
+            })
+            .flatten()
+            .boxed()
     }
 }
 

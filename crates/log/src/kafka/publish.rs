@@ -4,13 +4,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
-use super::client_config;
+use super::{client_config, ensure_topic};
 use crate::config::KafkaConfig;
 use crate::envelope::Outgoing;
 use crate::error::LogError;
@@ -38,56 +36,12 @@ impl KafkaPublisher {
             timeout: options.publish_timeout,
         })
     }
-
-    async fn topic_exists(&self) -> Result<bool, LogError> {
-        let producer = self.producer.clone();
-        let topic = self.config.topic.clone();
-        let timeout = self.timeout;
-        // librdkafka's metadata call blocks its thread until the broker answers.
-        let metadata = tokio::task::spawn_blocking(move || {
-            producer.client().fetch_metadata(Some(&topic), timeout)
-        })
-        .await
-        .map_err(|e| LogError::kafka("reading metadata", e))?
-        .map_err(|e| LogError::kafka("reading metadata", e))?;
-        Ok(metadata.topics().iter().any(|t| {
-            t.name() == self.config.topic && t.error().is_none() && !t.partitions().is_empty()
-        }))
-    }
-
-    async fn create_topic(&self) -> Result<(), LogError> {
-        let admin: AdminClient<DefaultClientContext> = client_config(&self.config.brokers)
-            .create()
-            .map_err(|e| LogError::kafka("creating the admin client", e))?;
-        let topic = NewTopic::new(
-            &self.config.topic,
-            self.config.partitions,
-            TopicReplication::Fixed(self.config.replication),
-        );
-        let options = AdminOptions::new().request_timeout(Some(self.timeout));
-        let results = admin
-            .create_topics([&topic], &options)
-            .await
-            .map_err(|e| LogError::kafka("creating the topic", e))?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => {
-                    return Err(LogError::kafka(&format!("creating topic {name}"), code));
-                }
-            }
-        }
-        tracing::info!(topic = %self.config.topic, partitions = self.config.partitions, "created the topic");
-        Ok(())
-    }
 }
 
 #[async_trait]
 impl Publisher for KafkaPublisher {
     async fn prepare(&mut self, checkpoint: u64) -> Result<u64, LogError> {
-        if !self.topic_exists().await? {
-            self.create_topic().await?;
-        }
+        ensure_topic(&self.config, self.timeout).await?;
         Ok(checkpoint)
     }
 

@@ -126,9 +126,18 @@ pub async fn append(store: &dyn EventStore, country: &str) -> u64 {
 
 /// Appends `count` events cycling through [`COUNTRIES`]; returns `(position, country)`.
 pub async fn append_many(store: &dyn EventStore, count: usize) -> Vec<(u64, String)> {
+    append_across(store, count, COUNTRIES).await
+}
+
+/// Appends `count` events cycling through `countries`.
+pub async fn append_across(
+    store: &dyn EventStore,
+    count: usize,
+    countries: &[&str],
+) -> Vec<(u64, String)> {
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
-        let country = COUNTRIES[i % COUNTRIES.len()];
+        let country = countries[i % countries.len()];
         out.push((append(store, country).await, country.to_owned()));
     }
     out
@@ -142,6 +151,18 @@ pub fn counter(
     name: &str,
     shutdown: &CancellationToken,
 ) -> JoinHandle<()> {
+    counter_as(store, source, name, "", shutdown)
+}
+
+/// As [`counter`], as one of several members of a consumer group.
+pub fn counter_as(
+    store: &SqliteStore,
+    source: Arc<dyn EventSource>,
+    name: &str,
+    member: &str,
+    shutdown: &CancellationToken,
+) -> JoinHandle<()> {
+    let member = member.to_owned();
     let store = store.clone();
     let name = name.to_owned();
     let shutdown = shutdown.clone();
@@ -149,7 +170,7 @@ pub fn counter(
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS effects (id INTEGER PRIMARY KEY AUTOINCREMENT, \
              consumer TEXT NOT NULL, position INTEGER NOT NULL, country TEXT NOT NULL, \
-             lane TEXT NOT NULL)",
+             lane TEXT NOT NULL, member TEXT NOT NULL)",
         )
         .execute(store.pool())
         .await
@@ -161,8 +182,7 @@ pub fn counter(
                     idle_save: Duration::from_millis(100),
                     ..ConsumerOptions::default()
                 };
-                let mut consumer =
-                    Consumer::open(&name, shared.clone(), &*source, options).await?;
+                let mut consumer = Consumer::open(&name, shared.clone(), &*source, options).await?;
                 loop {
                     let next = tokio::select! {
                         () = shutdown.cancelled() => return Ok(()),
@@ -170,22 +190,28 @@ pub fn counter(
                     };
                     let Some(next) = next else { return Ok(()) };
                     let next = next?;
-                    let country = fundtrail_proto::decode(&next.event.event_type, &next.event.payload)
-                        .ok()
-                        .and_then(|e| e.country())
-                        .map_or_else(|| "XX".to_owned(), |c| c.to_string());
+                    let country =
+                        fundtrail_proto::decode(&next.event.event_type, &next.event.payload)
+                            .ok()
+                            .and_then(|e| e.country())
+                            .map_or_else(|| "XX".to_owned(), |c| c.to_string());
                     let mut tx = store.pool().begin().await.unwrap();
-                    let fresh =
-                        advance_sqlite(&mut tx, &next.checkpoint.consumer, next.checkpoint.position)
-                            .await?;
+                    let fresh = advance_sqlite(
+                        &mut tx,
+                        &next.checkpoint.consumer,
+                        next.checkpoint.position,
+                    )
+                    .await?;
                     if fresh {
                         sqlx::query(
-                            "INSERT INTO effects (consumer, position, country, lane) VALUES (?, ?, ?, ?)",
+                            "INSERT INTO effects (consumer, position, country, lane, member) \
+                             VALUES (?, ?, ?, ?, ?)",
                         )
                         .bind(&name)
                         .bind(next.event.position as i64)
                         .bind(&country)
                         .bind(&next.checkpoint.consumer)
+                        .bind(&member)
                         .execute(&mut *tx)
                         .await
                         .unwrap();
@@ -215,6 +241,17 @@ pub async fn effects(store: &SqliteStore, name: &str) -> Vec<(u64, String, Strin
     .await
     .unwrap_or_default();
     rows.into_iter().map(|(p, c, l)| (p as u64, c, l)).collect()
+}
+
+/// How many effects each member of a group committed.
+pub async fn by_member(store: &SqliteStore, name: &str) -> HashMap<String, u64> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT member, count(*) FROM effects WHERE consumer = ? GROUP BY member")
+            .bind(name)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    rows.into_iter().map(|(m, c)| (m, c as u64)).collect()
 }
 
 /// Waits until the counter has `expected` effects (or fails after `limit`).
@@ -255,3 +292,4 @@ pub fn check_exactly_once_in_country_order(
         );
     }
 }
+pub mod raw;
