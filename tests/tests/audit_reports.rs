@@ -136,6 +136,21 @@ fn attribute(file: &Path, xpath: &str) -> Vec<String> {
         .collect()
 }
 
+/// The values of one transaction type, in document order.
+fn values(file: &Path, kind: &str) -> Vec<String> {
+    let xpath = format!("//transaction[transaction-type/@code='{kind}']/value/text()");
+    let out = Command::new("xmllint")
+        .args(["--xpath", &xpath])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
 fn validate(file: &Path, schema: &str) {
     let out = Command::new("xmllint")
         .args(["--noout", "--schema"])
@@ -234,19 +249,13 @@ async fn reports_from_a_real_history(backend: Backend) {
         .unwrap();
     check_iati(&iati, "NO-BRC-971277882");
     let ba_file = iati.join(format!("activity-{}.xml", ba.project_id));
-    let values = Command::new("xmllint")
-        .args([
-            "--xpath",
-            "//transaction[transaction-type/@code='3']/value/text()",
-        ])
-        .arg(&ba_file)
-        .output()
-        .unwrap();
-    let values = String::from_utf8(values.stdout).unwrap();
-    assert_eq!(
-        values.split_whitespace().collect::<Vec<_>>(),
-        ["10000.00", "-1000.00"]
-    );
+    assert_eq!(values(&ba_file, "3"), ["10000.00", "-1000.00"]);
+    assert_eq!(values(&ba_file, "2"), ["10000.00"]);
+    // The HR allocation went back: a negative incoming funds (the account's return) and a
+    // negative incoming commitment (the pledge's release) net both to zero.
+    let hr_file = iati.join(format!("activity-{}.xml", hr.project_id));
+    assert_eq!(values(&hr_file, "11"), ["5000.00", "-5000.00"]);
+    assert_eq!(values(&hr_file, "1"), ["5000.00", "-5000.00"]);
     assert_eq!(attribute(&ba_file, "//result//target/@value"), ["120000"]);
     assert_eq!(attribute(&ba_file, "//result//actual/@value"), ["121500"]);
 

@@ -232,4 +232,25 @@ mod tests {
             .apply_environment(|n| (n == "FUNDTRAIL_MAX_PAYLOAD_BYTES").then(|| "lots".to_owned()))
             .is_err());
     }
+
+    #[test]
+    fn the_audit_signing_key_is_read_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.key");
+        let signer = fundtrail_audit::CheckpointSigner::generate().unwrap();
+        signer.save(&path).unwrap();
+        let mut config = Config::default();
+        assert!(config.audit_settings().unwrap().signer.is_none());
+        config
+            .apply_environment(|name| {
+                (name == "FUNDTRAIL_AUDIT_SIGNING_KEY").then(|| path.display().to_string())
+            })
+            .unwrap();
+        let loaded = config.audit_settings().unwrap().signer.unwrap();
+        assert_eq!(loaded.public_key(), signer.public_key());
+        config.audit_signing_key = dir.path().join("missing.key").display().to_string();
+        assert!(config.audit_settings().is_err());
+        config.audit_checkpoint_seconds = 0;
+        assert!(config.validate().is_err());
+    }
 }

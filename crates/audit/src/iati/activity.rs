@@ -253,3 +253,35 @@ pub fn activity_file(fund: &Fund, a: &Activity, publisher: &Publisher, generated
     results(&mut x, a);
     x.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use fundtrail_domain::Currency;
+
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn budgets_split_by_calendar_year_and_add_up() {
+        let total = Money::new(Currency::EUR, 100_000_01);
+        let years = annual(day("2025-07-01"), day("2027-06-30"), total);
+        let periods: Vec<_> = years.iter().map(|(a, b, _)| (*a, *b)).collect();
+        assert_eq!(
+            periods,
+            [
+                (day("2025-07-01"), day("2025-12-31")),
+                (day("2026-01-01"), day("2026-12-31")),
+                (day("2027-01-01"), day("2027-06-30")),
+            ]
+        );
+        let sum: i64 = years.iter().map(|(_, _, m)| m.minor_units()).sum();
+        assert_eq!(sum, total.minor_units());
+        // 184 of 730 days.
+        assert_eq!(years[0].2.minor_units(), 2_520_548);
+        let one = annual(day("2025-03-01"), day("2025-03-01"), total);
+        assert_eq!(one, [(day("2025-03-01"), day("2025-03-01"), total)]);
+    }
+}
