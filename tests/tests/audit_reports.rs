@@ -239,6 +239,23 @@ async fn reports_from_a_real_history(backend: Backend) {
         .unwrap();
     return_allocation(&mut c, &hr.project_id).await;
     let head = c.events().await.unwrap().len() as u64;
+    // `XX`, the country code of events that concern none, filters the stream too.
+    let mut stream = c
+        .audit
+        .stream_events(v1::StreamEventsRequest {
+            from_position: 1,
+            country: "XX".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut nowhere = Vec::new();
+    while let Some(event) = stream.message().await.unwrap() {
+        assert_eq!(event.country, "XX");
+        nowhere.push(event.envelope.unwrap().event_type);
+    }
+    assert_eq!(nowhere, ["fundtrail.v1.DonorRegistered"]);
     let dir = tempfile::tempdir().unwrap();
     let source = SourceArgs::for_server(&url);
 
