@@ -46,6 +46,14 @@ fn start_relay(
     (tokio::spawn(relay.run(shutdown.clone())), stats, shutdown)
 }
 
+/// Removes a test's stream from the shared server, which keeps streams on disk.
+async fn drop_stream(stream: &str) {
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let _ = async_nats::jetstream::new(client)
+        .delete_stream(stream)
+        .await;
+}
+
 /// The `position` header of every message in the stream, in stream order.
 async fn stream_positions(server: &str, stream: &str) -> Vec<u64> {
     let client = async_nats::connect(server).await.unwrap();
@@ -171,6 +179,7 @@ async fn each_country_arrives_in_order_and_decodes_with_the_proto_files_alone() 
     stop_relay.cancel();
     counter.await.unwrap();
     relay.await.unwrap();
+    drop_stream(&stream).await;
 }
 
 struct Server {
@@ -195,7 +204,12 @@ impl Server {
     }
 
     fn restart(&mut self) {
-        let child = Command::new("nats-server")
+        // Debian installs it outside a non-root PATH.
+        let binary = ["/usr/sbin/nats-server", "/usr/local/bin/nats-server"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .unwrap_or("nats-server");
+        let child = Command::new(binary)
             .args([
                 "-a",
                 "127.0.0.1",
@@ -309,6 +323,7 @@ async fn a_relay_killed_and_restarted_leaves_no_gap() {
     stop_relay.cancel();
     counter.await.unwrap();
     relay.await.unwrap();
+    drop_stream(&stream).await;
 }
 
 async fn second_relay_waits_for_the_lease(first: StoreHandle, second: StoreHandle) {
@@ -350,12 +365,21 @@ async fn second_relay_waits_for_the_lease(first: StoreHandle, second: StoreHandl
     );
     stop_b.cancel();
     b.await.unwrap();
+    drop_stream(&stream).await;
 }
 
 #[tokio::test]
 async fn a_second_relay_does_not_publish_on_postgres() {
     let store = postgres().await;
-    second_relay_waits_for_the_lease(store.clone().into(), store.into()).await;
+    second_relay_waits_for_the_lease(store.clone().into(), store.clone().into()).await;
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(store.pool())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
