@@ -255,7 +255,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             let url = server_url(args.server.server.as_ref());
             vec![prove(&url, args.position, args.checkpoint, key).await?]
         }
-        AuditSubcommand::Iati(args) => wrote(iati(&args).await?),
+        AuditSubcommand::Iati(args) => wrote(&iati(&args).await?),
         AuditSubcommand::Csv(args) => {
             let (source, _) = args.source.open().await?;
             let as_of = args.as_of.as_deref().map(AsOf::parse).transpose();
@@ -265,7 +265,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 as_of.map_err(anyhow::Error::msg)?,
             )
             .await?;
-            wrote(fundtrail_audit::report::write(&views, &args.out)?)
+            wrote(&fundtrail_audit::report::write(&views, &args.out)?)
         }
         AuditSubcommand::Replay(args) => {
             let (source, _) = args.source.open().await?;
@@ -299,7 +299,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn wrote(files: Vec<PathBuf>) -> Vec<String> {
+fn wrote(files: &[PathBuf]) -> Vec<String> {
     files
         .iter()
         .map(|f| format!("wrote {}", f.display()))
