@@ -125,3 +125,116 @@ async fn a_relay_killed_and_republishing_repeats_no_effect() {
     counter.await.unwrap();
     relay.await.unwrap();
 }
+
+/// A tansu of the test's own, in memory, on a free port.
+struct Tansu {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl Tansu {
+    fn binary() -> Option<std::path::PathBuf> {
+        let home = std::env::var("CARGO_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|_| std::env::var("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
+            .ok()?;
+        Some(home.join("bin/tansu")).filter(|path| path.exists())
+    }
+
+    fn start(binary: &std::path::Path) -> Self {
+        let mut tansu = Self {
+            port: free_port(),
+            child: None,
+        };
+        tansu.restart(binary);
+        tansu
+    }
+
+    fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self, binary: &std::path::Path) {
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let child = std::process::Command::new(binary)
+            .args(["broker", "--storage-engine", "memory://tansu/"])
+            .args([
+                "--listener-url",
+                &listener,
+                "--advertised-listener-url",
+                &listener,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("tansu did not start");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn the_relay_outlasts_a_broker_restart() {
+    if kafka().is_none() {
+        return;
+    }
+    let Some(binary) = Tansu::binary() else {
+        eprintln!("SKIPPED: no tansu binary in $CARGO_HOME/bin (scripts/test installs it)");
+        return;
+    };
+    let mut tansu = Tansu::start(&binary);
+    let (url, topic, _) = log(&tansu.brokers());
+    let store = sqlite().await;
+    let (relay, stats, stop_relay) = start_relay(&url, &store);
+    append_many(&store, 20).await;
+    while stats.checkpoint() < 20 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The broker goes away and, storing in memory, comes back empty: commands keep
+    // succeeding meanwhile, and the relay publishes what they recorded once it is back
+    // (what it had published before went with the broker's memory).
+    tansu.stop();
+    let during = append_many(&store, 20).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tansu.restart(&binary);
+    let after = append_many(&store, 10).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
+    while stats.checkpoint() < 50 {
+        assert!(tokio::time::Instant::now() < deadline, "the relay resumed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut positions: Vec<u64> = raw::read(&tansu.brokers(), &topic, PARTITIONS, 30)
+        .await
+        .iter()
+        .map(raw::Raw::position)
+        .collect();
+    positions.sort_unstable();
+    let expected: Vec<u64> = during.iter().chain(&after).map(|(p, _)| *p).collect();
+    assert_eq!(positions, expected);
+    assert!(
+        stats.failures() > 0,
+        "the relay noticed the broker was gone"
+    );
+    stop_relay.cancel();
+    relay.await.unwrap();
+}
