@@ -99,6 +99,9 @@ impl SqliteStore {
     }
 
     /// The store's connection pool, for read models kept in the same database.
+    ///
+    /// An in-memory store has a single connection: a caller holding a transaction from this
+    /// pool must not wait on the store (append, read) until it has finished with it.
     #[must_use]
     pub fn pool(&self) -> &SqlitePool {
         &self.inner.pool
