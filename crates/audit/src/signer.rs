@@ -42,7 +42,16 @@ pub async fn sign_head(
     if head.position == 0 {
         return Err(SignError::Empty);
     }
-    let previous = checkpoints.latest().await?;
+    // Only this key's own checkpoints are anchors: a row written into the table by anyone
+    // else must not let the signer skip re-reading the history after it.
+    let previous = checkpoints.latest_by(&signer.public_key()).await?;
+    if let Some(cp) = previous.as_ref().filter(|cp| !cp.signature_valid()) {
+        return Err(SignError::Tampered(Finding {
+            position: cp.position,
+            stream: None,
+            problem: Problem::BadSignature,
+        }));
+    }
     let mut verifier = match &previous {
         Some(cp) if cp.position > head.position => {
             return Err(SignError::Tampered(Finding {

@@ -134,76 +134,92 @@ impl CheckpointStore {
         let sql = format!(
             "SELECT {COLUMNS} FROM audit_checkpoints ORDER BY position DESC, signed_at DESC LIMIT 1"
         );
-        Ok(self.select(&sql, None).await?.into_iter().next())
+        Ok(self.select(&sql, Bind::None).await?.into_iter().next())
+    }
+
+    /// The checkpoint with the highest position signed by `key`.
+    pub async fn latest_by(
+        &self,
+        key: &[u8; 32],
+    ) -> Result<Option<SignedCheckpoint>, StorageError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_checkpoints WHERE public_key = {} \
+             ORDER BY position DESC LIMIT 1",
+            self.placeholder()
+        );
+        Ok(self.select(&sql, Bind::Key(key)).await?.into_iter().next())
     }
 
     /// The checkpoint at exactly this position, if one was signed there.
     pub async fn at(&self, position: u64) -> Result<Option<SignedCheckpoint>, StorageError> {
-        let sql = match self {
-            Self::Postgres(_) => format!(
-                "SELECT {COLUMNS} FROM audit_checkpoints WHERE position = $1 \
-                 ORDER BY signed_at DESC LIMIT 1"
-            ),
-            Self::Sqlite(_) => format!(
-                "SELECT {COLUMNS} FROM audit_checkpoints WHERE position = ? \
-                 ORDER BY signed_at DESC LIMIT 1"
-            ),
-        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_checkpoints WHERE position = {} \
+             ORDER BY signed_at DESC LIMIT 1",
+            self.placeholder()
+        );
         let position = i64::try_from(position).unwrap_or(i64::MAX);
-        Ok(self.select(&sql, Some(position)).await?.into_iter().next())
+        Ok(self
+            .select(&sql, Bind::Position(position))
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Every checkpoint, by position.
     pub async fn list(&self) -> Result<Vec<SignedCheckpoint>, StorageError> {
         let sql = format!("SELECT {COLUMNS} FROM audit_checkpoints ORDER BY position, signed_at");
-        self.select(&sql, None).await
+        self.select(&sql, Bind::None).await
+    }
+
+    fn placeholder(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "$1",
+            Self::Sqlite(_) => "?",
+        }
     }
 
     async fn select(
         &self,
         sql: &str,
-        bind: Option<i64>,
+        bind: Bind<'_>,
     ) -> Result<Vec<SignedCheckpoint>, StorageError> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        macro_rules! run {
+            ($pool:expr) => {{
+                let query = sqlx::query(sql);
+                let query = match bind {
+                    Bind::None => query,
+                    Bind::Position(position) => query.bind(position),
+                    Bind::Key(key) => query.bind(key.as_slice()),
+                };
+                let rows = query.fetch_all($pool).await.map_err(db("reading"))?;
+                rows.iter()
+                    .map(|row| {
+                        decode(
+                            row.try_get(0),
+                            row.try_get(1),
+                            row.try_get(2),
+                            row.try_get(3),
+                            row.try_get(4),
+                        )
+                    })
+                    .collect()
+            }};
+        }
+        // The two drivers' query types differ, so the same steps are spelled out for each.
         match self {
-            Self::Postgres(pool) => {
-                let mut query = sqlx::query(sql);
-                if let Some(value) = bind {
-                    query = query.bind(value);
-                }
-                let rows = query.fetch_all(pool).await.map_err(db("reading"))?;
-                rows.iter()
-                    .map(|row| {
-                        decode(
-                            row.try_get(0),
-                            row.try_get(1),
-                            row.try_get(2),
-                            row.try_get(3),
-                            row.try_get(4),
-                        )
-                    })
-                    .collect()
-            }
-            Self::Sqlite(pool) => {
-                let mut query = sqlx::query(sql);
-                if let Some(value) = bind {
-                    query = query.bind(value);
-                }
-                let rows = query.fetch_all(pool).await.map_err(db("reading"))?;
-                rows.iter()
-                    .map(|row| {
-                        decode(
-                            row.try_get(0),
-                            row.try_get(1),
-                            row.try_get(2),
-                            row.try_get(3),
-                            row.try_get(4),
-                        )
-                    })
-                    .collect()
-            }
+            Self::Postgres(pool) => run!(pool),
+            Self::Sqlite(pool) => run!(pool),
         }
     }
+}
+
+/// The one parameter a checkpoint query takes, if any.
+#[derive(Debug, Clone, Copy)]
+enum Bind<'a> {
+    None,
+    Position(i64),
+    Key(&'a [u8; 32]),
 }
 
 type Column<T> = Result<T, sqlx::Error>;

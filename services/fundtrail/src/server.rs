@@ -24,7 +24,7 @@ pub struct Roles {
     pub pledges: bool,
     pub milestones: bool,
     pub disbursements: bool,
-    /// The read side: Funding and Audit APIs.
+    /// The read side: the projector, and the Funding and Audit APIs.
     pub projector: bool,
 }
 
@@ -132,6 +132,10 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
             .with_checkpoints(opened.checkpoints.clone(), settings.audit.signer.clone())
             .into_server()
     });
+    let read_side = roles.projector.then(|| {
+        let db = fundtrail_projector::serve::view_db(&opened.checkpoints);
+        fundtrail_projector::serve::start(currency, db, store.clone(), shutdown.clone())
+    });
 
     if pledges.is_some() {
         health
@@ -153,6 +157,11 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
             .set_serving::<fundtrail_proto::v1::audit_server::AuditServer<AuditService>>()
             .await;
     }
+    if read_side.is_some() {
+        health
+            .set_serving::<fundtrail_proto::v1::funding_server::FundingServer<fundtrail_projector::FundingService>>()
+            .await;
+    }
 
     let source: Arc<dyn EventSource> = Arc::new(StoreSource(store.clone()));
     let mut reactions: Vec<JoinHandle<()>> = reactions
@@ -166,6 +175,10 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
             ))
         })
         .collect();
+    let funding = read_side.map(|side| {
+        reactions.push(side.task);
+        side.funding
+    });
     if roles.projector
         && let Some(signer) = settings.audit.signer.clone()
     {
@@ -185,12 +198,14 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
         .add_optional_service(pledges)
         .add_optional_service(milestones)
         .add_optional_service(disbursements)
-        .add_optional_service(audit);
-    let server = tokio::spawn(
-        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .add_optional_service(audit)
+        .add_optional_service(funding);
+    let server = tokio::spawn(router.serve_with_incoming_shutdown(
+        TcpListenerStream::new(listener),
+        async move {
             signal.cancelled().await;
-        }),
-    );
+        },
+    ));
     tracing::info!(%addr, ?roles, "fundtrail listening");
     Ok(RunningServer {
         addr,
