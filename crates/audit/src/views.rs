@@ -170,26 +170,33 @@ pub async fn diff(
     let mut views = Views::new(Reporting(reporting));
     let mut events = source.events().await?;
     let mut before: Option<CountryReport> = None;
+    // The country's report as of its last change: between changes it stays the same, so a
+    // report is computed once per change rather than once per event.
+    let mut current: Option<CountryReport> = None;
     let mut changes = Vec::new();
     while let Some(event) = events.next().await {
         let event = event?;
-        if event.position > to {
+        let position = event.position;
+        if position > to {
             break;
         }
-        if event.position > from && before.is_none() {
-            before = Some(views.country.report(country));
+        if position > from && current.is_none() {
+            let report = views.country.report(country);
+            before = Some(report.clone());
+            current = Some(report);
         }
-        let (position, recorded_at) = (event.position, event.recorded_at);
-        let (stream, event_type) = (event.stream.clone(), event.event_type.clone());
-        let previous = (position > from && views.country.changed_at(country) < position)
-            .then(|| views.country.report(country));
+        let (recorded_at, stream, event_type) = (
+            event.recorded_at,
+            event.stream.clone(),
+            event.event_type.clone(),
+        );
         views.apply_recorded(&recorded(event))?;
         views.clear_changes();
-        if let Some(previous) = previous
+        if let Some(previous) = current.as_mut()
             && views.country.changed_at(country) == position
         {
             let now = views.country.report(country);
-            let deltas: Vec<Delta> = figures(&previous)
+            let deltas: Vec<Delta> = figures(previous)
                 .into_iter()
                 .zip(figures(&now))
                 .filter_map(|((name, b), (_, a))| delta(name, b, a))
@@ -203,6 +210,7 @@ pub async fn diff(
                     deltas,
                 });
             }
+            *previous = now;
         }
     }
     let after = views.country.report(country);
