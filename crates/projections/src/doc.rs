@@ -1,6 +1,8 @@
 //! What a view hands to persistence: documents by kind and key, and which ones changed.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -83,6 +85,8 @@ pub struct Dirty {
     pub donors: BTreeSet<DonorId>,
     pub pledges: HashSet<PledgeId>,
     pub projects: HashSet<ProjectId>,
+    /// Donor and project pairs.
+    pub funded: HashSet<(DonorId, ProjectId)>,
     pub overview: bool,
 }
 

@@ -38,6 +38,7 @@ pub struct AllocationDoc {
     #[serde(with = "codec::money")]
     pub reporting_amount: Money,
     /// False once the allocation was returned or released, whichever came first.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub active: bool,
 }
 
@@ -51,6 +52,35 @@ impl AllocationDoc {
     pub fn project_part(&self, reporting: Reporting) -> Part {
         reporting.booked(self.project_amount, self.reporting_amount)
     }
+}
+
+// Documents leave out what is usual, to keep the many pledge documents short.
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde passes fields by reference"
+)]
+fn is_zero(value: &i64) -> bool {
+    *value == 0
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde passes fields by reference"
+)]
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde passes fields by reference"
+)]
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A pledge's promised amounts, valued as the module documentation says.
@@ -73,16 +103,23 @@ pub struct PledgeDoc {
     #[serde(with = "codec::text_opt", default)]
     pub country: Option<CountryCode>,
     pub pledged: i64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agreement: Option<i64>,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub received: i64,
     /// The receipts' reporting value.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub received_reporting: i64,
     /// Set when a receipt had no value in the reporting currency: the booked rate is unknown.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub unrated_receipts: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
     pub withdrawn: bool,
-    #[serde(with = "codec::text_keys", default)]
+    #[serde(
+        with = "codec::text_keys",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub allocations: BTreeMap<AllocationId, AllocationDoc>,
 }
 

@@ -1,9 +1,13 @@
 //! The exchange rates a view's figures were converted at, with their sources.
-
-use std::collections::BTreeMap;
+//!
+//! Rates change daily, so listing every rate a country's receipts used would grow with the
+//! history. The views keep, per purpose, currency pair and source, how many events used a
+//! rate, the range of days and of rates, and the latest rate: what a reader needs to see where
+//! the reporting values came from, in a list that stays as short as the pairs and sources.
 
 use chrono::NaiveDate;
 use fundtrail_domain::{Currency, ExchangeRate};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
@@ -20,89 +24,92 @@ pub enum RatePurpose {
     Payment,
 }
 
-impl RatePurpose {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Receipt => "receipt",
-            Self::Allocation => "allocation",
-            Self::Payment => "payment",
-        }
-    }
-}
-
-/// A rate as recorded on an event: `1 base = rate quote`, its source and its day.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RateUsed {
+/// The rates of one purpose, currency pair and source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateUses {
     pub purpose: RatePurpose,
     #[serde(with = "codec::text")]
     pub base: Currency,
     #[serde(with = "codec::text")]
     pub quote: Currency,
-    /// The decimal as recorded, e.g. `0.9123`.
-    pub rate: String,
     pub source: String,
+    /// How many events recorded a rate of this pair and source.
+    pub uses: u32,
+    /// The rate of the latest day used: `1 base = latest quote` on `latest_date`.
     #[serde(with = "codec::text")]
-    pub date: NaiveDate,
+    pub latest: Decimal,
+    #[serde(with = "codec::text")]
+    pub latest_date: NaiveDate,
+    #[serde(with = "codec::text")]
+    pub first_date: NaiveDate,
+    #[serde(with = "codec::text")]
+    pub lowest: Decimal,
+    #[serde(with = "codec::text")]
+    pub highest: Decimal,
 }
 
-impl RateUsed {
-    pub fn of(purpose: RatePurpose, rate: &ExchangeRate) -> Self {
+impl RateUses {
+    fn matches(&self, purpose: RatePurpose, rate: &ExchangeRate) -> bool {
+        self.purpose == purpose
+            && self.base == rate.base()
+            && self.quote == rate.quote()
+            && self.source == rate.source()
+    }
+
+    fn first(purpose: RatePurpose, rate: &ExchangeRate) -> Self {
         Self {
             purpose,
             base: rate.base(),
             quote: rate.quote(),
-            rate: rate.rate().to_string(),
             source: rate.source().to_owned(),
-            date: rate.date(),
+            uses: 1,
+            latest: rate.rate(),
+            latest_date: rate.date(),
+            first_date: rate.date(),
+            lowest: rate.rate(),
+            highest: rate.rate(),
         }
+    }
+
+    fn record(&mut self, rate: &ExchangeRate) {
+        self.uses = self.uses.saturating_add(1);
+        // Later days win; on the same day, the rate recorded last.
+        if rate.date() >= self.latest_date {
+            self.latest = rate.rate();
+            self.latest_date = rate.date();
+        }
+        self.first_date = self.first_date.min(rate.date());
+        self.lowest = self.lowest.min(rate.rate());
+        self.highest = self.highest.max(rate.rate());
     }
 }
 
-/// A rate and how many events recorded it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RateUses {
-    #[serde(flatten)]
-    pub rate: RateUsed,
-    pub uses: u32,
-}
-
-/// The rates a view used, each counted once per event that recorded it.
+/// The rates a view used, by purpose, currency pair and source.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "Vec<RateUses>", into = "Vec<RateUses>")]
+#[serde(transparent)]
 pub struct RateBook {
-    uses: BTreeMap<RateUsed, u32>,
+    uses: Vec<RateUses>,
 }
 
 impl RateBook {
     pub fn record(&mut self, purpose: RatePurpose, rate: Option<&ExchangeRate>) {
-        if let Some(rate) = rate {
-            let uses = self.uses.entry(RateUsed::of(purpose, rate)).or_default();
-            *uses = uses.saturating_add(1);
+        let Some(rate) = rate else {
+            return;
+        };
+        // A handful of pairs and sources: a scan finds them without allocating.
+        if let Some(uses) = self.uses.iter_mut().find(|u| u.matches(purpose, rate)) {
+            uses.record(rate);
+        } else {
+            self.uses.push(RateUses::first(purpose, rate));
+            self.uses.sort_by(|a, b| {
+                (a.purpose, a.base, a.quote, &a.source)
+                    .cmp(&(b.purpose, b.base, b.quote, &b.source))
+            });
         }
     }
 
-    /// By purpose, then currencies, then rate, source and day.
+    /// By purpose, currency pair and source.
     pub fn list(&self) -> Vec<RateUses> {
-        self.uses
-            .iter()
-            .map(|(rate, uses)| RateUses {
-                rate: rate.clone(),
-                uses: *uses,
-            })
-            .collect()
-    }
-}
-
-impl From<Vec<RateUses>> for RateBook {
-    fn from(list: Vec<RateUses>) -> Self {
-        Self {
-            uses: list.into_iter().map(|r| (r.rate, r.uses)).collect(),
-        }
-    }
-}
-
-impl From<RateBook> for Vec<RateUses> {
-    fn from(book: RateBook) -> Self {
-        book.list()
+        self.uses.clone()
     }
 }

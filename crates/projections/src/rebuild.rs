@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fundtrail_store::EventStore;
+use tokio::task::JoinHandle;
 
 use crate::country::CountryFunding;
 use crate::doc::View as _;
@@ -77,7 +78,7 @@ pub struct RebuildOptions {
 impl Default for RebuildOptions {
     fn default() -> Self {
         Self {
-            write_every: 250_000,
+            write_every: 100_000,
         }
     }
 }
@@ -92,6 +93,8 @@ fn fold_for(view: ViewName, reporting: Reporting) -> Box<dyn Fold> {
 
 struct Rebuild {
     folds: Vec<(ViewName, Box<dyn Fold>, Option<i64>)>,
+    /// The documents being written while the fold goes on.
+    writing: Option<JoinHandle<Result<(), PersistError>>>,
     started: Instant,
     position: u64,
     target: u64,
@@ -118,15 +121,36 @@ impl Rebuild {
         }
     }
 
+    /// Writes the documents changed since the last write, in the background; the fold goes on
+    /// meanwhile. One write at a time, so they land in order.
     async fn write(&mut self, db: &ViewDb) -> Result<(), RebuildError> {
+        self.written().await?;
+        let mut batches = Vec::with_capacity(self.folds.len());
         for (view, fold, swapped) in &mut self.folds {
             if swapped.is_some() {
                 fold.clear_changes();
                 continue;
             }
             let docs = fold.take_changes()?;
-            db.write_next(view.as_str(), &docs).await?;
             self.documents = self.documents.saturating_add(docs.len() as u64);
+            batches.push((view.as_str(), docs));
+        }
+        let db = db.clone();
+        self.writing = Some(tokio::spawn(async move {
+            for (view, docs) in batches {
+                db.write_next(view, &docs).await?;
+            }
+            Ok(())
+        }));
+        Ok(())
+    }
+
+    /// Waits for the write in progress.
+    async fn written(&mut self) -> Result<(), RebuildError> {
+        if let Some(writing) = self.writing.take() {
+            writing
+                .await
+                .map_err(|e| PersistError::Unavailable(format!("writing a rebuild: {e}")))??;
         }
         Ok(())
     }
@@ -159,6 +183,7 @@ pub async fn rebuild(
             .iter()
             .map(|v| (*v, fold_for(*v, reporting), None))
             .collect(),
+        writing: None,
         started: Instant::now(),
         position: 0,
         target: store.head().await?.position,
@@ -168,12 +193,7 @@ pub async fn rebuild(
     let mut since_write = 0_u64;
     loop {
         if run.position < run.target {
-            let mut rx = pages(
-                store.clone(),
-                run.position + 1,
-                Until::Position(run.target),
-                PAGE,
-            );
+            let mut rx = pages(&store, run.position + 1, Until::Position(run.target), PAGE);
             while let Some(page) = rx.recv().await {
                 let page = page?;
                 for decoded in &page {
@@ -192,6 +212,7 @@ pub async fn rebuild(
             }
         }
         run.write(db).await?;
+        run.written().await?;
         since_write = 0;
         progress(&run.progress(Phase::Swapping));
         let mut behind = None;

@@ -43,56 +43,121 @@ pub enum ReplayError {
 /// Events read per query.
 pub const PAGE: usize = 4096;
 
-/// Reads the history from `from` on, decoded, page by page, in a task of its own so that
-/// reading and decoding overlap with folding. The channel closes after the last event within
-/// `until`, or at the head.
-pub fn pages(
+/// Readers that read pages side by side. Reading (and decoding) a page costs more than folding
+/// it, so two readers keep the fold busy on a machine with two cores or more.
+pub const READERS: usize = 2;
+
+/// A page read and decoded; `last` when no page after it belongs to the replay.
+struct Page {
+    events: Vec<Decoded>,
+    last: bool,
+}
+
+/// Reads and decodes the pages `index, index + step, …` starting at `from`.
+async fn read_pages(
     store: Arc<dyn EventStore>,
     from: u64,
     until: Until,
     page: usize,
-) -> mpsc::Receiver<Result<Vec<Decoded>, ReplayError>> {
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        let mut position = from.max(1);
-        loop {
-            let events = match store.read_all(position, page).await {
-                Ok(events) => events,
+    index: u64,
+    step: u64,
+    tx: mpsc::Sender<Result<Page, ReplayError>>,
+) {
+    let size = page as u64;
+    let mut k = index;
+    loop {
+        let start = from + k * size;
+        let events = match store.read_all(start, page).await {
+            Ok(events) => events,
+            Err(error) => {
+                let _ = tx.send(Err(error.into())).await;
+                return;
+            }
+        };
+        let mut last = events.len() < page;
+        let mut decoded = Vec::with_capacity(events.len());
+        for (offset, event) in (0_u64..).zip(&events) {
+            if event.position != start + offset {
+                let gap = ReplayError::Gap {
+                    expected: start + offset,
+                    found: event.position,
+                };
+                let _ = tx.send(Err(gap)).await;
+                return;
+            }
+            let next = match decode(event) {
+                Ok(next) => next,
                 Err(error) => {
                     let _ = tx.send(Err(error.into())).await;
                     return;
                 }
             };
-            let full = events.len() >= page;
-            let mut decoded = Vec::with_capacity(events.len());
-            let mut done = !full;
-            for event in &events {
-                if event.position != position {
-                    let gap = ReplayError::Gap {
-                        expected: position,
-                        found: event.position,
-                    };
-                    let _ = tx.send(Err(gap)).await;
+            if !until.admits(next.mark) {
+                last = true;
+                break;
+            }
+            decoded.push(next);
+        }
+        if tx
+            .send(Ok(Page {
+                events: decoded,
+                last,
+            }))
+            .await
+            .is_err()
+            || last
+        {
+            return;
+        }
+        k += step;
+    }
+}
+
+/// Reads the history from `from` on, decoded, page by page, in tasks of their own so that
+/// reading and decoding overlap with folding. The channel closes after the last event within
+/// `until`, or at the head.
+pub fn pages(
+    store: &Arc<dyn EventStore>,
+    from: u64,
+    until: Until,
+    page: usize,
+) -> mpsc::Receiver<Result<Vec<Decoded>, ReplayError>> {
+    let (out, rx) = mpsc::channel(2);
+    let from = from.max(1);
+    let page = page.max(1);
+    let readers: Vec<mpsc::Receiver<Result<Page, ReplayError>>> = (0..READERS as u64)
+        .map(|index| {
+            let (tx, rx) = mpsc::channel(2);
+            tokio::spawn(read_pages(
+                store.clone(),
+                from,
+                until,
+                page,
+                index,
+                READERS as u64,
+                tx,
+            ));
+            rx
+        })
+        .collect();
+    tokio::spawn(async move {
+        // Page k comes from reader k mod READERS, so taking turns puts them back in order.
+        let mut readers = readers;
+        for turn in (0..readers.len()).cycle() {
+            let Some(page) = readers[turn].recv().await else {
+                return;
+            };
+            let (events, last) = match page {
+                Ok(page) => (page.events, page.last),
+                Err(error) => {
+                    let _ = out.send(Err(error)).await;
                     return;
                 }
-                let next = match decode(event) {
-                    Ok(next) => next,
-                    Err(error) => {
-                        let _ = tx.send(Err(error.into())).await;
-                        return;
-                    }
-                };
-                if !until.admits(next.mark) {
-                    done = true;
-                    break;
-                }
-                decoded.push(next);
-                position += 1;
-            }
-            if !decoded.is_empty() && tx.send(Ok(decoded)).await.is_err() {
+            };
+            if !events.is_empty() && out.send(Ok(events)).await.is_err() {
                 return;
             }
-            if done {
+            if last {
                 return;
             }
         }
@@ -113,7 +178,7 @@ pub async fn fold_into(
         .map(|f| f.mark())
         .min_by_key(|m| m.position)
         .unwrap_or_default();
-    let mut pages = pages(store, from, until, PAGE);
+    let mut pages = pages(&store, from, until, PAGE);
     while let Some(page) = pages.recv().await {
         for decoded in &page? {
             for fold in folds.iter_mut() {

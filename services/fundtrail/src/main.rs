@@ -36,8 +36,27 @@ enum Command {
     Demo(DemoArgs),
     /// For auditors: export and verify the history, inclusion proofs, IATI and CSV reports.
     Audit(audit_cli::AuditCommand),
+    /// The funding views kept by the projector.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
     #[command(flatten)]
     Client(client::Command),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionsCommand {
+    /// Replay the history from position 1 into fresh tables and swap them in; a running
+    /// projector keeps serving the old ones meanwhile, then picks the new ones up.
+    Rebuild(RebuildArgs),
+}
+
+#[derive(Debug, Args)]
+struct RebuildArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Only this view (repeatable): `country_funding`, `donor_statements` or `fund_overview`.
+    #[arg(long)]
+    view: Vec<fundtrail_projector::ViewName>,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +209,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     running.wait().await
 }
 
+async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
+    let settings = settings(&config(&args.server)?, Roles::default())?;
+    let report = fundtrail_projector::rebuild::rebuild_store(
+        &settings.store_url,
+        settings.store_options,
+        settings.reporting_currency,
+        &args.view,
+    )
+    .await
+    .context("rebuilding the views")?;
+    for (view, generation) in &report.views {
+        println!("{view}: rebuilt to position {} (generation {generation})", report.position);
+    }
+    println!(
+        "{} events, {} documents in {:.1} s",
+        report.events,
+        report.documents,
+        report.elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -200,6 +241,7 @@ async fn main() -> std::process::ExitCode {
             .await
             .map(|summary| println!("demo data loaded: {summary}")),
         Command::Audit(command) => audit_cli::run(command).await,
+        Command::Projections(ProjectionsCommand::Rebuild(args)) => rebuild(args).await,
         Command::Client(command) => client::run(command).await,
     };
     match result {

@@ -13,11 +13,13 @@ pub mod json;
 pub mod rebuild;
 pub mod render;
 pub mod run;
+pub mod serve;
 pub mod source;
 pub mod state;
 
 pub use audit::AuditService;
 pub use funding::FundingService;
+pub use fundtrail_projections::ViewName;
 pub use run::{Failpoint, Projector, ProjectorError, ProjectorOptions};
 pub use source::{EventSource, SourceError, StoreSource, merge_lanes};
 pub use state::{Positions, Shared};

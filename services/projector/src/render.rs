@@ -59,20 +59,23 @@ pub fn time_text(micros: i64) -> String {
 fn rates(list: &[RateUses]) -> Vec<v1::RateUsed> {
     list.iter()
         .map(|r| v1::RateUsed {
-            rate: Some(v1::ExchangeRate {
-                base: r.rate.base.to_string(),
-                quote: r.rate.quote.to_string(),
-                rate: r.rate.rate.clone(),
-                source: r.rate.source.clone(),
-                date: r.rate.date.format("%Y-%m-%d").to_string(),
-            }),
-            uses: r.uses,
-            purpose: match r.rate.purpose {
+            purpose: match r.purpose {
                 RatePurpose::Receipt => v1::RatePurpose::Receipt,
                 RatePurpose::Allocation => v1::RatePurpose::Allocation,
                 RatePurpose::Payment => v1::RatePurpose::Payment,
             }
             .into(),
+            latest: Some(v1::ExchangeRate {
+                base: r.base.to_string(),
+                quote: r.quote.to_string(),
+                rate: r.latest.to_string(),
+                source: r.source.clone(),
+                date: r.latest_date.format("%Y-%m-%d").to_string(),
+            }),
+            uses: r.uses,
+            first_date: r.first_date.format("%Y-%m-%d").to_string(),
+            lowest: r.lowest.to_string(),
+            highest: r.highest.to_string(),
         })
         .collect()
 }

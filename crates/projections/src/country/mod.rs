@@ -11,7 +11,9 @@
 //! took it back), whichever arrives first. Disbursed figures are net: payments less reversals
 //! and refunds; refunds are also kept on their own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use fundtrail_domain::{
     AccountEvent, CountryCode, DonorEvent, DonorId, Event, MatchingEvent, PledgeEvent, PledgeId,
@@ -19,7 +21,7 @@ use fundtrail_domain::{
 };
 
 use crate::doc::{Dirty, Doc, Mark, RestoreError, StoredDoc, View};
-use crate::figure::{Figure, Part, Reporting};
+use crate::figure::Reporting;
 
 mod docs;
 mod report;
@@ -59,17 +61,70 @@ fn share<'a>(doc: &'a mut CountryDoc, donor: &DonorId) -> &'a mut DonorShare {
     entry(&mut doc.donors, donor)
 }
 
+/// A project's document, marked changed, created if its registration has not been seen.
+fn project_doc<'a>(
+    countries: &mut BTreeMap<CountryCode, CountryDoc>,
+    projects: &'a mut HashMap<ProjectId, ProjectDoc>,
+    dirty: &mut Dirty,
+    id: ProjectId,
+    country: CountryCode,
+) -> &'a mut ProjectDoc {
+    if dirty.projects.insert(id) {
+        countries.entry(country).or_default().projects.insert(id);
+    }
+    projects
+        .entry(id)
+        .or_insert_with(|| ProjectDoc::unregistered(country))
+}
+
+/// Adds an allocation (`add`) or takes it back, on its country, its donor's share there and
+/// its project.
+#[allow(clippy::too_many_arguments)]
+fn allocate(
+    countries: &mut BTreeMap<CountryCode, CountryDoc>,
+    projects: &mut HashMap<ProjectId, ProjectDoc>,
+    dirty: &mut Dirty,
+    reporting: Reporting,
+    at: Mark,
+    donor: &DonorId,
+    allocation: &AllocationDoc,
+    add: bool,
+) {
+    let (source, project) = (
+        allocation.source_part(reporting),
+        allocation.project_part(reporting),
+    );
+    let (source_currency, project_currency) = (
+        allocation.amount.currency(),
+        allocation.project_amount.currency(),
+    );
+    let doc = country_doc(countries, dirty, allocation.country, at.position);
+    signed(&mut doc.allocated, project_currency, project, add);
+    signed(
+        &mut share(doc, donor).allocated,
+        source_currency,
+        source,
+        add,
+    );
+    let project_doc = project_doc(
+        countries,
+        projects,
+        dirty,
+        allocation.project,
+        allocation.country,
+    );
+    signed(&mut project_doc.allocated, project_currency, project, add);
+}
+
 impl CountryFunding {
     fn project(&mut self, id: ProjectId, country: CountryCode) -> &mut ProjectDoc {
-        self.dirty.projects.insert(id);
-        self.countries
-            .entry(country)
-            .or_default()
-            .projects
-            .insert(id);
-        self.projects
-            .entry(id)
-            .or_insert_with(|| ProjectDoc::unregistered(country))
+        project_doc(
+            &mut self.countries,
+            &mut self.projects,
+            &mut self.dirty,
+            id,
+            country,
+        )
     }
 
     fn on_pledge(&mut self, at: Mark, event: &PledgeEvent) {
@@ -95,63 +150,43 @@ impl CountryFunding {
         } else {
             pledge.figures(reporting)
         };
-        let (donor, currency, earmark) = (pledge.donor.clone(), pledge.currency, pledge.country);
+        let (currency, earmark) = (pledge.currency, pledge.country);
         let change = match pledge.apply(event, reporting) {
             PledgeChange::None => None,
             PledgeChange::Received(part) => Some(Err(part)),
-            PledgeChange::Allocated(doc) => Some(Ok((doc.clone(), 1))),
-            PledgeChange::Released(doc) => Some(Ok((doc, -1))),
+            PledgeChange::Allocated(doc) => Some(Ok((doc.clone(), true))),
+            PledgeChange::Released(doc) => Some(Ok((doc, false))),
         };
         let after = pledge.figures(reporting);
+        let donor = &pledge.donor;
         if let Some(code) = earmark {
             let doc = country_doc(&mut self.countries, &mut self.dirty, code, at.position);
-            shift(doc, &donor, currency, before, after);
+            shift(doc, donor, currency, before, after);
             if let Some(Err(received)) = change {
                 doc.received.add(currency, received);
-                share(doc, &donor).received.add(currency, received);
+                share(doc, donor).received.add(currency, received);
                 if let PledgeEvent::ContributionReceived { rate, .. } = event {
                     doc.rates.record(RatePurpose::Receipt, rate.as_ref());
                 }
             }
         }
-        if let Some(Ok((allocation, sign))) = change {
+        if let Some(Ok((allocation, add))) = change {
             if let PledgeEvent::ContributionAllocated { rate, .. } = event {
                 let code = allocation.country;
                 let doc = country_doc(&mut self.countries, &mut self.dirty, code, at.position);
                 doc.rates.record(RatePurpose::Allocation, rate.as_ref());
             }
-            self.allocation(at, &donor, &allocation, sign);
+            allocate(
+                &mut self.countries,
+                &mut self.projects,
+                &mut self.dirty,
+                reporting,
+                at,
+                donor,
+                &allocation,
+                add,
+            );
         }
-    }
-
-    /// Adds (`sign` 1) or takes back (`sign` -1) an allocation.
-    fn allocation(&mut self, at: Mark, donor: &DonorId, allocation: &AllocationDoc, sign: i8) {
-        let reporting = self.reporting;
-        let (source, project) = (
-            allocation.source_part(reporting),
-            allocation.project_part(reporting),
-        );
-        let (source_currency, project_currency) = (
-            allocation.amount.currency(),
-            allocation.project_amount.currency(),
-        );
-        let apply = |figure: &mut Figure, currency, part: Part| {
-            if sign > 0 {
-                figure.add(currency, part);
-            } else {
-                figure.sub(currency, part);
-            }
-        };
-        let doc = country_doc(
-            &mut self.countries,
-            &mut self.dirty,
-            allocation.country,
-            at.position,
-        );
-        apply(&mut doc.allocated, project_currency, project);
-        apply(&mut share(doc, donor).allocated, source_currency, source);
-        let project_doc = self.project(allocation.project, allocation.country);
-        apply(&mut project_doc.allocated, project_currency, project);
     }
 
     fn on_matching(&mut self, at: Mark, event: &MatchingEvent) {
@@ -285,8 +320,16 @@ impl CountryFunding {
                 };
                 if let Some(allocation) = pledge.release(*allocation_id) {
                     self.dirty.pledges.insert(*pledge_id);
-                    let donor = pledge.donor.clone();
-                    self.allocation(at, &donor, &allocation, -1);
+                    allocate(
+                        &mut self.countries,
+                        &mut self.projects,
+                        &mut self.dirty,
+                        reporting,
+                        at,
+                        &pledge.donor,
+                        &allocation,
+                        false,
+                    );
                 }
                 return;
             }
@@ -374,9 +417,9 @@ impl View for CountryFunding {
             reporting,
             mark: Mark::default(),
             countries: BTreeMap::new(),
-            projects: HashMap::new(),
-            pledges: HashMap::new(),
-            donors: HashMap::new(),
+            projects: HashMap::default(),
+            pledges: HashMap::default(),
+            donors: HashMap::default(),
             dirty: Dirty::default(),
         }
     }

@@ -6,7 +6,9 @@
 //! allocation is the donor's money as they gave it, so it is counted in the pledge's currency
 //! here, where the country view counts it in the project's.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashMap;
 
 use fundtrail_domain::{
     AccountEvent, CountryCode, DonorEvent, DonorId, DonorKind, Event, MatchingEvent, PledgeEvent,
@@ -36,8 +38,15 @@ pub struct DonorPlace {
     pub received: Figure,
     /// Allocated to the country's projects, from any of the donor's pledges.
     pub allocated: Figure,
-    #[serde(with = "codec::text_keys", default)]
-    pub projects: BTreeMap<ProjectId, Figure>,
+}
+
+/// What a donor's pledges allocated to one project: a document of its own (kind `funded`,
+/// key `<donor>/<project>`), so a donor's statement does not grow with every project it funds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funded {
+    #[serde(with = "codec::text")]
+    pub country: CountryCode,
+    pub allocated: Figure,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +103,7 @@ pub struct DonorStatements {
     pub(crate) donors: BTreeMap<DonorId, DonorDoc>,
     pub(crate) pledges: HashMap<PledgeId, PledgeDoc>,
     pub(crate) projects: HashMap<ProjectId, ProjectTitle>,
+    pub(crate) funded: BTreeMap<DonorId, BTreeMap<ProjectId, Funded>>,
     dirty: Dirty,
 }
 
@@ -179,7 +189,13 @@ impl DonorStatements {
                     donor.rates.record(RatePurpose::Receipt, rate.as_ref());
                 }
             }
-            Some(Ok((allocation, add))) => allocate(donor, &allocation, reporting, add),
+            Some(Ok((allocation, add))) => {
+                self.dirty
+                    .funded
+                    .insert((pledge.donor.clone(), allocation.project));
+                let funded = entry(&mut self.funded, &pledge.donor);
+                allocate(donor, funded, &allocation, reporting, add);
+            }
         }
     }
 
@@ -250,11 +266,21 @@ impl DonorStatements {
             &pledge.donor,
             at.position,
         );
-        allocate(doc, &allocation, self.reporting, false);
+        self.dirty
+            .funded
+            .insert((pledge.donor.clone(), allocation.project));
+        let funded = entry(&mut self.funded, &pledge.donor);
+        allocate(doc, funded, &allocation, self.reporting, false);
     }
 }
 
-fn allocate(donor: &mut DonorDoc, allocation: &AllocationDoc, reporting: Reporting, add: bool) {
+fn allocate(
+    donor: &mut DonorDoc,
+    funded: &mut BTreeMap<ProjectId, Funded>,
+    allocation: &AllocationDoc,
+    reporting: Reporting,
+    add: bool,
+) {
     let (currency, part) = (
         allocation.amount.currency(),
         allocation.source_part(reporting),
@@ -262,11 +288,11 @@ fn allocate(donor: &mut DonorDoc, allocation: &AllocationDoc, reporting: Reporti
     signed(&mut donor.allocated, currency, part, add);
     let place = donor.countries.entry(allocation.country).or_default();
     signed(&mut place.allocated, currency, part, add);
-    let project = place.projects.entry(allocation.project).or_default();
-    signed(project, currency, part, add);
-    if project.is_zero() {
-        place.projects.remove(&allocation.project);
-    }
+    let project = funded.entry(allocation.project).or_insert_with(|| Funded {
+        country: allocation.country,
+        allocated: Figure::default(),
+    });
+    signed(&mut project.allocated, currency, part, add);
 }
 
 impl View for DonorStatements {
@@ -277,8 +303,9 @@ impl View for DonorStatements {
             reporting,
             mark: Mark::default(),
             donors: BTreeMap::new(),
-            pledges: HashMap::new(),
-            projects: HashMap::new(),
+            pledges: HashMap::default(),
+            projects: HashMap::default(),
+            funded: BTreeMap::new(),
             dirty: Dirty::default(),
         }
     }
@@ -348,6 +375,11 @@ impl View for DonorStatements {
                 docs.push(Doc::of(KIND_PROJECT, id, doc)?);
             }
         }
+        for (donor, project) in &dirty.funded {
+            if let Some(doc) = self.funded.get(donor).and_then(|f| f.get(project)) {
+                docs.push(Doc::of(KIND_FUNDED, format!("{donor}/{project}"), doc)?);
+            }
+        }
         Ok(docs)
     }
 
@@ -367,6 +399,11 @@ impl View for DonorStatements {
         for (id, doc) in &self.projects {
             docs.push(Doc::of(KIND_PROJECT, id, doc)?);
         }
+        for (donor, funded) in &self.funded {
+            for (project, doc) in funded {
+                docs.push(Doc::of(KIND_FUNDED, format!("{donor}/{project}"), doc)?);
+            }
+        }
         Ok(docs)
     }
 
@@ -384,6 +421,15 @@ impl View for DonorStatements {
                 KIND_PROJECT => {
                     view.projects.insert(doc.key()?, doc.value()?);
                 }
+                KIND_FUNDED => {
+                    let (donor, project) = doc
+                        .key
+                        .split_once('/')
+                        .ok_or_else(|| doc.error("the key is not <donor>/<project>"))?;
+                    let donor: DonorId = donor.parse().map_err(|e| doc.error(e))?;
+                    let project: ProjectId = project.parse().map_err(|e| doc.error(e))?;
+                    entry(&mut view.funded, &donor).insert(project, doc.value()?);
+                }
                 other => return Err(doc.error(format!("unknown document kind {other:?}"))),
             }
         }
@@ -397,3 +443,4 @@ impl View for DonorStatements {
 const KIND_DONOR: &str = "donor";
 const KIND_PLEDGE: &str = "pledge";
 const KIND_PROJECT: &str = "project";
+const KIND_FUNDED: &str = "funded";

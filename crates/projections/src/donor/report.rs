@@ -121,7 +121,7 @@ impl DonorStatements {
             countries: doc
                 .countries
                 .iter()
-                .map(|(code, place)| self.place(*code, place))
+                .map(|(code, place)| self.place(id, *code, place))
                 .collect(),
             open_pledges: self.open_pledges(doc),
             matching_earned: matching(&doc.matching_earned, r),
@@ -133,7 +133,7 @@ impl DonorStatements {
         })
     }
 
-    fn place(&self, code: CountryCode, place: &DonorPlace) -> DonorCountryReport {
+    fn place(&self, donor: &DonorId, code: CountryCode, place: &DonorPlace) -> DonorCountryReport {
         let r = self.reporting;
         DonorCountryReport {
             country: code,
@@ -142,17 +142,20 @@ impl DonorStatements {
             committed: place.committed.amount(r),
             received: place.received.amount(r),
             allocated: place.allocated.amount(r),
-            projects: place
-                .projects
-                .iter()
-                .map(|(id, figure)| DonorProjectReport {
+            projects: self
+                .funded
+                .get(donor)
+                .into_iter()
+                .flatten()
+                .filter(|(_, f)| f.country == code && !f.allocated.is_zero())
+                .map(|(id, funded)| DonorProjectReport {
                     project_id: *id,
                     title: self
                         .projects
                         .get(id)
                         .map(|p| p.title.clone())
                         .unwrap_or_default(),
-                    allocated: figure.amount(r),
+                    allocated: funded.allocated.amount(r),
                 })
                 .collect(),
         }

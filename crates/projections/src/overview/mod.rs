@@ -12,7 +12,7 @@
 //! up to the fund: Σ countries = total − unearmarked for pledged, committed, outstanding and
 //! received, and Σ countries = total for matching, allocations and disbursements.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use fundtrail_domain::{AccountEvent, DonorEvent, Event, MatchingEvent, PledgeEvent, PledgeId};
 use serde::{Deserialize, Serialize};
@@ -219,7 +219,7 @@ impl View for FundOverview {
             reporting,
             mark: Mark::default(),
             fund: OverviewDoc::default(),
-            pledges: HashMap::new(),
+            pledges: HashMap::default(),
             dirty: Dirty::default(),
         }
     }

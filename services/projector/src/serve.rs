@@ -1,0 +1,56 @@
+//! Wiring the read side into a server: the projector's task and the Funding API over it.
+
+use std::sync::Arc;
+
+use fundtrail_audit::storage::CheckpointStore;
+use fundtrail_domain::Currency;
+use fundtrail_projections::{Reporting, ViewDb};
+use fundtrail_proto::v1::funding_server::FundingServer;
+use fundtrail_store::EventStore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::funding::FundingService;
+use crate::run::{Projector, ProjectorOptions};
+use crate::source::StoreSource;
+use crate::state::Shared;
+
+/// A running projector and the Funding API over its views.
+#[derive(Debug)]
+pub struct ReadSide {
+    pub funding: FundingServer<FundingService>,
+    pub shared: Arc<Shared>,
+    /// Ends once the shutdown token is cancelled and the current batch is committed.
+    pub task: JoinHandle<()>,
+}
+
+/// The views' database: the store's own, through the pool the audit checkpoints use.
+pub fn view_db(checkpoints: &CheckpointStore) -> ViewDb {
+    match checkpoints {
+        CheckpointStore::Postgres(pool) => ViewDb::Postgres(pool.clone()),
+        CheckpointStore::Sqlite(pool) => ViewDb::Sqlite(pool.clone()),
+    }
+}
+
+/// Starts the projector on the embedded log (the store's subscription).
+pub fn start(
+    reporting: Currency,
+    db: ViewDb,
+    store: Arc<dyn EventStore>,
+    shutdown: CancellationToken,
+) -> ReadSide {
+    let projector = Projector::new(
+        Reporting(reporting),
+        db,
+        store.clone(),
+        Arc::new(StoreSource(store.clone())),
+        ProjectorOptions::default(),
+    );
+    let shared = projector.shared();
+    let task = tokio::spawn(projector.run(shutdown));
+    ReadSide {
+        funding: FundingService::new(shared.clone(), store).into_server(),
+        shared,
+        task,
+    }
+}
