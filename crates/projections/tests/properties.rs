@@ -67,19 +67,22 @@ async fn load(db: &ViewDb) -> (Views, [i64; 3]) {
     )
 }
 
-/// Folds the events in batches of the given sizes, committing each batch and reloading the
-/// views from the database before the next.
 async fn persisted(events: &[RecordedEvent], sizes: &[usize]) -> Views {
     let store = SqliteStore::connect("sqlite::memory:", StoreOptions::default())
         .await
         .unwrap();
-    let db = ViewDb::Sqlite(store.pool().clone());
+    persisted_in(&ViewDb::Sqlite(store.pool().clone()), events, sizes).await
+}
+
+/// Folds the events in batches of the given sizes, committing each batch and reloading the
+/// views from the database before the next.
+async fn persisted_in(db: &ViewDb, events: &[RecordedEvent], sizes: &[usize]) -> Views {
     let names: Vec<&'static str> = ViewName::ALL.iter().map(|v| v.as_str()).collect();
     db.prepare(&names).await.unwrap();
     let mut next = 0;
     let mut size = sizes.iter().cycle();
     while next < events.len() {
-        let (mut views, generations) = load(&db).await;
+        let (mut views, generations) = load(db).await;
         let end = (next + size.next().copied().unwrap_or(1)).min(events.len());
         for event in &events[next..end] {
             views.apply(&decode(event).unwrap());
@@ -99,7 +102,7 @@ async fn persisted(events: &[RecordedEvent], sizes: &[usize]) -> Views {
             .collect();
         db.commit(&changes, None).await.unwrap();
     }
-    load(&db).await.0
+    load(db).await.0
 }
 
 fn assert_same(a: &Views, b: &Views) -> Result<(), TestCaseError> {
@@ -212,4 +215,48 @@ fn random_histories_exercise_every_kind_of_event() {
         .collect();
     assert!(missing.is_empty(), "never generated: {missing:?}");
     assert_countries_add_up(&scratch(&events)).unwrap();
+}
+
+/// The same on PostgreSQL, for a few fixed histories, each in a schema of its own.
+#[tokio::test]
+async fn persisted_batches_equal_the_fold_from_scratch_on_postgres() {
+    let url = std::env::var("FUNDTRAIL_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    for seed in 1..=3_u32 {
+        let schema = format!("projections_props_{seed}_{}", std::process::id());
+        let options = StoreOptions {
+            schema: Some(schema.clone()),
+            ..StoreOptions::default()
+        };
+        let store = fundtrail_store::PgStore::connect(&url, options)
+            .await
+            .unwrap();
+        let db = ViewDb::Postgres(store.pool().clone());
+        let ops: Vec<(u8, u32, u32, u32)> = (0..400_u32)
+            .map(|i| {
+                let x = i.wrapping_add(seed * 7919).wrapping_mul(2_654_435_761);
+                (
+                    u8::try_from(x >> 24).unwrap(),
+                    x.rotate_left(5),
+                    x.rotate_left(11),
+                    x.rotate_left(19),
+                )
+            })
+            .collect();
+        let events = history(&ops);
+        let sizes = [1 + seed as usize, 17, 3, 50];
+        let actual = persisted_in(&db, &events, &sizes).await;
+        assert_same(&actual, &scratch(&events)).unwrap();
+        drop(db);
+        drop(store);
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::Executor::execute(
+            &mut conn,
+            sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")),
+        )
+        .await
+        .unwrap();
+    }
 }

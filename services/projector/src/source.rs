@@ -86,3 +86,45 @@ pub fn merge_lanes(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(position: u64) -> RecordedEvent {
+        RecordedEvent {
+            position,
+            event_id: uuid::Uuid::from_u128(u128::from(position)),
+            stream: "pledge-1".into(),
+            version: 0,
+            event_type: String::new(),
+            payload: Vec::new(),
+            metadata: Vec::new(),
+            recorded_at: 0,
+            prev_hash: [0; 32],
+            hash: [0; 32],
+        }
+    }
+
+    fn lane(positions: &[u64]) -> BoxStream<'static, Result<RecordedEvent, SourceError>> {
+        let events: Vec<_> = positions.iter().map(|p| Ok(event(*p))).collect();
+        futures::stream::iter(events).boxed()
+    }
+
+    #[tokio::test]
+    async fn lanes_merge_into_position_order_without_repeats() {
+        let merged = merge_lanes(
+            vec![lane(&[1, 4, 5, 9]), lane(&[2, 3, 3, 7, 10]), lane(&[6, 8])],
+            2,
+        );
+        let positions: Vec<u64> = merged.map(|e| e.unwrap().position).collect().await;
+        assert_eq!(positions, vec![2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    }
+
+    #[tokio::test]
+    async fn a_position_no_lane_has_is_left_as_a_hole_at_the_end() {
+        let merged = merge_lanes(vec![lane(&[1, 3]), lane(&[4])], 1);
+        let positions: Vec<u64> = merged.map(|e| e.unwrap().position).collect().await;
+        assert_eq!(positions, vec![1, 3, 4]);
+    }
+}
