@@ -39,7 +39,7 @@ async fn main() -> BenchResult<()> {
     let schema = format!("store_bench_{}", std::process::id());
     println!(
         "{TASKS} tasks, single-event appends ({PAYLOAD} B payload, {METADATA} B metadata); \
-         {rounds} rounds of {seconds} s per measure, store and plain INSERT alternating"
+         {rounds} rounds of {seconds} s per measure, store and plain INSERT taking one-second turns"
     );
     println!("load average at start: {}", load_average());
 
@@ -150,17 +150,28 @@ async fn run_postgres(
     let (mut stores, mut batches, mut plains, mut ratios, mut alls) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut position = 0;
+    let load = Load::start(Arc::new(store.clone()));
+    load.run_for(Duration::from_secs(1)).await; // warm-up
     for _ in 0..rounds {
-        let (rate, batch) = append_load(Arc::new(store.clone()), seconds).await?;
-        let plain = plain_insert(&store, seconds, false, &mut position).await?;
-        let all = plain_insert(&store, seconds, true, &mut position).await?;
+        // One-second turns: store, plain INSERT, plain INSERT of all rows, and again.
+        let (mut events, mut appends, mut transactions) = (0, 0, 0);
+        let (mut plain, mut all) = (0.0, 0.0);
+        for _ in 0..seconds {
+            let (e, a, t) = load.run_for(Duration::from_secs(1)).await;
+            (events, appends, transactions) = (events + e, appends + a, transactions + t);
+            plain += plain_insert(&store, 1, false, &mut position).await?;
+            all += plain_insert(&store, 1, true, &mut position).await?;
+        }
+        let rate = events as f64 / seconds as f64;
+        let (plain, all) = (plain / seconds as f64, all / seconds as f64);
         println!("round: store {rate:.0}/s, plain {plain:.0}/s, plain all rows {all:.0}/s");
         stores.push(rate);
-        batches.push(batch);
+        batches.push(appends as f64 / transactions.max(1) as f64);
         plains.push(plain);
         ratios.push(rate / plain);
         alls.push(all);
     }
+    load.finish().await?;
     let replay = replay(&store).await?;
     Ok(PgFigures {
         store: median(stores),
@@ -184,56 +195,98 @@ fn new_event(task: usize, n: u64) -> NewEvent {
 }
 
 /// 64 tasks, each a client sending commands to its own aggregate with the version it knows
-/// and a fresh request id; counts events committed during the measured window.
-async fn append_load(store: Arc<dyn EventStore>, seconds: u64) -> BenchResult<(f64, f64)> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let counted = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|task| {
-            let (store, stop, counted, done) =
-                (store.clone(), stop.clone(), counted.clone(), done.clone());
-            tokio::spawn(async move {
-                let stream = format!("bench-{}-{task}", Uuid::now_v7().simple());
-                let mut version = None;
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let expected =
-                        version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
-                    let request_id = format!("{stream}-{n}");
-                    let fingerprint = Idempotency::fingerprint_of(request_id.as_bytes());
-                    let request =
-                        AppendRequest::new(stream.as_str(), expected, vec![new_event(task, n)])
-                            .with_idempotency(request_id, fingerprint);
-                    let result = store.append(request).await?;
-                    version = Some(result.last_version);
-                    n += 1;
-                    if counted.load(Ordering::Relaxed) {
+/// and a fresh request id. They run only while the load is switched on, so that the store
+/// and the plain INSERTs can take turns second by second on a machine whose speed drifts.
+struct Load {
+    store: Arc<dyn EventStore>,
+    running: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), fundtrail_store::StoreError>>>,
+}
+
+impl Load {
+    fn start(store: Arc<dyn EventStore>) -> Self {
+        let running = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let tasks = (0..TASKS)
+            .map(|task| {
+                let (store, running, stop, done) =
+                    (store.clone(), running.clone(), stop.clone(), done.clone());
+                tokio::spawn(async move {
+                    let stream = format!("bench-{}-{task}", Uuid::now_v7().simple());
+                    let mut version = None;
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        if !running.load(Ordering::Relaxed) {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                            continue;
+                        }
+                        let expected =
+                            version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+                        let request_id = format!("{stream}-{n}");
+                        let fingerprint = Idempotency::fingerprint_of(request_id.as_bytes());
+                        let request =
+                            AppendRequest::new(stream.as_str(), expected, vec![new_event(task, n)])
+                                .with_idempotency(request_id, fingerprint);
+                        let result = store.append(request).await?;
+                        version = Some(result.last_version);
+                        n += 1;
                         done.fetch_add(1, Ordering::Relaxed);
                     }
-                }
-                Ok::<_, fundtrail_store::StoreError>(())
+                    Ok(())
+                })
             })
-        })
-        .collect();
-    // A short warm-up (connections, prepared statements), then the measured window.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = store.stats();
-    counted.store(true, Ordering::Relaxed);
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    counted.store(false, Ordering::Relaxed);
-    let elapsed = start.elapsed().as_secs_f64();
-    let after = store.stats();
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await??;
+            .collect();
+        Self {
+            store,
+            running,
+            stop,
+            done,
+            tasks,
+        }
     }
-    let appends = after.appends - before.appends;
-    let transactions = (after.transactions - before.transactions).max(1);
+
+    /// Runs the load for `duration`; returns the events committed and the appends and
+    /// transactions it took.
+    async fn run_for(&self, duration: Duration) -> (u64, u64, u64) {
+        let (before, stats) = (self.done.load(Ordering::Relaxed), self.store.stats());
+        self.running.store(true, Ordering::Relaxed);
+        tokio::time::sleep(duration).await;
+        self.running.store(false, Ordering::Relaxed);
+        // Let the appends in flight finish before the next measure starts.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let after = self.store.stats();
+        (
+            self.done.load(Ordering::Relaxed) - before,
+            after.appends - stats.appends,
+            after.transactions - stats.transactions,
+        )
+    }
+
+    async fn finish(self) -> BenchResult<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+/// Rate over a run of `seconds` one-second turns, and appends per transaction.
+async fn append_load(store: Arc<dyn EventStore>, seconds: u64) -> BenchResult<(f64, f64)> {
+    let load = Load::start(store);
+    load.run_for(Duration::from_secs(1)).await; // warm-up
+    let (mut events, mut appends, mut transactions) = (0, 0, 0);
+    for _ in 0..seconds {
+        let (e, a, t) = load.run_for(Duration::from_secs(1)).await;
+        (events, appends, transactions) = (events + e, appends + a, transactions + t);
+    }
+    load.finish().await?;
     Ok((
-        done.load(Ordering::Relaxed) as f64 / elapsed,
-        appends as f64 / transactions as f64,
+        events as f64 / seconds as f64,
+        appends as f64 / transactions.max(1) as f64,
     ))
 }
 
