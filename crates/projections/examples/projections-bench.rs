@@ -185,12 +185,40 @@ async fn persisted(
 #[tokio::main]
 async fn main() -> BenchResult<()> {
     let events: usize = arg("--events").map_or(Ok(1_000_000), |v| v.parse())?;
+    if let Some(url) = arg("--read-narrow") {
+        let (_, db) = open(&url, StoreOptions::default()).await?;
+        let fundtrail_projections::ViewDb::Sqlite(pool) = db else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let mut n = 0_usize;
+        let mut from = 1_i64;
+        loop {
+            let rows: Vec<(i64, String, Vec<u8>, i64)> = sqlx::query_as(
+                "SELECT position, event_type, payload, recorded_at FROM events \
+                 WHERE position >= ? ORDER BY position LIMIT 4096",
+            )
+            .bind(from)
+            .fetch_all(&pool)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            n += rows.len();
+            from = rows.last().map_or(from, |r| r.0 + 1);
+        }
+        println!(
+            "narrow read, one reader, no decoding: {} events/s",
+            rate(n, started.elapsed())
+        );
+        return Ok(());
+    }
     if let Some(url) = arg("--read-only") {
         // How fast the store's history can be read and decoded, without folding.
         let (store, _) = open(&url, StoreOptions::default()).await?;
         let started = Instant::now();
         let mut rx = fundtrail_projections::replay::pages(
-            &store,
+            &fundtrail_projections::History::Store(store),
             1,
             fundtrail_projections::Until::Head,
             fundtrail_projections::replay::PAGE,

@@ -75,10 +75,10 @@ pub mod persist;
 pub use persist::{Loaded, PersistError, Swap, ViewChanges, ViewDb};
 pub mod views;
 
-pub use views::{Decoded, Fold, FoldError, UnknownView, ViewName, Views, decode};
+pub use views::{Decoded, Fold, FoldError, UnknownView, ViewName, Views, decode, decode_parts};
 pub mod replay;
 
-pub use replay::{ReplayError, Until, fold_into};
+pub use replay::{History, ReplayError, Until, fold_into};
 pub mod rebuild;
 
 pub use rebuild::{Phase, Progress, RebuildError, RebuildOptions, RebuildReport, rebuild};

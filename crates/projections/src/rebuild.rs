@@ -20,7 +20,7 @@ use crate::donor::DonorStatements;
 use crate::figure::Reporting;
 use crate::overview::FundOverview;
 use crate::persist::{PersistError, Swap, ViewDb};
-use crate::replay::{PAGE, ReplayError, Until, pages};
+use crate::replay::{History, PAGE, ReplayError, Until, pages};
 use crate::views::{Fold, ViewName};
 
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +193,13 @@ pub async fn rebuild(
     let mut since_write = 0_u64;
     loop {
         if run.position < run.target {
-            let mut rx = pages(&store, run.position + 1, Until::Position(run.target), PAGE);
+            let history = History::Table(db.clone());
+            let mut rx = pages(
+                &history,
+                run.position + 1,
+                Until::Position(run.target),
+                PAGE,
+            );
             while let Some(page) = rx.recv().await {
                 let page = page?;
                 for decoded in &page {

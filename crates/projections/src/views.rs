@@ -86,14 +86,19 @@ pub fn decode(event: &RecordedEvent) -> Result<Decoded, FoldError> {
         position: event.position,
         recorded_at: event.recorded_at,
     };
-    match fundtrail_proto::decode(&event.event_type, &event.payload) {
+    decode_parts(mark, &event.event_type, &event.payload)
+}
+
+/// [`decode`] from the parts of a stored event the folds use.
+pub fn decode_parts(mark: Mark, event_type: &str, payload: &[u8]) -> Result<Decoded, FoldError> {
+    match fundtrail_proto::decode(event_type, payload) {
         Ok(decoded) => Ok(Decoded {
             mark,
             event: Some(decoded),
         }),
         Err(DecodeError::UnknownType(_)) => Ok(Decoded { mark, event: None }),
         Err(source) => Err(FoldError {
-            position: event.position,
+            position: mark.position,
             source,
         }),
     }

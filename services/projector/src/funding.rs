@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use fundtrail_domain::{CountryCode, DonorId};
 use fundtrail_projections::{
-    CountryFunding, DonorStatements, FundOverview, ReplayError, Until, View, ViewName, fold_into,
+    CountryFunding, DonorStatements, FundOverview, History, ReplayError, Until, View, ViewName,
+    fold_into,
 };
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_server::{Funding, FundingServer};
@@ -31,8 +32,9 @@ const HISTORY_FOLDS: usize = 2;
 pub struct FundingService {
     shared: Arc<Shared>,
     store: Arc<dyn EventStore>,
+    history: History,
     wait: Duration,
-    history: Arc<Semaphore>,
+    folds: Arc<Semaphore>,
 }
 
 pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Status {
@@ -75,10 +77,18 @@ impl FundingService {
     pub fn new(shared: Arc<Shared>, store: Arc<dyn EventStore>) -> Self {
         Self {
             shared,
+            history: History::Store(store.clone()),
             store,
             wait: DEFAULT_WAIT,
-            history: Arc::new(Semaphore::new(HISTORY_FOLDS)),
+            folds: Arc::new(Semaphore::new(HISTORY_FOLDS)),
         }
+    }
+
+    /// Where "as of" answers read the history (the store's API unless told otherwise).
+    #[must_use]
+    pub fn with_history(mut self, history: History) -> Self {
+        self.history = history;
+        self
     }
 
     /// How long a query waits for its `min_position`.
@@ -146,11 +156,11 @@ impl FundingService {
             Point::Time(micros) => Until::Time(micros),
         };
         let _permit = self
-            .history
+            .folds
             .acquire()
             .await
             .map_err(|_| Status::unavailable("the server is shutting down"))?;
-        fold_into(self.store.clone(), &mut [&mut view], 1, until)
+        fold_into(&self.history, &mut [&mut view], 1, until)
             .await
             .map_err(replay_status)?;
         Ok(view)

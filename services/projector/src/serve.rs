@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use fundtrail_audit::storage::CheckpointStore;
 use fundtrail_domain::Currency;
-use fundtrail_projections::{Reporting, ViewDb};
+use fundtrail_projections::{History, Reporting, ViewDb};
 use fundtrail_proto::v1::funding_server::FundingServer;
 use fundtrail_store::EventStore;
 use tokio::task::JoinHandle;
@@ -39,6 +39,7 @@ pub fn start(
     store: Arc<dyn EventStore>,
     shutdown: CancellationToken,
 ) -> ReadSide {
+    let history = History::Table(db.clone());
     let projector = Projector::new(
         Reporting(reporting),
         db,
@@ -49,7 +50,9 @@ pub fn start(
     let shared = projector.shared();
     let task = tokio::spawn(projector.run(shutdown));
     ReadSide {
-        funding: FundingService::new(shared.clone(), store).into_server(),
+        funding: FundingService::new(shared.clone(), store)
+            .with_history(history)
+            .into_server(),
         shared,
         task,
     }

@@ -61,6 +61,14 @@ pub(crate) fn db_error(context: &str, err: &sqlx::Error) -> PersistError {
     }
 }
 
+/// What a fold needs of a stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub mark: Mark,
+    pub event_type: String,
+    pub payload: Vec<u8>,
+}
+
 /// The changes of one view in a batch.
 #[derive(Debug, Clone)]
 pub struct ViewChanges {
@@ -238,6 +246,21 @@ impl ViewDb {
         match self {
             Self::Postgres(pool) => postgres::swap(pool, view, mark, currency).await,
             Self::Sqlite(pool) => sqlite::swap(pool, view, mark, currency).await,
+        }
+    }
+
+    /// At most `limit` events from `from` on, in position order, read from the store's
+    /// `events` table with only the columns the folds use.
+    pub async fn read_events(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, PersistError> {
+        let from = to_db("position", from)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        match self {
+            Self::Postgres(pool) => postgres::read_events(pool, from, limit).await,
+            Self::Sqlite(pool) => sqlite::read_events(pool, from, limit).await,
         }
     }
 

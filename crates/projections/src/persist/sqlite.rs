@@ -4,6 +4,7 @@ use fundtrail_domain::Currency;
 use fundtrail_store::sqlite::save_checkpoint_in;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
+use super::StoredEvent;
 use super::{
     BeforeCommit, Meta, PersistError, Swap, ViewChanges, consumer, db_error, from_db, next_table,
     table, to_db,
@@ -299,4 +300,32 @@ pub(super) async fn drop_next(pool: &SqlitePool, view: &'static str) -> Result<(
     .await
     .map_err(|e| db_error("dropping a rebuild", &e))?;
     Ok(())
+}
+
+pub(super) async fn read_events(
+    pool: &SqlitePool,
+    from: i64,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, PersistError> {
+    let rows: Vec<(i64, i64, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT position, recorded_at, event_type, payload FROM events \
+         WHERE position >= ? ORDER BY position LIMIT ?",
+    )
+    .bind(from)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(|e| db_error("reading events", &e))?;
+    rows.into_iter()
+        .map(|(position, recorded_at, event_type, payload)| {
+            Ok(StoredEvent {
+                mark: Mark {
+                    position: from_db("position", position)?,
+                    recorded_at,
+                },
+                event_type,
+                payload,
+            })
+        })
+        .collect()
 }

@@ -205,7 +205,8 @@ pub fn start_with(db: &Db, source: Arc<dyn EventSource>, options: ProjectorOptio
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(projector.run(shutdown.clone()));
     Running {
-        funding: FundingService::new(shared.clone(), db.store.clone()),
+        funding: FundingService::new(shared.clone(), db.store.clone())
+            .with_history(fundtrail_projections::History::Table(db.views.clone())),
         shared,
         shutdown,
         task,
