@@ -1,4 +1,8 @@
 //! The whole ledger through gRPC, once on PostgreSQL and once on SQLite.
+#![allow(
+    clippy::inconsistent_digit_grouping,
+    reason = "amounts in cents read as major units and cents: 100_000_00 is 100 000.00"
+)]
 
 use std::collections::BTreeSet;
 
@@ -9,6 +13,10 @@ use fundtrail_tests::{
     rid, violated_fields,
 };
 use tonic::Code;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
 backend_tests!(
     the_whole_story_from_pledge_to_payment,
@@ -649,10 +657,6 @@ async fn servers_answer_health_and_reflection(backend: Backend) {
         );
     }
 
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     let mut reflection = ServerReflectionClient::new(c.channel.clone());
     let request = ServerReflectionRequest {
         host: String::new(),
