@@ -9,6 +9,12 @@
 //! decoded events, and over stored events (protobuf decoding included); and a persisted
 //! rebuild (read from the store, decode, fold, write the documents, swap) on a SQLite file and
 //! on the PostgreSQL at `FUNDTRAIL_TEST_DATABASE_URL` (a scratch schema, dropped afterwards).
+//!
+//! Diagnostics on a store filled by an earlier run (`--sqlite sqlite:///path` keeps it):
+//! `--rebuild-only URL` (the persisted rebuild alone, e.g. under a profiler), `--read-only URL`
+//! (the history read through the store's `read_all` and decoded, no fold), `--read-narrow URL`
+//! (SQLite: the four columns the folds use, read straight from the table, not decoded), and
+//! `--memory-only` (the in-memory folds; `--repeat N` folds N more times).
 
 // Random bits are cut to size on purpose, and rates are printed as whole numbers.
 #![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
