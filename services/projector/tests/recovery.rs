@@ -67,6 +67,45 @@ async fn killed_before_commit(db: Db) {
     db.cleanup().await;
 }
 
+/// Fails some commits and carries on in the same process: each failure reloads the views from
+/// the database and folds them back up to where the served ones were.
+async fn failing_commits(db: Db) {
+    common::random(&db, 600, 13).await;
+    let events = all_events(&*db.store).await;
+    let calls = Arc::new(AtomicU64::new(0));
+    let failpoint: fundtrail_projector::Failpoint = {
+        let calls = calls.clone();
+        Arc::new(
+            move |_position| match calls.fetch_add(1, Ordering::SeqCst) {
+                3 | 4 | 9 | 20 => Err(PersistError::Interrupted("failpoint".into())),
+                _ => Ok(()),
+            },
+        )
+    };
+    let source = Arc::new(StoreSource(db.store.clone()));
+    let running = start_with(&db, source, small_batches(Some(failpoint)));
+    running.reach(events.len() as u64).await;
+    // The served views may be ahead of the database; wait for the last commit too.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while common::least(&stored(&db).await) < events.len() as u64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the last batch never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let expected = seen(&fold(&events, events.len()));
+    assert_eq!(seen(&running.shared.read()), expected);
+    assert!(
+        running.shared.loads() >= 4,
+        "{} loads",
+        running.shared.loads()
+    );
+    running.stop().await;
+    assert_eq!(seen(&stored(&db).await), expected);
+    db.cleanup().await;
+}
+
 /// A broker-like source: it resumes from the last position acknowledged to it, so whatever
 /// the projector committed but did not acknowledge comes again. It kills the projector as it
 /// acknowledges its `kill_at`-th batch.
@@ -221,6 +260,16 @@ async fn sqlite_killed_before_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_killed_between_commit_and_acknowledgement() {
     killed_between_commit_and_acknowledgement(Db::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_failing_commits() {
+    failing_commits(Db::sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_failing_commits() {
+    failing_commits(Db::postgres("failing").await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
