@@ -39,12 +39,24 @@ pub fn start(
     store: Arc<dyn EventStore>,
     shutdown: CancellationToken,
 ) -> ReadSide {
+    let source = Arc::new(StoreSource(store.clone()));
+    start_on(reporting, db, store, source, shutdown)
+}
+
+/// Starts the projector on any log: Kafka or NATS through a [`crate::LogSource`], or the store.
+pub fn start_on(
+    reporting: Currency,
+    db: ViewDb,
+    store: Arc<dyn EventStore>,
+    source: Arc<dyn crate::EventSource>,
+    shutdown: CancellationToken,
+) -> ReadSide {
     let history = History::Table(db.clone());
     let projector = Projector::new(
         Reporting(reporting),
         db,
         store.clone(),
-        Arc::new(StoreSource(store.clone())),
+        source,
         ProjectorOptions::default(),
     );
     let shared = projector.shared();

@@ -6,7 +6,7 @@
 //! a hole in the positions from the store.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use fundtrail_store::{EventStore, RecordedEvent};
 use futures::stream::{BoxStream, SelectAll};
@@ -26,15 +26,109 @@ pub trait EventSource: Send + Sync + 'static {
 }
 
 /// The embedded log: the store's catch-up-then-live subscription.
+///
+/// The subscription runs in a task of its own and hands events over through a channel: the
+/// projector stops polling while it commits, and a read left halfway would hold a connection
+/// that the commit waits for (on an in-memory SQLite store, the pool's only one).
 #[derive(Debug, Clone)]
 pub struct StoreSource(pub Arc<dyn EventStore>);
 
 impl EventSource for StoreSource {
     fn events_from(&self, from: u64) -> BoxStream<'static, Result<RecordedEvent, SourceError>> {
-        self.0
-            .subscribe(from)
-            .map(|event| event.map_err(|e| Box::new(e) as SourceError))
-            .boxed()
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(4096);
+        let mut events = self.0.subscribe(from);
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    () = sender.closed() => return,
+                    event = events.next() => event,
+                };
+                let Some(event) = event else { return };
+                let last = event.is_err();
+                let item = event.map_err(|e| Box::new(e) as SourceError);
+                if sender.send(item).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed()
+    }
+}
+
+/// A log of `fundtrail_log` (Kafka, NATS `JetStream` or the store) as the projector's source.
+///
+/// Kafka delivers in order only within a partition, so the deliveries are put back into
+/// position order ([`merge_lanes`]); the broker is told a delivery need not come again once
+/// the views have committed it. The views need every event, so a projector consumes every
+/// partition: give each projector a consumer name of its own rather than sharing a group.
+pub struct LogSource {
+    log: Arc<dyn fundtrail_log::EventSource>,
+    consumer: String,
+    pending: Arc<Mutex<BTreeMap<u64, fundtrail_log::Ack>>>,
+}
+
+impl std::fmt::Debug for LogSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogSource")
+            .field("consumer", &self.consumer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogSource {
+    pub fn new(log: Arc<dyn fundtrail_log::EventSource>, consumer: impl Into<String>) -> Self {
+        Self {
+            log,
+            consumer: consumer.into(),
+            pending: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, fundtrail_log::Ack>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl EventSource for LogSource {
+    fn events_from(&self, from: u64) -> BoxStream<'static, Result<RecordedEvent, SourceError>> {
+        self.pending().clear();
+        let pending = self.pending.clone();
+        let deliveries = self
+            .log
+            .deliveries(&self.consumer, from)
+            .map(move |delivery| match delivery {
+                Ok(delivery) => {
+                    pending
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(delivery.event.position, delivery.ack);
+                    Ok(delivery.event)
+                }
+                Err(error) => Err(Box::new(error) as SourceError),
+            })
+            .boxed();
+        merge_lanes(vec![deliveries], from).boxed()
+    }
+
+    fn acknowledge(&self, position: u64) {
+        let acks: Vec<fundtrail_log::Ack> = {
+            let mut pending = self.pending();
+            let later = pending.split_off(&position.saturating_add(1));
+            std::mem::replace(&mut *pending, later)
+                .into_values()
+                .collect()
+        };
+        if acks.is_empty() {
+            return;
+        }
+        tokio::spawn(async move {
+            for ack in acks {
+                if let Err(error) = ack.ack().await {
+                    // The broker delivers it again; the projector drops it then.
+                    tracing::debug!(%error, "acknowledgement failed");
+                }
+            }
+        });
     }
 }
 

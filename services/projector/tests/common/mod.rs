@@ -54,6 +54,24 @@ impl Db {
         }
     }
 
+    /// An in-memory SQLite store: one connection for the store, the views and the reads.
+    pub async fn memory() -> Self {
+        let url = "sqlite::memory:".to_owned();
+        let options = StoreOptions {
+            poll_interval: Duration::from_millis(50),
+            ..StoreOptions::default()
+        };
+        let (store, views) = open(&url, options.clone()).await.unwrap();
+        Self {
+            store,
+            views,
+            url,
+            options,
+            _dir: None,
+            schema: None,
+        }
+    }
+
     /// A fresh schema of the test database, or `None` (the test is skipped) when there is no
     /// PostgreSQL to use.
     pub async fn postgres(name: &str) -> Self {
