@@ -220,7 +220,10 @@ async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     .await
     .context("rebuilding the views")?;
     for (view, generation) in &report.views {
-        println!("{view}: rebuilt to position {} (generation {generation})", report.position);
+        println!(
+            "{view}: rebuilt to position {} (generation {generation})",
+            report.position
+        );
     }
     println!(
         "{} events, {} documents in {:.1} s",
