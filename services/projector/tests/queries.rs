@@ -329,3 +329,55 @@ async fn watching_a_country_sends_one_message_per_change() {
     assert_eq!(position, events.len() as u64);
     running.stop().await;
 }
+
+/// The same API over the wire: a real gRPC server and client, and the field named in the
+/// error details of a bad request.
+#[tokio::test]
+async fn over_grpc() {
+    let db = Db::sqlite().await;
+    common::story(&db).await;
+    let events = all_events(&*db.store).await;
+    let running = start(&db);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = futures::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.map(|(socket, _)| socket);
+        Some((accepted, listener))
+    });
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(running.funding.clone().into_server())
+            .serve_with_incoming(incoming),
+    );
+    let mut client = v1::funding_client::FundingClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let countries = client
+        .list_countries(v1::ListCountriesRequest {
+            min_position: events.len() as u64,
+            as_of: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let codes: Vec<&str> = countries
+        .countries
+        .iter()
+        .map(|c| c.country.as_str())
+        .collect();
+    assert_eq!(codes, ["BA", "HR", "UA"]);
+    assert_eq!(countries.position, events.len() as u64);
+    let status = client
+        .get_country_funding(v1::GetCountryFundingRequest {
+            country: "Bosnia".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let details = tonic_types::StatusExt::get_error_details(&status);
+    let violations = details.bad_request().unwrap().field_violations.clone();
+    assert_eq!(violations[0].field, "country");
+    server.abort();
+    running.stop().await;
+}
