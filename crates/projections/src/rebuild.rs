@@ -7,6 +7,8 @@
 //! view got further than the rebuild in the meantime, the rebuild reads on to there first, so
 //! a view never moves backwards. The projector notices the new generation at its next commit
 //! and reloads the view from the swapped-in table.
+//!
+//! Run one rebuild of a view at a time: two would share its `_next` table.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
