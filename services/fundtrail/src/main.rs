@@ -3,6 +3,8 @@
 //! `fundtrail dev` runs everything in one process on an embedded SQLite file;
 //! `fundtrail serve <service>` runs one service for the distributed shape; the other commands
 //! are a client for people without grpcurl.
+// Doc comments here are clap's help text, read in a terminal rather than as rustdoc.
+#![allow(clippy::doc_markdown)]
 
 use std::path::PathBuf;
 

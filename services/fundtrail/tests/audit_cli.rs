@@ -65,8 +65,8 @@ async fn an_auditor_exports_verifies_and_reports() {
     let url = running.url();
     demo::load(&url).await.unwrap();
 
-    let signed = ok(&run(&["audit", "checkpoint", "--server", &url]).await);
-    assert!(signed.contains(&key), "{signed}");
+    let checkpoint = ok(&run(&["audit", "checkpoint", "--server", &url]).await);
+    assert!(checkpoint.contains(&key), "{checkpoint}");
     let export = dir.path().join("fund.ndjson");
     ok(&run(&["audit", "export", "--out", path(&export), "--server", &url]).await);
     let verified = ok(&run(&[
