@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use fundtrail::server::{self, Roles, RunningServer, ServerSettings};
-use fundtrail_domain::Currency;
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::audit_client::AuditClient;
 use fundtrail_proto::v1::disbursements_client::DisbursementsClient;
@@ -76,21 +75,15 @@ impl TestServer {
                 format!("sqlite://{}", dir.path().join("fundtrail.db").display()),
                 None,
             ),
-            Backend::Postgres => (
-                database_url(),
-                Some(format!("e2e_{}", uuid::Uuid::new_v4().simple())),
-            ),
+            Backend::Postgres => (database_url(), Some(unique_schema())),
         };
         let server = server::start(ServerSettings {
-            listen: "127.0.0.1:0".parse()?,
-            store_url,
-            reporting_currency: Currency::USD,
             roles,
             store_options: StoreOptions {
                 schema: schema.clone(),
                 ..StoreOptions::default()
             },
-            audit: fundtrail_audit::AuditSettings::default(),
+            ..ServerSettings::new("127.0.0.1:0".parse()?, store_url)
         })
         .await?;
         Ok(Self {
@@ -104,9 +97,32 @@ impl TestServer {
         Clients::connect(&self.server.url()).await
     }
 
+    /// Stops the server and drops its PostgreSQL schema.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.server.stop().await
+        self.server.stop().await?;
+        if let Some(schema) = &self.schema {
+            drop_schema(schema).await?;
+        }
+        Ok(())
     }
+}
+
+/// A schema for one test on the test PostgreSQL server.
+pub fn unique_schema() -> String {
+    format!("e2e_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Removes a test's schema and everything in it.
+pub async fn drop_schema(schema: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&database_url()).await?;
+    // Test schemas are named by `unique_schema`, never by input.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+    )))
+    .execute(&mut conn)
+    .await?;
+    Ok(())
 }
 
 /// gRPC clients of one server.
@@ -131,6 +147,26 @@ impl Clients {
             disbursements: DisbursementsClient::new(channel.clone()),
             audit: AuditClient::new(channel.clone()),
             channel,
+        })
+    }
+
+    /// Clients of the services where they run: one server each in the distributed shape.
+    pub async fn split(
+        pledges: &str,
+        milestones: &str,
+        disbursements: &str,
+        read_side: &str,
+    ) -> anyhow::Result<Self> {
+        let pledges = Self::connect(pledges).await?;
+        let milestones = Self::connect(milestones).await?;
+        let disbursements = Self::connect(disbursements).await?;
+        let read_side = Self::connect(read_side).await?;
+        Ok(Self {
+            pledges: pledges.pledges,
+            milestones: milestones.milestones,
+            disbursements: disbursements.disbursements,
+            audit: read_side.audit,
+            channel: read_side.channel,
         })
     }
 

@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use fundtrail::audit_cli::{self, SourceArgs};
-use fundtrail::server::{self, Roles, RunningServer, ServerSettings};
+use fundtrail::server::{self, RunningServer, ServerSettings};
 use fundtrail_audit::proof::{InclusionProof, ProofError};
 use fundtrail_audit::{AuditSettings, CheckpointSigner, CheckpointStore, Problem, Source};
-use fundtrail_domain::Currency;
 use fundtrail_proto::v1;
 use fundtrail_store::StoreOptions;
 use fundtrail_store::chain::{ChainFields, next_hash};
@@ -48,15 +47,12 @@ impl AuditServer {
             ..StoreOptions::default()
         };
         let server = server::start(ServerSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            store_url: store_url.clone(),
-            reporting_currency: Currency::USD,
-            roles: Roles::ALL,
             store_options: options.clone(),
             audit: AuditSettings {
                 signer: Some(signer.clone()),
                 checkpoint_interval: interval,
             },
+            ..ServerSettings::new("127.0.0.1:0".parse().unwrap(), store_url.clone())
         })
         .await
         .unwrap();

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use fundtrail_store::{EventStore, PgStore, SqliteStore, StoreError, StoreOptions};
+use fundtrail_store::{Database, EventStore, StoreError, StoreOptions};
 use sqlx::{PgPool, Row, SqlitePool};
 
 use crate::checkpoint::SignedCheckpoint;
@@ -54,31 +54,31 @@ pub enum CheckpointStore {
 /// A store opened by URL, with its checkpoint table.
 #[derive(Debug, Clone)]
 pub struct OpenedStore {
+    pub store: fundtrail_store::OpenedStore,
     pub events: Arc<dyn EventStore>,
     pub checkpoints: CheckpointStore,
 }
 
 /// Opens the store a URL names (as [`fundtrail_store::open`]) and its checkpoint table.
 pub async fn open(url: &str, options: StoreOptions) -> Result<OpenedStore, StorageError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PgStore::connect(url, options).await?;
-        let checkpoints = CheckpointStore::postgres(store.pool().clone()).await?;
-        Ok(OpenedStore {
-            events: Arc::new(store),
-            checkpoints,
-        })
-    } else {
-        // Anything else is SQLite or an error the store itself words.
-        let store = SqliteStore::connect(url, options).await?;
-        let checkpoints = CheckpointStore::sqlite(store.pool().clone()).await?;
-        Ok(OpenedStore {
-            events: Arc::new(store),
-            checkpoints,
-        })
-    }
+    let store = fundtrail_store::OpenedStore::open(url, options).await?;
+    let checkpoints = CheckpointStore::create(store.database()).await?;
+    Ok(OpenedStore {
+        events: store.events(),
+        store,
+        checkpoints,
+    })
 }
 
 impl CheckpointStore {
+    /// The checkpoint table in a store's database, created when missing.
+    pub async fn create(database: Database) -> Result<Self, StorageError> {
+        match database {
+            Database::Postgres(pool) => Self::postgres(pool).await,
+            Database::Sqlite(pool) => Self::sqlite(pool).await,
+        }
+    }
+
     pub async fn postgres(pool: PgPool) -> Result<Self, StorageError> {
         sqlx::query(PG_TABLE)
             .execute(&pool)

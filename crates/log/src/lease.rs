@@ -13,52 +13,14 @@
 //!   successor takes it over only after it expired, so a crashed relay delays publishing by at
 //!   most one time-to-live.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fundtrail_store::{EventStore, PgStore, SqliteStore, StoreError, StoreOptions};
+use fundtrail_store::OpenedStore;
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, Postgres, SqlitePool};
 use uuid::Uuid;
 
 use crate::error::LogError;
-
-/// A store whose database the relay can take its lease in.
-#[derive(Debug, Clone)]
-pub enum StoreHandle {
-    Postgres(PgStore),
-    Sqlite(SqliteStore),
-}
-
-impl StoreHandle {
-    /// Opens the store a URL names, as `fundtrail_store::open` does.
-    pub async fn open(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres(PgStore::connect(url, options).await?))
-        } else {
-            Ok(Self::Sqlite(SqliteStore::connect(url, options).await?))
-        }
-    }
-
-    pub fn store(&self) -> Arc<dyn EventStore> {
-        match self {
-            Self::Postgres(store) => Arc::new(store.clone()),
-            Self::Sqlite(store) => Arc::new(store.clone()),
-        }
-    }
-}
-
-impl From<PgStore> for StoreHandle {
-    fn from(store: PgStore) -> Self {
-        Self::Postgres(store)
-    }
-}
-
-impl From<SqliteStore> for StoreHandle {
-    fn from(store: SqliteStore) -> Self {
-        Self::Sqlite(store)
-    }
-}
 
 /// A held lease.
 #[derive(Debug)]
@@ -79,12 +41,12 @@ pub(crate) struct SqliteLease {
 impl Lease {
     /// Takes the lease `name` if nobody holds it; `None` when another relay does.
     pub(crate) async fn try_acquire(
-        store: &StoreHandle,
+        store: &OpenedStore,
         name: &str,
         ttl: Duration,
     ) -> Result<Option<Self>, LogError> {
         match store {
-            StoreHandle::Postgres(store) => {
+            OpenedStore::Postgres(store) => {
                 let conn: PoolConnection<Postgres> = store
                     .pool()
                     .acquire()
@@ -114,7 +76,7 @@ impl Lease {
                     Ok(None)
                 }
             }
-            StoreHandle::Sqlite(store) => {
+            OpenedStore::Sqlite(store) => {
                 let pool = store.pool().clone();
                 sqlx::query(
                     "CREATE TABLE IF NOT EXISTS log_relay_leases (\

@@ -30,14 +30,13 @@ mod source;
 
 use std::sync::Arc;
 
-use fundtrail_store::EventStore;
+use fundtrail_store::{EventStore, OpenedStore};
 use tokio_util::sync::CancellationToken;
 
 pub use config::LogConfig;
 pub use consumer::{Consumer, ConsumerOptions, Next};
 pub use error::LogError;
 pub use kafka::KafkaSource;
-pub use lease::StoreHandle;
 pub use nats::NatsSource;
 pub use relay::{Relay, RelayOptions, RelayStats};
 pub use source::{Ack, Delivery, EventSource, Lane, StoreSource};
@@ -58,7 +57,7 @@ pub fn open_source(
 /// embedded log). Broker and database failures are retried; only a bad URL is an error.
 pub async fn relay(
     log_url: &str,
-    store: impl Into<StoreHandle>,
+    store: impl Into<OpenedStore>,
     shutdown: CancellationToken,
 ) -> Result<(), LogError> {
     Relay::new(log_url, store)?.run(shutdown).await;

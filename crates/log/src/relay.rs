@@ -13,14 +13,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fundtrail_store::EventStore;
+use fundtrail_store::{EventStore, OpenedStore};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::LogConfig;
 use crate::envelope::Outgoing;
 use crate::error::LogError;
-use crate::lease::{Lease, StoreHandle};
+use crate::lease::Lease;
 use crate::{kafka, nats};
 
 #[derive(Debug, Clone)]
@@ -101,13 +101,13 @@ pub(crate) struct Partial {
 #[derive(Debug)]
 pub struct Relay {
     config: LogConfig,
-    store: StoreHandle,
+    store: OpenedStore,
     options: RelayOptions,
     stats: Arc<RelayStats>,
 }
 
 impl Relay {
-    pub fn new(log_url: &str, store: impl Into<StoreHandle>) -> Result<Self, LogError> {
+    pub fn new(log_url: &str, store: impl Into<OpenedStore>) -> Result<Self, LogError> {
         Ok(Self {
             config: log_url.parse()?,
             store: store.into(),
@@ -131,7 +131,7 @@ impl Relay {
         let Some(name) = self.config.relay_name() else {
             return;
         };
-        let store = self.store.store();
+        let store = self.store.events();
         let mut backoff = self.options.retry_min;
         while !shutdown.is_cancelled() {
             let lease = tokio::select! {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use fundtrail_log::{NatsSource, Relay, RelayOptions, StoreHandle, config::NatsConfig};
+use fundtrail_log::{NatsSource, Relay, RelayOptions, config::NatsConfig};
+use fundtrail_store::OpenedStore;
 use fundtrail_store::{EventStore, SqliteStore, StoreOptions};
 use prost_reflect::{DescriptorPool, DynamicMessage, Value};
 use tokio_util::sync::CancellationToken;
@@ -34,7 +35,7 @@ fn log(server: &str, stream: &str, prefix: &str) -> (String, NatsConfig) {
 
 fn start_relay(
     url: &str,
-    store: impl Into<StoreHandle>,
+    store: impl Into<OpenedStore>,
 ) -> (
     tokio::task::JoinHandle<()>,
     Arc<fundtrail_log::RelayStats>,
@@ -326,10 +327,10 @@ async fn a_relay_killed_and_restarted_leaves_no_gap() {
     drop_stream(&stream).await;
 }
 
-async fn second_relay_waits_for_the_lease(first: StoreHandle, second: StoreHandle) {
+async fn second_relay_waits_for_the_lease(first: OpenedStore, second: OpenedStore) {
     let (stream, prefix) = (unique("LEASE"), unique("t"));
     let (url, _) = log(&nats_url(), &stream, &prefix);
-    let store = first.store();
+    let store = first.events();
     append_many(&*store, 10).await;
     let (a, a_stats, _) = start_relay(&url, first);
     while a_stats.checkpoint() < 10 {

@@ -57,6 +57,7 @@ mod batch;
 pub mod chain;
 mod decode;
 mod error;
+mod opened;
 pub mod postgres;
 pub mod sqlite;
 mod store;
@@ -69,6 +70,7 @@ mod writer;
 use std::sync::Arc;
 
 pub use error::{InvalidInput, StoreError};
+pub use opened::{Database, OpenedStore};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use store::EventStore;
@@ -82,53 +84,18 @@ pub use validate::{MAX_STREAM_NAME, stream_name as validate_stream_name};
 /// Opens the store a URL names: `postgres://…` or `postgresql://…` for PostgreSQL,
 /// `sqlite://path` (created if missing) or `sqlite::memory:` for SQLite.
 pub async fn open(url: &str, options: StoreOptions) -> Result<Arc<dyn EventStore>, StoreError> {
-    match Backend::of(url)? {
-        Backend::Postgres => Ok(Arc::new(PgStore::connect(url, options).await?)),
-        Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url, options).await?)),
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    Postgres,
-    Sqlite,
-}
-
-impl Backend {
-    fn of(url: &str) -> Result<Self, StoreError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Self::Postgres)
-        } else if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite)
-        } else {
-            // Only the scheme: the rest may hold a password.
-            let scheme = url.split(':').next().unwrap_or_default();
-            Err(InvalidInput::Url(format!("{scheme}:…")).into())
-        }
-    }
+    Ok(OpenedStore::open(url, options).await?.events())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn backend_from_url() {
-        assert_eq!(
-            Backend::of("postgres://u@h/db").ok(),
-            Some(Backend::Postgres)
-        );
-        assert_eq!(
-            Backend::of("postgresql://h/db").ok(),
-            Some(Backend::Postgres)
-        );
-        assert_eq!(
-            Backend::of("sqlite://data/store.db").ok(),
-            Some(Backend::Sqlite)
-        );
-        assert_eq!(Backend::of("sqlite::memory:").ok(), Some(Backend::Sqlite));
+    #[tokio::test]
+    async fn unknown_schemes_are_refused_without_echoing_credentials() {
+        let refused = OpenedStore::open("mysql://u:pw@h/db", StoreOptions::default()).await;
         assert!(matches!(
-            Backend::of("mysql://u:pw@h/db"),
+            refused,
             Err(StoreError::InvalidInput(InvalidInput::Url(text))) if !text.contains("pw")
         ));
     }

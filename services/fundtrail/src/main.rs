@@ -135,6 +135,7 @@ fn settings(config: &Config, roles: Roles) -> anyhow::Result<ServerSettings> {
     Ok(ServerSettings {
         listen: config.listen_addr()?,
         store_url: config.store.clone(),
+        log_url: config.log.clone(),
         reporting_currency: config.currency()?,
         roles,
         store_options: StoreOptions {

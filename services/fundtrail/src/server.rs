@@ -10,7 +10,7 @@ use fundtrail_milestones::MilestonesService;
 use fundtrail_pledges::{MatchingReaction, PledgesService, ReleaseReaction};
 use fundtrail_projector::AuditService;
 use fundtrail_service::Ledger;
-use fundtrail_service::reaction::{self, EventSource, Reaction, StoreSource};
+use fundtrail_service::reaction::{self, Reaction};
 use fundtrail_store::{EventStore, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -41,11 +41,29 @@ impl Roles {
 pub struct ServerSettings {
     pub listen: SocketAddr,
     pub store_url: String,
+    /// The event log: `embedded`, `kafka://host:port` or `nats://host:port`.
+    pub log_url: String,
     pub reporting_currency: Currency,
     pub roles: Roles,
     pub store_options: StoreOptions,
     /// The checkpoint signing key and how often the projector signs.
     pub audit: fundtrail_audit::AuditSettings,
+}
+
+impl ServerSettings {
+    /// Every service on `store_url`, on the embedded log, reporting in USD, without a
+    /// checkpoint signing key.
+    pub fn new(listen: SocketAddr, store_url: impl Into<String>) -> Self {
+        Self {
+            listen,
+            store_url: store_url.into(),
+            log_url: "embedded".to_owned(),
+            reporting_currency: Currency::USD,
+            roles: Roles::ALL,
+            store_options: StoreOptions::default(),
+            audit: fundtrail_audit::AuditSettings::default(),
+        }
+    }
 }
 
 /// A server running in this process.
@@ -95,6 +113,9 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
             .await
             .with_context(|| format!("opening the event store {}", redact(&settings.store_url)))?;
     let store = opened.events.clone();
+    let log = fundtrail_log::open_source(&settings.log_url, store.clone())
+        .with_context(|| format!("log {}", settings.log_url))?;
+    let embedded = settings.log_url == "embedded";
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
@@ -133,8 +154,21 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
             .into_server()
     });
     let read_side = roles.projector.then(|| {
-        let db = fundtrail_projector::serve::view_db(&opened.checkpoints);
-        fundtrail_projector::serve::start(currency, db, store.clone(), shutdown.clone())
+        let db = fundtrail_projector::serve::view_db(opened.store.database());
+        if embedded {
+            fundtrail_projector::serve::start(currency, db, store.clone(), shutdown.clone())
+        } else {
+            // The views need every event in order, so the projector reads every partition
+            // under a consumer name of its own rather than sharing a group.
+            let source = fundtrail_projector::LogSource::new(log.clone(), "projector");
+            fundtrail_projector::serve::start_on(
+                currency,
+                db,
+                store.clone(),
+                Arc::new(source),
+                shutdown.clone(),
+            )
+        }
     });
 
     if pledges.is_some() {
@@ -163,18 +197,29 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
             .await;
     }
 
-    let source: Arc<dyn EventSource> = Arc::new(StoreSource(store.clone()));
     let mut reactions: Vec<JoinHandle<()>> = reactions
         .into_iter()
         .map(|r| {
             tokio::spawn(reaction::run(
                 r,
                 store.clone(),
-                source.clone(),
+                log.clone(),
                 shutdown.clone(),
             ))
         })
         .collect();
+    if !embedded {
+        // Every server runs a relay; the lease lets one publish at a time, and another takes
+        // over when that one stops.
+        let url = settings.log_url.clone();
+        let relayed = opened.store.clone();
+        let stop = shutdown.clone();
+        reactions.push(tokio::spawn(async move {
+            if let Err(error) = fundtrail_log::relay(&url, relayed, stop).await {
+                tracing::error!(%error, "the relay cannot run");
+            }
+        }));
+    }
     let funding = read_side.map(|side| {
         reactions.push(side.task);
         side.funding

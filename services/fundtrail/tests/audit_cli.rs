@@ -5,9 +5,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use fundtrail::demo;
-use fundtrail::server::{self, Roles, ServerSettings};
+use fundtrail::server::{self, ServerSettings};
 use fundtrail_audit::{AuditSettings, CheckpointSigner};
-use fundtrail_domain::Currency;
 
 fn fundtrail(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fundtrail"))
@@ -50,15 +49,11 @@ async fn an_auditor_exports_verifies_and_reports() {
     let signer = CheckpointSigner::load_or_generate(&dir.path().join("audit.key")).unwrap();
     let key = hex::encode(signer.public_key());
     let running = server::start(ServerSettings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        store_url: store.clone(),
-        reporting_currency: Currency::USD,
-        roles: Roles::ALL,
-        store_options: fundtrail_store::StoreOptions::default(),
         audit: AuditSettings {
             signer: Some(signer),
             ..AuditSettings::default()
         },
+        ..ServerSettings::new("127.0.0.1:0".parse().unwrap(), store.clone())
     })
     .await
     .unwrap();

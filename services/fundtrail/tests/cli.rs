@@ -5,20 +5,15 @@ use std::time::{Duration, Instant};
 
 use fundtrail::client::Session;
 use fundtrail::demo;
-use fundtrail::server::{self, Roles, RunningServer, ServerSettings};
-use fundtrail_domain::Currency;
+use fundtrail::server::{self, RunningServer, ServerSettings};
 use fundtrail_proto::v1;
 use serde_json::Value;
 
 async fn start() -> anyhow::Result<RunningServer> {
-    server::start(ServerSettings {
-        listen: "127.0.0.1:0".parse()?,
-        store_url: "sqlite::memory:".into(),
-        reporting_currency: Currency::USD,
-        roles: Roles::ALL,
-        store_options: fundtrail_store::StoreOptions::default(),
-        audit: fundtrail_audit::AuditSettings::default(),
-    })
+    server::start(ServerSettings::new(
+        "127.0.0.1:0".parse()?,
+        "sqlite::memory:",
+    ))
     .await
 }
 

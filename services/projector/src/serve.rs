@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-use fundtrail_audit::storage::CheckpointStore;
 use fundtrail_domain::Currency;
 use fundtrail_projections::{History, Reporting, ViewDb};
 use fundtrail_proto::v1::funding_server::FundingServer;
-use fundtrail_store::EventStore;
+use fundtrail_store::{Database, EventStore};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -24,11 +23,11 @@ pub struct ReadSide {
     pub task: JoinHandle<()>,
 }
 
-/// The views' database: the store's own, through the pool the audit checkpoints use.
-pub fn view_db(checkpoints: &CheckpointStore) -> ViewDb {
-    match checkpoints {
-        CheckpointStore::Postgres(pool) => ViewDb::Postgres(pool.clone()),
-        CheckpointStore::Sqlite(pool) => ViewDb::Sqlite(pool.clone()),
+/// The views' database: the store's own.
+pub fn view_db(database: Database) -> ViewDb {
+    match database {
+        Database::Postgres(pool) => ViewDb::Postgres(pool),
+        Database::Sqlite(pool) => ViewDb::Sqlite(pool),
     }
 }
 
