@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 mod disbursements;
 mod donors;
 mod events;
+mod funding;
 pub mod input;
 pub mod output;
 mod pledges;
@@ -38,6 +39,8 @@ pub enum Command {
     Account(disbursements::AccountArgs),
     /// The event history, as auditors see it.
     Events(events::EventsArgs),
+    /// Funding views: per country, per donor, the fund as a whole, now or as of a past point.
+    Funding(funding::FundingArgs),
 }
 
 const GLOBAL: &str = "Connection and output";
@@ -112,6 +115,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Disbursement(args) => disbursements::run_disbursement(args).await,
         Command::Account(args) => disbursements::run_account(args).await,
         Command::Events(args) => events::run(args).await,
+        Command::Funding(args) => funding::run(args).await,
     };
     // A reader that went away (`| head`) is not a failure of the command.
     match result {

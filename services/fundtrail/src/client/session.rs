@@ -113,6 +113,10 @@ impl Session {
         AuditClient::new(self.channel.clone())
     }
 
+    pub fn funding(&self) -> fundtrail_proto::v1::funding_client::FundingClient<Channel> {
+        fundtrail_proto::v1::funding_client::FundingClient::new(self.channel.clone())
+    }
+
     /// The response of a call, or the error saying why there is none.
     pub fn answer<T>(
         &self,
