@@ -336,3 +336,62 @@ pub async fn funded_project(
         project_id,
     })
 }
+
+/// Waits until the pool has reserved at least one match.
+pub async fn matched(c: &mut Clients, pool_id: &str) -> anyhow::Result<v1::MatchingPoolView> {
+    eventually("a match to be reserved", EFFECT_TIMEOUT, || {
+        let mut c = c.clone();
+        let pool_id = pool_id.to_owned();
+        async move {
+            let pool = c
+                .pledges
+                .get_matching_pool(v1::GetMatchingPoolRequest { pool_id })
+                .await?
+                .into_inner();
+            Ok((!pool.matches.is_empty()).then_some(pool))
+        }
+    })
+    .await
+}
+
+/// Waits until the project's account has learned that `milestone` was verified.
+pub async fn tranche_unlocked(
+    c: &mut Clients,
+    project_id: &str,
+    milestone: u32,
+) -> anyhow::Result<()> {
+    eventually("the tranche to be unlocked", EFFECT_TIMEOUT, || {
+        let mut c = c.clone();
+        let project_id = project_id.to_owned();
+        async move {
+            let account = account(&mut c, &project_id).await?;
+            Ok(account
+                .unlocked_tranches
+                .contains_key(&milestone)
+                .then_some(()))
+        }
+    })
+    .await
+}
+
+pub async fn pay(
+    c: &mut Clients,
+    project_id: &str,
+    disbursement_id: &str,
+    bank_reference: &str,
+) -> Result<v1::CommandResult, tonic::Status> {
+    c.disbursements
+        .pay_disbursement(as_actor(
+            FINANCE,
+            v1::PayDisbursementRequest {
+                request_id: rid(),
+                project_id: project_id.to_owned(),
+                disbursement_id: disbursement_id.to_owned(),
+                paid_on: "2025-10-02".to_owned(),
+                bank_reference: bank_reference.to_owned(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}

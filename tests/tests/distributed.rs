@@ -11,11 +11,8 @@ use fundtrail::server::{self, Roles, RunningServer, ServerSettings};
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_client::FundingClient;
 use fundtrail_store::StoreOptions;
-use fundtrail_tests::story::{self, EFFECT_TIMEOUT, FINANCE};
-use fundtrail_tests::{
-    Clients, as_actor, country_earmark, database_url, drop_schema, eventually, money, rid,
-    unique_schema,
-};
+use fundtrail_tests::story;
+use fundtrail_tests::{Clients, country_earmark, database_url, drop_schema, money, unique_schema};
 
 /// The Kafka broker the suite provides, or `None` with a message.
 fn kafka() -> Option<String> {
@@ -111,20 +108,7 @@ async fn story_through_the_log(log_url: &str) -> u64 {
         .await
         .unwrap();
     // Receipt (pledges) → match (pledges' own process manager), through the log.
-    eventually("the match to be reserved", EFFECT_TIMEOUT, || {
-        let mut c = c.clone();
-        let pool_id = pool_id.clone();
-        async move {
-            let pool = c
-                .pledges
-                .get_matching_pool(v1::GetMatchingPoolRequest { pool_id })
-                .await?
-                .into_inner();
-            Ok((!pool.matches.is_empty()).then_some(()))
-        }
-    })
-    .await
-    .unwrap();
+    story::matched(&mut c, &pool_id).await.unwrap();
     // Verification (milestones) → tranche (disbursements), through the log.
     let milestone = story::plan_milestone(&mut c, &project_id, 30_000_00)
         .await
@@ -132,41 +116,18 @@ async fn story_through_the_log(log_url: &str) -> u64 {
     story::report_and_verify(&mut c, &project_id, milestone)
         .await
         .unwrap();
-    eventually("the tranche to be unlocked", EFFECT_TIMEOUT, || {
-        let mut c = c.clone();
-        let project_id = project_id.clone();
-        async move {
-            let account = story::account(&mut c, &project_id).await?;
-            Ok(account
-                .unlocked_tranches
-                .contains_key(&milestone)
-                .then_some(()))
-        }
-    })
-    .await
-    .unwrap();
+    story::tranche_unlocked(&mut c, &project_id, milestone)
+        .await
+        .unwrap();
     let requested = story::request_disbursement(&mut c, &project_id, 30_000_00, milestone)
         .await
         .unwrap();
     story::approve(&mut c, &project_id, &requested.created_id)
         .await
         .unwrap();
-    let paid = c
-        .disbursements
-        .pay_disbursement(as_actor(
-            FINANCE,
-            v1::PayDisbursementRequest {
-                request_id: rid(),
-                project_id: project_id.clone(),
-                disbursement_id: requested.created_id.clone(),
-                paid_on: "2025-10-02".to_owned(),
-                bank_reference: "PAY-DIST-1".to_owned(),
-                ..Default::default()
-            },
-        ))
+    let paid = story::pay(&mut c, &project_id, &requested.created_id, "PAY-DIST-1")
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
 
     // The projector, fed by the log, reads its own writes.
     let mut funding = FundingClient::new(c.channel.clone());

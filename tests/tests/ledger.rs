@@ -7,10 +7,10 @@
 use std::collections::BTreeSet;
 
 use fundtrail_proto::v1;
-use fundtrail_tests::story::{self, DIRECTOR, EFFECT_TIMEOUT, FINANCE, PARTNER, VERIFIER};
+use fundtrail_tests::story::{self, DIRECTOR, FINANCE, PARTNER, VERIFIER};
 use fundtrail_tests::{
-    Backend, TestServer, as_actor, backend_tests, country_earmark, eventually, money, rate, reason,
-    rid, violated_fields,
+    Backend, TestServer, as_actor, backend_tests, country_earmark, money, rate, reason, rid,
+    violated_fields,
 };
 use tonic::Code;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
@@ -63,20 +63,7 @@ async fn the_whole_story_from_pledge_to_payment(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(view.received_reporting, money("USD", 43_368_00));
-    let pool = eventually("the match to be reserved", EFFECT_TIMEOUT, || {
-        let mut c = c.clone();
-        let pool_id = pool_id.clone();
-        async move {
-            let pool = c
-                .pledges
-                .get_matching_pool(v1::GetMatchingPoolRequest { pool_id })
-                .await?
-                .into_inner();
-            Ok((!pool.matches.is_empty()).then_some(pool))
-        }
-    })
-    .await
-    .unwrap();
+    let pool = story::matched(&mut c, &pool_id).await.unwrap();
     assert_eq!(pool.matches[0].receipt_id, receipt.created_id);
     assert_eq!(pool.matches[0].amount, money("USD", 43_368_00));
     assert_eq!(pool.reserved, money("USD", 43_368_00));
@@ -112,19 +99,9 @@ async fn the_whole_story_from_pledge_to_payment(backend: Backend) {
         v1::MilestoneStatus::Verified
     );
     assert_eq!(project.milestones[0].reported_by, PARTNER);
-    eventually("the tranche to be unlocked", EFFECT_TIMEOUT, || {
-        let mut c = c.clone();
-        let project_id = project_id.clone();
-        async move {
-            let account = story::account(&mut c, &project_id).await?;
-            Ok(account
-                .unlocked_tranches
-                .contains_key(&milestone)
-                .then_some(()))
-        }
-    })
-    .await
-    .unwrap();
+    story::tranche_unlocked(&mut c, &project_id, milestone)
+        .await
+        .unwrap();
 
     let requested = story::request_disbursement(&mut c, &project_id, 25_000_00, milestone)
         .await
@@ -132,22 +109,9 @@ async fn the_whole_story_from_pledge_to_payment(backend: Backend) {
     story::approve(&mut c, &project_id, &requested.created_id)
         .await
         .unwrap();
-    let paid = c
-        .disbursements
-        .pay_disbursement(as_actor(
-            FINANCE,
-            v1::PayDisbursementRequest {
-                request_id: rid(),
-                project_id: project_id.clone(),
-                disbursement_id: requested.created_id.clone(),
-                paid_on: "2025-10-02".to_owned(),
-                bank_reference: "PAY-2025-311".to_owned(),
-                ..Default::default()
-            },
-        ))
+    let paid = story::pay(&mut c, &project_id, &requested.created_id, "PAY-2025-311")
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
 
     let account = story::account(&mut c, &project_id).await.unwrap();
     assert_eq!(account.available, money("EUR", 5_000_00));
@@ -313,20 +277,7 @@ async fn refusals_carry_their_codes_and_reasons(backend: Backend) {
     let first = story::receive_eur(&mut c, &montenegro.created_id, 100_00, "NL-ME-1")
         .await
         .unwrap();
-    let pool = eventually("the capped match", EFFECT_TIMEOUT, || {
-        let mut c = c.clone();
-        let pool_id = pool_id.clone();
-        async move {
-            let pool = c
-                .pledges
-                .get_matching_pool(v1::GetMatchingPoolRequest { pool_id })
-                .await?
-                .into_inner();
-            Ok((!pool.matches.is_empty()).then_some(pool))
-        }
-    })
-    .await
-    .unwrap();
+    let pool = story::matched(&mut c, &pool_id).await.unwrap();
     // Cut to the cap: 100.00 USD of the 108.42 USD full match.
     assert_eq!(pool.matches[0].receipt_id, first.created_id);
     assert_eq!(pool.reserved, money("USD", 100_00));
