@@ -18,8 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fundtrail_store::{Checkpoint, EventStore, RecordedEvent};
+use fundtrail_telemetry::metrics::attr;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use opentelemetry::KeyValue;
 
 use crate::error::LogError;
 use crate::source::{Ack, Delivery, EventSource, Lane};
@@ -216,6 +218,9 @@ impl Consumer {
         };
         let state = self.lane(lane, generation).await?;
         if position <= state.handed {
+            fundtrail_telemetry::metrics()
+                .consumer_duplicates
+                .add(1, &[KeyValue::new(attr::CONSUMER, self.name.clone())]);
             if let Some(duplicate) = self.pending.take() {
                 // Already handled here: only the broker needs telling.
                 if let Err(error) = duplicate.ack.ack().await {

@@ -3,6 +3,7 @@
 
 use fundtrail_proto::v1::{EventEnvelope, EventMetadata};
 use fundtrail_store::RecordedEvent;
+use fundtrail_telemetry::W3c;
 use prost::Message;
 use uuid::Uuid;
 
@@ -16,6 +17,7 @@ pub const HEADER_EVENT_TYPE: &str = "event_type";
 pub const HEADER_POSITION: &str = "position";
 pub const HEADER_STREAM: &str = "stream";
 pub const HEADER_TRACEPARENT: &str = "traceparent";
+pub const HEADER_TRACESTATE: &str = "tracestate";
 
 /// One event, ready for any broker.
 #[derive(Debug, Clone)]
@@ -50,8 +52,11 @@ impl Outgoing {
             (HEADER_POSITION, event.position.to_string()),
             (HEADER_STREAM, event.stream.clone()),
         ];
-        if let Some(traceparent) = traceparent(&event.metadata) {
-            headers.push((HEADER_TRACEPARENT, traceparent));
+        if let Some(trace) = trace_context(&event.metadata) {
+            headers.push((HEADER_TRACEPARENT, trace.traceparent));
+            if !trace.tracestate.is_empty() {
+                headers.push((HEADER_TRACESTATE, trace.tracestate));
+            }
         }
         let category = event.stream.split('-').next().unwrap_or_default();
         let short = event.event_type.rsplit('.').next().unwrap_or_default();
@@ -90,11 +95,12 @@ fn token(text: &str) -> String {
     }
 }
 
-fn traceparent(metadata: &[u8]) -> Option<String> {
+/// The trace context of the command that recorded an event, from its metadata: what
+/// consumers continue the trace from.
+pub fn trace_context(metadata: &[u8]) -> Option<W3c> {
     EventMetadata::decode(metadata)
         .ok()
-        .map(|m| m.traceparent)
-        .filter(|t| !t.is_empty())
+        .and_then(|m| W3c::new(m.traceparent, m.tracestate))
 }
 
 pub fn envelope(event: &RecordedEvent) -> EventEnvelope {
@@ -176,6 +182,12 @@ mod tests {
         assert_eq!(recorded(&out.value).unwrap(), original);
         let bare = Outgoing::of(&event("donor-x", "a.b.c*d", vec![]));
         assert_eq!(bare.headers.len(), 4, "no traceparent header without one");
+        let with_state = EventMetadata {
+            tracestate: "vendor=1".into(),
+            ..meta
+        };
+        let out = Outgoing::of(&event("pledge-1", "x.Y", with_state.encode_to_vec()));
+        assert_eq!(out.headers[5], (HEADER_TRACESTATE, "vendor=1".to_owned()));
         assert_eq!(bare.subject_tail, "donor.c_d");
         assert!(matches!(recorded(b"\x0a\x02"), Err(LogError::Malformed(_))));
     }

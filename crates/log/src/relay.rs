@@ -13,12 +13,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fundtrail_store::{EventStore, OpenedStore};
+use fundtrail_store::{EventStore, OpenedStore, RecordedEvent, StoreError};
+use fundtrail_telemetry::metrics::attr;
+use fundtrail_telemetry::{TRACE_TARGET, W3c};
 use futures::StreamExt;
+use opentelemetry::KeyValue;
 use tokio_util::sync::CancellationToken;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::LogConfig;
-use crate::envelope::Outgoing;
+use crate::envelope::{self, Outgoing};
 use crate::error::LogError;
 use crate::lease::Lease;
 use crate::{kafka, nats};
@@ -36,6 +41,9 @@ pub struct RelayOptions {
     pub standby_poll: Duration,
     pub retry_min: Duration,
     pub retry_max: Duration,
+    /// How often the relay's lag is measured for the metrics, whether or not it holds the
+    /// lease (so the figure keeps growing while no relay can publish).
+    pub lag_interval: Duration,
 }
 
 impl Default for RelayOptions {
@@ -47,6 +55,7 @@ impl Default for RelayOptions {
             standby_poll: Duration::from_secs(1),
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
+            lag_interval: Duration::from_secs(5),
         }
     }
 }
@@ -132,6 +141,18 @@ impl Relay {
             return;
         };
         let store = self.store.events();
+        let relaying = self.relay_rounds(name, &store, &shutdown);
+        let watching = watch_lag(name, &*store, self.options.lag_interval, &shutdown);
+        tokio::join!(relaying, watching);
+        tracing::debug!(relay = name, "relay stopped");
+    }
+
+    async fn relay_rounds(
+        &self,
+        name: &'static str,
+        store: &Arc<dyn EventStore>,
+        shutdown: &CancellationToken,
+    ) {
         let mut backoff = self.options.retry_min;
         while !shutdown.is_cancelled() {
             let lease = tokio::select! {
@@ -143,7 +164,7 @@ impl Relay {
                     self.stats.leased.store(true, Ordering::Relaxed);
                     tracing::info!(relay = name, log = %self.config, "relay holds the lease");
                     let before = self.stats.published();
-                    let outcome = self.round(lease, &*store, name, &shutdown).await;
+                    let outcome = self.round(lease, &**store, name, shutdown).await;
                     if self.stats.published() > before {
                         backoff = self.options.retry_min;
                     }
@@ -172,7 +193,6 @@ impl Relay {
                 () = tokio::time::sleep(pause) => {}
             }
         }
-        tracing::debug!(relay = name, "relay stopped");
     }
 
     /// Publishes while the lease holds; `Ok` only on shutdown.
@@ -239,6 +259,7 @@ impl Relay {
             }
             lease.confirm().await?;
             let outgoing: Vec<Outgoing> = batch.iter().map(Outgoing::of).collect();
+            let spans = self.publish_spans(&batch, &outgoing);
             let result = tokio::select! {
                 // Abandoned mid-batch: the next relay publishes it again from the checkpoint.
                 () = shutdown.cancelled() => return Ok(()),
@@ -248,6 +269,18 @@ impl Relay {
                 Ok(()) => outgoing.len(),
                 Err(partial) => partial.acknowledged.min(outgoing.len()),
             };
+            fundtrail_telemetry::metrics().relay_published.add(
+                acknowledged as u64,
+                &[KeyValue::new(attr::RELAY, name.to_owned())],
+            );
+            for (position, span) in spans {
+                if outgoing
+                    .get(acknowledged)
+                    .is_some_and(|e| position >= e.position)
+                {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
             if let Some(last) = acknowledged.checked_sub(1).map(|i| outgoing[i].position) {
                 store.save_checkpoint(name, last).await?;
                 self.stats.checkpoint.store(last, Ordering::Relaxed);
@@ -262,6 +295,51 @@ impl Relay {
         }
     }
 
+    /// One producer span per event, child of the span that recorded it: so the hop through the
+    /// broker shows in the command's trace. Events recorded outside any sampled trace get
+    /// none.
+    fn publish_spans(
+        &self,
+        batch: &[RecordedEvent],
+        outgoing: &[Outgoing],
+    ) -> Vec<(u64, tracing::Span)> {
+        if !fundtrail_telemetry::enabled() {
+            return Vec::new();
+        }
+        let (system, topic) = match &self.config {
+            LogConfig::Embedded => return Vec::new(),
+            LogConfig::Kafka(kafka) => ("kafka", Some(kafka.topic.as_str())),
+            LogConfig::Nats(_) => ("nats", None),
+        };
+        batch
+            .iter()
+            .zip(outgoing)
+            .filter_map(|(event, out)| {
+                let trace = envelope::trace_context(&event.metadata).filter(W3c::is_sampled)?;
+                let destination = match (&self.config, topic) {
+                    (LogConfig::Nats(nats), _) => out.subject(&nats.prefix),
+                    (_, topic) => topic.unwrap_or_default().to_owned(),
+                };
+                let span = tracing::info_span!(
+                    target: TRACE_TARGET,
+                    parent: None,
+                    "publish",
+                    otel.name = %format!("publish {destination}"),
+                    otel.kind = "producer",
+                    otel.status_code = Empty,
+                    messaging.system = system,
+                    messaging.destination.name = %destination,
+                    messaging.message.id = %event.event_id,
+                    fundtrail.position = event.position,
+                    fundtrail.stream = %event.stream,
+                );
+                trace.parent(&span);
+                span.set_attribute("messaging.operation.type", "send");
+                Some((event.position, span))
+            })
+            .collect()
+    }
+
     async fn publisher(&self) -> Result<Box<dyn Publisher>, LogError> {
         match &self.config {
             LogConfig::Embedded => Err(LogError::Config("the embedded log has no relay".into())),
@@ -273,4 +351,51 @@ impl Relay {
             )),
         }
     }
+}
+
+/// Measures, every `interval` until `shutdown`, how far the relay's checkpoint trails the
+/// store's head and how long the first event after it has waited.
+async fn watch_lag(
+    name: &'static str,
+    store: &dyn EventStore,
+    interval: Duration,
+    shutdown: &CancellationToken,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let relay = [KeyValue::new(attr::RELAY, name)];
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match lag(name, store).await {
+            Ok((behind, waited)) => {
+                let metrics = fundtrail_telemetry::metrics();
+                metrics.relay_lag.record(behind, &relay);
+                metrics.relay_oldest_unpublished_age.record(waited, &relay);
+            }
+            Err(error) => {
+                tracing::debug!(relay = name, %error, "could not measure the relay's lag");
+            }
+        }
+    }
+}
+
+/// Positions behind the head, and seconds the oldest unpublished event has been stored.
+async fn lag(name: &str, store: &dyn EventStore) -> Result<(u64, f64), StoreError> {
+    let head = store.head().await?.position;
+    let published = store.load_checkpoint(name).await?;
+    if head <= published {
+        return Ok((0, 0.0));
+    }
+    let oldest = store.read_all(published + 1, 1).await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    #[allow(clippy::cast_precision_loss, reason = "seconds for a gauge")]
+    let waited = oldest
+        .first()
+        .map_or(0.0, |e| (now - e.recorded_at).max(0) as f64 / 1e6);
+    Ok((head - published, waited))
 }

@@ -22,6 +22,7 @@ fn options() -> RelayOptions {
         standby_poll: Duration::from_millis(100),
         retry_min: Duration::from_millis(50),
         retry_max: Duration::from_millis(500),
+        ..RelayOptions::default()
     }
 }
 

@@ -3,6 +3,7 @@
 use fundtrail_domain::Actor;
 use fundtrail_proto::v1;
 use fundtrail_store::{Idempotency, RecordedEvent};
+use fundtrail_telemetry::W3c;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -125,15 +126,22 @@ impl CommandContext {
         })
     }
 
-    pub(crate) fn metadata(&self, source: &str) -> Vec<u8> {
+    /// The metadata of the events appended in `span`. They carry `span`'s trace context, so
+    /// a command that came without one still starts a trace its consumers join; without
+    /// OpenTelemetry, the context the request came with passes through.
+    pub(crate) fn metadata(&self, source: &str, span: &tracing::Span) -> Vec<u8> {
+        let trace = W3c::of_span(span).unwrap_or_else(|| W3c {
+            traceparent: self.traceparent.clone(),
+            tracestate: self.tracestate.clone(),
+        });
         v1::EventMetadata {
             actor: self.actor.to_string(),
             correlation_id: self.correlation_id.clone(),
             causation_id: self.causation_id.clone(),
             idempotency_key: self.request_id.clone(),
-            traceparent: self.traceparent.clone(),
+            traceparent: trace.traceparent,
             source: source.to_owned(),
-            tracestate: self.tracestate.clone(),
+            tracestate: trace.tracestate,
         }
         .encode_to_vec()
     }

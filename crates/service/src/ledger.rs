@@ -9,7 +9,12 @@ use fundtrail_proto::{decode, encode, v1};
 use fundtrail_store::{
     AppendRequest, AppendResult, EventStore, ExpectedVersion, NewEvent, StoreError,
 };
+use fundtrail_telemetry::TRACE_TARGET;
+use fundtrail_telemetry::metrics::attr;
+use opentelemetry::KeyValue;
 use tokio::sync::Mutex;
+use tracing::Instrument;
+use tracing::field::Empty;
 use uuid::Uuid;
 
 use crate::context::CommandContext;
@@ -113,7 +118,9 @@ impl Ledger {
         A::Command: Send,
         F: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
     {
-        self.run(ctx, stream, decide, None).await
+        self.run(ctx, stream, decide, None)
+            .instrument(command_span(A::CATEGORY, ctx, stream))
+            .await
     }
 
     /// A process manager's reaction: like [`Ledger::execute`], with the consumer's checkpoint
@@ -131,7 +138,9 @@ impl Ledger {
         A::Command: Send,
         F: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
     {
-        self.run(ctx, stream, decide, Some(checkpoint)).await
+        self.run(ctx, stream, decide, Some(checkpoint))
+            .instrument(command_span(A::CATEGORY, ctx, stream))
+            .await
     }
 
     fn stripe(&self, stream: &str) -> &Mutex<()> {
@@ -189,7 +198,17 @@ impl Ledger {
                 });
             }
             let created = created_id(&A::wrap(events[0].clone()));
-            let metadata = ctx.metadata(self.source);
+            let count = events.len();
+            let append = tracing::info_span!(
+                target: TRACE_TARGET,
+                "append",
+                otel.name = %format!("append {}", A::CATEGORY),
+                fundtrail.stream = stream,
+                fundtrail.events = count,
+                fundtrail.position = Empty,
+                fundtrail.replayed = Empty,
+            );
+            let metadata = ctx.metadata(self.source, &append);
             let new_events = events
                 .into_iter()
                 .map(|event| {
@@ -208,7 +227,21 @@ impl Ledger {
             let mut request = AppendRequest::new(stream, expected, new_events)
                 .with_idempotency(ctx.request_id.clone(), ctx.fingerprint);
             request.checkpoint.clone_from(&checkpoint);
-            match self.store.append(request).await {
+            let appended = self.store.append(request).instrument(append.clone()).await;
+            if let Ok(result) = &appended {
+                append.record("fundtrail.position", result.last_position);
+                append.record("fundtrail.replayed", result.replayed);
+                if !result.replayed {
+                    fundtrail_telemetry::metrics().events_appended.add(
+                        count as u64,
+                        &[
+                            KeyValue::new(attr::SOURCE, self.source),
+                            KeyValue::new(attr::CATEGORY, A::CATEGORY),
+                        ],
+                    );
+                }
+            }
+            match appended {
                 Ok(result) if result.replayed => return self.result_of(&result).await,
                 Ok(result) => return Ok(command_result(&result, created)),
                 Err(StoreError::WrongExpectedVersion { .. }) if ctx.expected_version.is_none() => {
@@ -252,6 +285,18 @@ impl Ledger {
         };
         Ok(command_result(result, created))
     }
+}
+
+/// The span of one command or reaction on one stream, retries included.
+fn command_span(category: &str, ctx: &CommandContext, stream: &str) -> tracing::Span {
+    tracing::info_span!(
+        target: TRACE_TARGET,
+        "command",
+        otel.name = %format!("command {category}"),
+        fundtrail.stream = stream,
+        fundtrail.request_id = %ctx.request_id,
+        fundtrail.actor = %ctx.actor,
+    )
 }
 
 fn command_result(result: &AppendResult, created: Option<String>) -> v1::CommandResult {

@@ -19,7 +19,12 @@ use fundtrail_domain::Event;
 use fundtrail_log::{Consumer, ConsumerOptions, LogError};
 use fundtrail_proto::{DecodeError, decode};
 use fundtrail_store::{Checkpoint, EventStore, RecordedEvent};
+use fundtrail_telemetry::TRACE_TARGET;
+use fundtrail_telemetry::metrics::attr;
+use opentelemetry::KeyValue;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 pub use fundtrail_log::{EventSource, StoreSource};
 
@@ -71,6 +76,9 @@ pub async fn run(
         match consume(&*reaction, &store, &*source, &shutdown).await {
             Ok(()) => break,
             Err(error) => {
+                fundtrail_telemetry::metrics()
+                    .consumer_errors
+                    .add(1, &[KeyValue::new(attr::CONSUMER, name)]);
                 tracing::warn!(reaction = name, %error, ?backoff, "reaction failed; resuming from its checkpoint");
                 tokio::select! {
                     () = shutdown.cancelled() => break,
@@ -105,20 +113,59 @@ async fn consume(
                 error,
             }
         })?;
-        let written = match reaction
+        let span = process_span(name, &next.event);
+        let (written, outcome) = match reaction
             .handle(&next.event, &decoded, next.checkpoint.clone())
+            .instrument(span.clone())
             .await
         {
-            Ok(Handled::Written) => true,
-            Ok(Handled::Skipped) => false,
+            Ok(Handled::Written) => (true, "written"),
+            Ok(Handled::Skipped) => (false, "skipped"),
             Err(ServiceError::Domain(refusal)) => {
-                tracing::info!(reaction = name, position = next.event.position, %refusal, "no effect: refused by a rule");
-                false
+                tracing::info!(parent: &span, reaction = name, position = next.event.position, %refusal, "no effect: refused by a rule");
+                (false, "refused")
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => {
+                span.record("otel.status_code", "ERROR");
+                return Err(error.into());
+            }
         };
+        span.record("fundtrail.outcome", outcome);
+        fundtrail_telemetry::metrics().consumer_events.add(
+            1,
+            &[
+                KeyValue::new(attr::CONSUMER, name),
+                KeyValue::new(attr::OUTCOME, outcome),
+            ],
+        );
         consumer.done(next, written).await?;
     }
     consumer.flush().await?;
     Ok(())
+}
+
+/// The span of a reaction to one event: a child of the span that recorded the event, so the
+/// reaction and the effects it writes belong to the trace of the command that caused them.
+/// Events recorded outside any trace get none, and their effects start traces of their own.
+fn process_span(name: &'static str, event: &RecordedEvent) -> tracing::Span {
+    if !fundtrail_telemetry::enabled() {
+        return tracing::Span::none();
+    }
+    let Some(trace) = fundtrail_log::envelope::trace_context(&event.metadata) else {
+        return tracing::Span::none();
+    };
+    let span = tracing::info_span!(
+        target: TRACE_TARGET,
+        parent: None,
+        "process",
+        otel.name = %format!("process {name}"),
+        otel.kind = "consumer",
+        otel.status_code = Empty,
+        messaging.consumer.group.name = name,
+        fundtrail.position = event.position,
+        fundtrail.event_type = %event.event_type,
+        fundtrail.outcome = Empty,
+    );
+    trace.parent(&span);
+    span
 }

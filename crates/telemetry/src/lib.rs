@@ -1,9 +1,32 @@
 //! Tracing and OpenTelemetry setup shared by every fundtrail server, and the carriers that move
 //! W3C trace context through gRPC metadata, event metadata, Kafka headers and NATS headers.
+//!
+//! - [`init`] installs the process's `tracing` subscriber and, when the standard `OTEL_*`
+//!   variables ask for it, the OpenTelemetry SDK exporting traces and metrics over OTLP/gRPC.
+//!   It returns a [`TelemetryGuard`] whose [`TelemetryGuard::shutdown`] flushes the exporters.
+//! - [`grpc`]: the tonic server layer that opens each RPC's span under the caller's trace and
+//!   records its latency, and a client interceptor that sends the current trace along.
+//! - [`propagation`]: W3C `traceparent`/`tracestate` to and from spans.
+//! - [`metrics`]: every metric's name, unit and kind in one place, and the instruments.
+//!
+//! A process without `OTEL_*` settings exports nothing and creates no OpenTelemetry spans;
+//! [`enabled`] tells code on hot paths whether per-event spans are worth making.
 
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
+pub mod grpc;
+mod json;
+pub mod metrics;
+pub mod propagation;
+mod setup;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use metrics::{Metrics, metrics};
+pub use propagation::W3c;
+pub use setup::{TelemetryError, TelemetryGuard, init};
+
+/// The target of every span fundtrail opens for tracing, so that `RUST_LOG` tuned for quieter
+/// logs does not switch traces off: [`init`] always enables it at `info`.
+pub const TRACE_TARGET: &str = "fundtrail::trace";
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -11,7 +34,8 @@ pub enum LogFormat {
     /// Readable lines for a person at a terminal.
     #[default]
     Pretty,
-    /// One JSON object per line, for log collectors.
+    /// One JSON object per line, for log collectors, with the `trace_id` and `span_id` of the
+    /// span it was written in.
     Json,
 }
 
@@ -26,21 +50,8 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
-/// Installs the process-wide subscriber. `RUST_LOG` overrides `default_filter`. Calling it
-/// twice keeps the first subscriber (tests start several servers in one process).
-pub fn init(service_name: &str, format: LogFormat, default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = match format {
-        LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_target(false))
-            .try_init(),
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
-            .try_init(),
-    };
-    if result.is_ok() {
-        tracing::debug!(service = service_name, "logging initialised");
-    }
+/// Whether spans reach OpenTelemetry in this process (an exporter, a test recorder, or JSON
+/// logs that carry trace ids). Consumers skip their per-event spans when it is not.
+pub fn enabled() -> bool {
+    setup::ENABLED.load(std::sync::atomic::Ordering::Relaxed)
 }

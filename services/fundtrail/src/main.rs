@@ -93,6 +93,22 @@ enum Service {
     All,
 }
 
+/// The `service.name` of the all-in-one server.
+const ALL_IN_ONE: &str = "fundtrail-dev";
+
+impl Service {
+    /// The `service.name` its traces and metrics carry (`OTEL_SERVICE_NAME` overrides it).
+    fn telemetry_name(self) -> &'static str {
+        match self {
+            Self::Pledges => "fundtrail-pledges",
+            Self::Milestones => "fundtrail-milestones",
+            Self::Disbursements => "fundtrail-disbursements",
+            Self::Projector => "fundtrail-projector",
+            Self::All => ALL_IN_ONE,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct ServeArgs {
     /// Which service to run.
@@ -149,7 +165,7 @@ fn settings(config: &Config, roles: Roles) -> anyhow::Result<ServerSettings> {
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let mut config = config(&args.server)?;
     config.use_dev_audit_key()?;
-    fundtrail_telemetry::init("fundtrail", config.log_format()?, "info");
+    let telemetry = fundtrail_telemetry::init(ALL_IN_ONE, config.log_format()?, "info")?;
     let running = server::start(settings(&config, Roles::ALL)?).await?;
     let url = running.url();
     println!("fundtrail dev is running at {url}");
@@ -172,12 +188,15 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing requests in flight");
         token.cancel();
     });
-    running.wait().await
+    let stopped = running.wait().await;
+    telemetry.shutdown().await;
+    stopped
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = config(&args.server)?;
-    fundtrail_telemetry::init("fundtrail", config.log_format()?, "info");
+    let telemetry =
+        fundtrail_telemetry::init(args.service.telemetry_name(), config.log_format()?, "info")?;
     let roles = match args.service {
         Service::Pledges => Roles {
             pledges: true,
@@ -209,7 +228,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing requests in flight");
         token.cancel();
     });
-    running.wait().await
+    let stopped = running.wait().await;
+    telemetry.shutdown().await;
+    stopped
 }
 
 async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {

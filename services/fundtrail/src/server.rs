@@ -238,6 +238,7 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
 
     let signal = shutdown.clone();
     let router = tonic::transport::Server::builder()
+        .layer(fundtrail_telemetry::grpc::ServerLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_optional_service(pledges)

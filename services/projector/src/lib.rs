@@ -21,5 +21,5 @@ pub use audit::AuditService;
 pub use funding::FundingService;
 pub use fundtrail_projections::ViewName;
 pub use run::{Failpoint, Projector, ProjectorError, ProjectorOptions};
-pub use source::{EventSource, LogSource, SourceError, StoreSource, merge_lanes};
+pub use source::{EventSource, LogSource, SourceError, StoreSource, merge_lanes, merge_lanes_with};
 pub use state::{Positions, Shared};

@@ -14,13 +14,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fundtrail_projections::ViewName;
 use fundtrail_projections::{
     CountryFunding, Decoded, DonorStatements, Fold, FoldError, FundOverview, PersistError,
     Reporting, ViewChanges, ViewDb, Views, decode,
 };
-use fundtrail_store::{EventStore, StoreError};
+use fundtrail_store::{EventStore, RecordedEvent, StoreError};
+use fundtrail_telemetry::metrics::attr;
+use fundtrail_telemetry::{TRACE_TARGET, W3c};
 use futures::StreamExt;
+use opentelemetry::KeyValue;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::source::{EventSource, SourceError};
 use crate::state::{Positions, Shared};
@@ -155,11 +161,19 @@ impl Projector {
 
     /// Runs until `shutdown`, resuming from the database after every failure.
     pub async fn run(self, shutdown: CancellationToken) {
+        tokio::join!(self.sessions(&shutdown), self.watch_lag(&shutdown));
+        tracing::debug!("projector stopped");
+    }
+
+    async fn sessions(&self, shutdown: &CancellationToken) {
         let mut backoff = self.options.retry;
         while !shutdown.is_cancelled() {
-            match self.session(&shutdown).await {
+            match self.session(shutdown).await {
                 Ok(()) => break,
                 Err(error) => {
+                    fundtrail_telemetry::metrics()
+                        .consumer_errors
+                        .add(1, &[KeyValue::new(attr::CONSUMER, CONSUMER)]);
                     tracing::warn!(%error, ?backoff, "projector failed; resuming from the stored views");
                     tokio::select! {
                         () = shutdown.cancelled() => break,
@@ -169,7 +183,34 @@ impl Projector {
                 }
             }
         }
-        tracing::debug!("projector stopped");
+    }
+
+    /// Records, every [`LAG_INTERVAL`] until `shutdown`, how far each served view trails the
+    /// store's head.
+    async fn watch_lag(&self, shutdown: &CancellationToken) {
+        let mut tick = tokio::time::interval(LAG_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match self.store.head().await {
+                Ok(head) => {
+                    let positions = self.shared.current();
+                    let metrics = fundtrail_telemetry::metrics();
+                    for view in ViewName::ALL {
+                        metrics.projection_lag.record(
+                            head.position.saturating_sub(positions.get(view).position),
+                            &[KeyValue::new(attr::VIEW, view.as_str())],
+                        );
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "could not measure the views' lag");
+                }
+            }
+        }
     }
 
     async fn load(&self) -> Result<Session, ProjectorError> {
@@ -222,21 +263,43 @@ impl Projector {
                 return Err(ProjectorError::SourceEnded);
             };
             let mut batch = Vec::with_capacity(chunk.len());
+            let mut traced = Vec::new();
             for item in chunk {
                 let event = item.map_err(ProjectorError::Source)?;
                 if event.position < expected {
+                    fundtrail_telemetry::metrics()
+                        .consumer_duplicates
+                        .add(1, &[KeyValue::new(attr::CONSUMER, CONSUMER)]);
                     continue;
                 }
                 if event.position > expected {
-                    self.fill(expected, event.position, &mut batch).await?;
+                    self.fill(expected, event.position, &mut batch, &mut traced)
+                        .await?;
                 }
+                traced.extend(apply_span(&event));
                 batch.push(decode(&event)?);
                 expected = event.position + 1;
             }
             if batch.is_empty() {
                 continue;
             }
-            self.commit(&mut session, &batch).await?;
+            let committed = self
+                .commit(&mut session, &batch)
+                .instrument(commit_span(batch.len(), &traced))
+                .await;
+            if committed.is_err() {
+                for (span, _) in &traced {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            committed?;
+            fundtrail_telemetry::metrics().consumer_events.add(
+                batch.len() as u64,
+                &[
+                    KeyValue::new(attr::CONSUMER, CONSUMER),
+                    KeyValue::new(attr::OUTCOME, "applied"),
+                ],
+            );
         }
     }
 
@@ -246,6 +309,7 @@ impl Projector {
         from: u64,
         to: u64,
         batch: &mut Vec<Decoded>,
+        traced: &mut Vec<(tracing::Span, W3c)>,
     ) -> Result<(), ProjectorError> {
         let mut next = from;
         while next < to {
@@ -255,6 +319,7 @@ impl Projector {
                 if event.position != next {
                     return Err(ProjectorError::Missing(next));
                 }
+                traced.extend(apply_span(event));
                 batch.push(decode(event)?);
                 next += 1;
             }
@@ -278,4 +343,53 @@ impl Projector {
         self.promote(session);
         Ok(())
     }
+}
+
+/// The projector's name in metrics and spans.
+const CONSUMER: &str = "projector";
+/// How often the views' lag is measured.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// Most events of one batch its commit span links to.
+const MAX_LINKS: usize = 128;
+
+/// The span of one event from its arrival until its batch is committed: a child of the span
+/// that recorded it, so the views' update shows in the command's trace. Events outside any
+/// sampled trace get none.
+fn apply_span(event: &RecordedEvent) -> Option<(tracing::Span, W3c)> {
+    if !fundtrail_telemetry::enabled() {
+        return None;
+    }
+    let trace = fundtrail_log::envelope::trace_context(&event.metadata).filter(W3c::is_sampled)?;
+    let span = tracing::info_span!(
+        target: TRACE_TARGET,
+        parent: None,
+        "apply",
+        otel.name = "apply projector",
+        otel.kind = "consumer",
+        otel.status_code = Empty,
+        messaging.consumer.group.name = CONSUMER,
+        fundtrail.position = event.position,
+        fundtrail.event_type = %event.event_type,
+    );
+    trace.parent(&span);
+    Some((span, trace))
+}
+
+/// The span of a batch's transaction. One transaction serves many traces: it sits under the
+/// first traced event's `apply` span and links to the others'.
+fn commit_span(events: usize, traced: &[(tracing::Span, W3c)]) -> tracing::Span {
+    let Some(((first, _), others)) = traced.split_first() else {
+        return tracing::Span::none();
+    };
+    let span = tracing::info_span!(
+        target: TRACE_TARGET,
+        parent: first,
+        "commit",
+        otel.name = "commit projector",
+        fundtrail.events = events,
+    );
+    for (_, trace) in others.iter().take(MAX_LINKS) {
+        trace.link(&span);
+    }
+    span
 }

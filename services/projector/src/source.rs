@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use fundtrail_store::{EventStore, RecordedEvent};
+use fundtrail_telemetry::metrics::attr;
 use futures::stream::{BoxStream, SelectAll};
 use futures::{Stream, StreamExt};
+use opentelemetry::KeyValue;
 
 /// Why a source could not deliver.
 pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
@@ -107,7 +109,13 @@ impl EventSource for LogSource {
                 Err(error) => Err(Box::new(error) as SourceError),
             })
             .boxed();
-        merge_lanes(vec![deliveries], from).boxed()
+        let consumer = self.consumer.clone();
+        merge_lanes_with(vec![deliveries], from, move |_| {
+            fundtrail_telemetry::metrics()
+                .consumer_duplicates
+                .add(1, &[KeyValue::new(attr::CONSUMER, consumer.clone())]);
+        })
+        .boxed()
     }
 
     fn acknowledge(&self, position: u64) {
@@ -147,32 +155,49 @@ pub fn merge_lanes(
     lanes: Vec<BoxStream<'static, Result<RecordedEvent, SourceError>>>,
     from: u64,
 ) -> impl Stream<Item = Result<RecordedEvent, SourceError>> + Send + 'static {
+    merge_lanes_with(lanes, from, |_| {})
+}
+
+/// [`merge_lanes`], telling `on_repeat` the position of every repeat it drops.
+pub fn merge_lanes_with(
+    lanes: Vec<BoxStream<'static, Result<RecordedEvent, SourceError>>>,
+    from: u64,
+    on_repeat: impl Fn(u64) + Send + Sync + 'static,
+) -> impl Stream<Item = Result<RecordedEvent, SourceError>> + Send + 'static {
     let merged: SelectAll<_> = futures::stream::select_all(lanes);
+    let on_repeat = Arc::new(on_repeat);
     futures::stream::unfold(
         (merged, BTreeMap::<u64, RecordedEvent>::new(), from),
-        |(mut merged, mut held, mut next)| async move {
-            loop {
-                if let Some(event) = held.remove(&next) {
-                    next += 1;
-                    return Some((Ok(event), (merged, held, next)));
-                }
-                match merged.next().await {
-                    None => {
-                        // The lanes ended: release what is held, in order, holes and all.
-                        let (_, event) = held.pop_first()?;
-                        next = event.position + 1;
+        move |(mut merged, mut held, mut next)| {
+            let on_repeat = on_repeat.clone();
+            async move {
+                loop {
+                    if let Some(event) = held.remove(&next) {
+                        next += 1;
                         return Some((Ok(event), (merged, held, next)));
                     }
-                    Some(Err(error)) => return Some((Err(error), (merged, held, next))),
-                    Some(Ok(event)) if event.position < next => {}
-                    Some(Ok(event)) => {
-                        held.insert(event.position, event);
-                        if held.len() > MAX_HELD {
-                            // The next position is not coming from these lanes: let it be a
-                            // hole for the projector to fill rather than hold everything.
+                    match merged.next().await {
+                        None => {
+                            // The lanes ended: release what is held, in order, holes and all.
                             let (_, event) = held.pop_first()?;
                             next = event.position + 1;
                             return Some((Ok(event), (merged, held, next)));
+                        }
+                        Some(Err(error)) => return Some((Err(error), (merged, held, next))),
+                        Some(Ok(event))
+                            if event.position < next || held.contains_key(&event.position) =>
+                        {
+                            on_repeat(event.position);
+                        }
+                        Some(Ok(event)) => {
+                            held.insert(event.position, event);
+                            if held.len() > MAX_HELD {
+                                // The next position is not coming from these lanes: let it be a
+                                // hole for the projector to fill rather than hold everything.
+                                let (_, event) = held.pop_first()?;
+                                next = event.position + 1;
+                                return Some((Ok(event), (merged, held, next)));
+                            }
                         }
                     }
                 }
