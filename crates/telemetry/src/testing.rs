@@ -9,10 +9,13 @@ use std::time::Duration;
 use opentelemetry::{Key, KeyValue, Value};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 
 use crate::LogFormat;
 use crate::setup::{Installed, install};
+
+pub use opentelemetry::trace::{SpanId, SpanKind, TraceId};
+pub use opentelemetry_sdk::trace::SpanData;
 
 /// What the process's spans and metrics were.
 #[derive(Debug)]
