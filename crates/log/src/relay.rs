@@ -7,6 +7,10 @@
 //! the lease again and resumes from its checkpoint. Events acknowledged by the broker but not
 //! yet checkpointed are published again; consumers drop them by position. So delivery is at
 //! least once, in position order, and nothing is lost.
+//!
+//! Each event goes out with the trace context of the command that recorded it, and its publish
+//! is a span in that trace. The relay's lag is measured for the metrics by every relay, leased
+//! or not, so it keeps growing while none can publish.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

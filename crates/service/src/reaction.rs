@@ -10,6 +10,9 @@
 //!
 //! The reaction never sees which log it runs on: the checkpoint it is handed is its own name
 //! on an ordered log, and `<name>/p<partition>` on Kafka.
+//!
+//! Its handling of an event is a span, child of the span that recorded the event, so what it
+//! writes stays in the trace of the command that caused it (docs/observability.md).
 
 use std::sync::Arc;
 use std::time::Duration;
