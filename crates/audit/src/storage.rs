@@ -80,10 +80,21 @@ impl CheckpointStore {
     }
 
     pub async fn postgres(pool: PgPool) -> Result<Self, StorageError> {
+        // Servers starting together on a new database race to create the table, and
+        // PostgreSQL's IF NOT EXISTS does not settle that race; the lock makes the second
+        // creator find the first one's table.
+        let mut tx = pool.begin().await.map_err(db("creating"))?;
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.audit_checkpoints'))",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(db("creating"))?;
         sqlx::query(PG_TABLE)
-            .execute(&pool)
+            .execute(&mut *tx)
             .await
             .map_err(db("creating"))?;
+        tx.commit().await.map_err(db("creating"))?;
         Ok(Self::Postgres(pool))
     }
 
