@@ -26,9 +26,6 @@ const COMPOSE: &str = "docker-compose.yml";
 const DOCKERFILE: &str = "deploy/Dockerfile";
 const K8S: &str = "deploy/k8s";
 const COLLECTOR_CONFIG: &str = "deploy/otel-collector.yaml";
-/// The telemetry configuration `docker-compose.yml` mounts, which comes with the telemetry
-/// work: checked once it is in the repository.
-const TELEMETRY_FILES: [&str; 2] = [COLLECTOR_CONFIG, "deploy/grafana"];
 
 /// The services of the distributed shape: each must run somewhere (or `serve all` must).
 const SHAPE: [&str; 4] = ["pledges", "milestones", "disbursements", "projector"];

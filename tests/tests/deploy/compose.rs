@@ -8,9 +8,8 @@ use serde_yaml_ng::Value;
 
 use crate::image::image_environment;
 use crate::{
-    COMPOSE, DOCKERFILE, SHAPE, TELEMETRY_FILES, at, check_telemetry, check_variable, documents,
-    effective_config, entries, items, listen_port, root, scalar, serve_role, text, url_hosts,
-    words,
+    COMPOSE, DOCKERFILE, SHAPE, at, check_telemetry, check_variable, documents, effective_config,
+    entries, items, listen_port, root, scalar, serve_role, text, url_hosts, words,
 };
 
 pub(super) fn compose() -> Value {
@@ -353,11 +352,6 @@ fn mounts_and_builds_what_is_in_the_repository() {
         for (source, _) in compose_mounts(service) {
             if is_bind_source(&source) {
                 let path = repository_path(&source);
-                let pending = TELEMETRY_FILES.iter().any(|t| under(&path, t));
-                if pending && !root().join(&path).exists() {
-                    eprintln!("{whence} mounts {path}, which is not in the repository yet");
-                    continue;
-                }
                 assert!(
                     root().join(&path).exists(),
                     "{whence} mounts {path}, which is not in the repository"

@@ -23,10 +23,6 @@ fn collector(compose: &Value) -> Option<(String, Value)> {
             .iter()
             .any(|(source, _)| repository_path(source) == COLLECTOR_CONFIG)
     })?;
-    if !root().join(COLLECTOR_CONFIG).exists() {
-        eprintln!("{COLLECTOR_CONFIG} is not there yet: not checked against {COMPOSE}");
-        return None;
-    }
     let mut documents = documents(COLLECTOR_CONFIG);
     assert_eq!(documents.len(), 1, "{COLLECTOR_CONFIG} is one document");
     Some((name, documents.remove(0)))
