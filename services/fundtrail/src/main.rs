@@ -123,7 +123,7 @@ struct DemoArgs {
     #[arg(
         long,
         env = "FUNDTRAIL_SERVER",
-        default_value = "http://127.0.0.1:50051"
+        default_value = DEFAULT_SERVER
     )]
     server: String,
 }
@@ -162,6 +162,19 @@ fn settings(config: &Config, roles: Roles) -> anyhow::Result<ServerSettings> {
     })
 }
 
+/// Where the client looks for a server unless told otherwise.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
+/// Signs the head of the history now, through the Audit API; returns the position signed.
+async fn checkpoint_now(url: &str) -> anyhow::Result<u64> {
+    let mut audit = fundtrail_proto::v1::audit_client::AuditClient::connect(url.to_owned()).await?;
+    let checkpoint = audit
+        .create_checkpoint(fundtrail_proto::v1::CreateCheckpointRequest {})
+        .await?
+        .into_inner();
+    Ok(checkpoint.position)
+}
+
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let mut config = config(&args.server)?;
     config.use_dev_audit_key()?;
@@ -173,12 +186,20 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     if args.demo {
         let summary = demo::load(&url).await.context("loading the demo data")?;
         println!("  demo data loaded: {summary}");
+        // An auditor's first look should find the history already under a signature.
+        let signed = checkpoint_now(&url).await.context("signing a checkpoint")?;
+        println!("  signed checkpoint at position {signed}");
     }
     println!();
     println!("Try, in another terminal:");
+    if url != DEFAULT_SERVER {
+        println!("  export FUNDTRAIL_SERVER={url}");
+    }
+    println!("  fundtrail funding countries");
     println!("  fundtrail donor list");
     println!("  fundtrail project list");
     println!("  fundtrail events tail --follow");
+    println!("  fundtrail audit verify");
     println!("  grpcurl -plaintext {} list", running.addr);
     println!();
     println!("Stop with Ctrl-C.");
