@@ -304,6 +304,27 @@ async fn refusals_carry_their_codes_and_reasons(backend: Backend) {
         (Code::FailedPrecondition, "MATCHING_CAP_EXCEEDED")
     );
 
+    // A closed project takes no new disbursement requests.
+    c.milestones
+        .close_project(as_actor(
+            FINANCE,
+            v1::CloseProjectRequest {
+                request_id: rid(),
+                project_id: croatia.clone(),
+                reason: "completed".to_owned(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    let status = story::request_disbursement(&mut c, &croatia, 1_00, 0)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), reason(&status).as_str()),
+        (Code::FailedPrecondition, "PROJECT_CLOSED")
+    );
+
     // Unknown things are NOT_FOUND.
     let status = story::record_pledge(&mut c, "XM-DAC-999", money("EUR", 1_00), None)
         .await

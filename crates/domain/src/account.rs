@@ -146,6 +146,9 @@ pub enum AccountCommand {
         milestone: Option<u32>,
         purpose: String,
         requested_by: Actor,
+        /// Whether the project is closed: a closed project takes no new requests, while
+        /// requests made before closure may still be approved and paid.
+        project_closed: bool,
     },
     Approve {
         disbursement_id: DisbursementId,
@@ -529,14 +532,23 @@ impl Aggregate for ProjectAccount {
                 milestone,
                 purpose,
                 requested_by,
-            } => self.request(
-                disbursement_id,
-                amount,
-                &partner,
-                milestone,
-                &purpose,
-                requested_by,
-            ),
+                project_closed,
+            } => {
+                if project_closed {
+                    return Err(DomainError::refused(
+                        Reason::ProjectClosed,
+                        "the project is closed; it takes no new disbursement requests",
+                    ));
+                }
+                self.request(
+                    disbursement_id,
+                    amount,
+                    &partner,
+                    milestone,
+                    &purpose,
+                    requested_by,
+                )
+            }
             AccountCommand::Approve {
                 disbursement_id,
                 approved_by,

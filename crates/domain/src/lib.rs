@@ -49,6 +49,8 @@
 //! allocation credits the account once, however often its event is delivered. Approvals need
 //! a second person, and a tranche tied to a milestone is approved only once the account has
 //! learned that the milestone was verified, never for more than the milestone releases.
+//! A closed project takes no new disbursement requests; requests made before it closed may
+//! still be approved and paid, because the fund honours obligations it entered into.
 //!
 //! **Corrections** are new events referencing the event they correct by its version in the
 //! same stream (`corrects_version`): an amendment, a released allocation, a voided or

@@ -57,6 +57,7 @@ fn request_for(n: u128, amount: Money, milestone: Option<u32>) -> AccountCommand
         milestone,
         purpose: "second clearance phase".into(),
         requested_by: requester(),
+        project_closed: false,
     }
 }
 
@@ -252,6 +253,26 @@ fn unknown_disbursements_and_allocations_are_not_found_even_on_an_empty_account(
         account.refusal(return_allocation(1)),
         Reason::AllocationNotFound
     );
+}
+
+#[test]
+fn a_closed_project_takes_no_new_requests_but_honours_earlier_ones() {
+    let mut account = funded();
+    account.run(request(1, eur(10_000)));
+    let closed = AccountCommand::Request {
+        disbursement_id: disbursement_id(2),
+        amount: eur(10_000),
+        partner: "Norwegian People's Aid".into(),
+        milestone: None,
+        purpose: "after closure".into(),
+        requested_by: requester(),
+        project_closed: true,
+    };
+    assert_eq!(account.refusal(closed), Reason::ProjectClosed);
+    // Obligations made before the closure are still approved and paid.
+    account.run(approve(1));
+    account.run(pay(1));
+    assert_eq!(status(&account, 1), DisbursementStatus::Paid);
 }
 
 #[test]

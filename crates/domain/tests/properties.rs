@@ -379,6 +379,7 @@ fn account_command(op: &AccountOp) -> AccountCommand {
             milestone,
             purpose: String::new(),
             requested_by: people[by].clone(),
+            project_closed: false,
         },
         AccountOp::Approve { id, by } => AccountCommand::Approve {
             disbursement_id: disbursement_id(u128::from(id)),

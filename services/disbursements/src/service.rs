@@ -60,9 +60,11 @@ impl DisbursementsService {
         let ctx = context("RequestDisbursement", &request)?;
         let r = request.into_inner();
         let project_id = ProjectId::parse(&r.project_id)?;
+        let project = lookup::project(&self.ledger, &project_id).await?;
         // A fresh id per attempt is safe: a retried request replays the original result,
         // whose created_id is the id drawn the first time.
         let command = AccountCommand::Request {
+            project_closed: project.closed,
             disbursement_id: DisbursementId::from_uuid(Uuid::now_v7()),
             amount: wire::money("amount", r.amount.as_ref())?,
             partner: r.partner,

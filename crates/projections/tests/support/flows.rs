@@ -354,6 +354,7 @@ impl World {
             milestone,
             purpose: "field operations".into(),
             requested_by: self.person(0),
+            project_closed: false,
         };
         if self.account_command(project, command).is_empty() {
             return None;
