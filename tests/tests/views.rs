@@ -43,6 +43,38 @@ fn normalise(value: &mut Value) {
     }
 }
 
+/// The paths at which two JSON values differ, to say what a mismatch is about.
+fn differences(path: &str, left: &Value, right: &Value, out: &mut Vec<String>) {
+    match (left, right) {
+        (Value::Object(a), Value::Object(b)) => {
+            for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+                let (l, r) = (
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                );
+                differences(&format!("{path}.{key}"), l, r, out);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (l, r)) in a.iter().zip(b).enumerate() {
+                differences(&format!("{path}[{i}]"), l, r, out);
+            }
+        }
+        (l, r) if l != r => out.push(format!("{path}: {l} ≠ {r}")),
+        _ => {}
+    }
+}
+
+fn assert_same(fed: &Value, embedded: &Value, log: &str) {
+    let mut out = Vec::new();
+    differences("", fed, embedded, &mut out);
+    assert!(
+        out.is_empty(),
+        "views fed by {log} differ from the embedded ones:\n{}",
+        out.join("\n")
+    );
+}
+
 /// Loads the demo on a fresh server fed by `log_url` and reads every view once the
 /// projector has the whole history.
 async fn demo_views(log_url: &str) -> Value {
@@ -120,10 +152,7 @@ async fn the_same_views_whichever_log_fed_them() {
         std::env::var("FUNDTRAIL_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let stream = format!("FT_VIEWS_{id}");
     let over_nats = demo_views(&format!("{nats}?stream={stream}&prefix=views{id}")).await;
-    assert_eq!(
-        over_nats, embedded,
-        "views fed by NATS differ from the embedded ones"
-    );
+    assert_same(&over_nats, &embedded, "NATS");
     let client = async_nats::connect(nats).await.unwrap();
     async_nats::jetstream::new(client)
         .delete_stream(&stream)
@@ -141,10 +170,7 @@ async fn the_same_views_whichever_log_fed_them() {
                 "kafka://{brokers}?topic=fundtrail.views.{id}&partitions=3"
             ))
             .await;
-            assert_eq!(
-                over_kafka, embedded,
-                "views fed by Kafka differ from the embedded ones"
-            );
+            assert_same(&over_kafka, &embedded, "Kafka");
         }
         None => eprintln!("SKIPPED the Kafka part: no broker (scripts/test provides one)"),
     }

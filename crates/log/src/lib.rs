@@ -15,7 +15,10 @@
 //! within a partition (one lane per partition, checkpoint `<consumer>/p<partition>`). A
 //! delivery at or below its lane's checkpoint was handled already and is dropped. Broker-side
 //! progress (Kafka offsets, NATS acknowledgements) is recorded after the database checkpoint
-//! and only saves work; the database is the truth. The wire format is docs/log-format.md.
+//! and only saves work; the database is the truth. A consumer whose decisions depend on the
+//! order of events across countries reads through [`InPositionOrder`], which makes any log a
+//! single ordered lane (what a partition has not delivered yet is read from the store). The
+//! wire format is docs/log-format.md.
 
 pub mod checkpoint;
 pub mod config;
@@ -39,7 +42,7 @@ pub use error::LogError;
 pub use kafka::KafkaSource;
 pub use nats::NatsSource;
 pub use relay::{Relay, RelayOptions, RelayStats};
-pub use source::{Ack, Delivery, EventSource, Lane, StoreSource};
+pub use source::{Ack, Delivery, EventSource, InPositionOrder, Lane, StoreSource};
 
 /// The source the log URL names, shared by any number of consumers.
 pub fn open_source(

@@ -111,6 +111,40 @@ pub trait EventSource: Send + Sync + 'static {
     ) -> BoxStream<'static, Result<Delivery, LogError>>;
 }
 
+/// Any log read in global position order, for consumers whose decisions depend on the order
+/// of events across countries (which match a pool reserves first, which its funds confirm).
+///
+/// Every delivery counts as the global lane: when a partition runs ahead, the consumer reads
+/// the positions it skipped from the store, and drops them as repeats when their own
+/// partitions deliver them later. On the store and NATS, which deliver in order already, it
+/// changes nothing.
+#[derive(Clone)]
+pub struct InPositionOrder(pub Arc<dyn EventSource>);
+
+impl fmt::Debug for InPositionOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InPositionOrder")
+    }
+}
+
+impl EventSource for InPositionOrder {
+    fn deliveries(
+        &self,
+        consumer: &str,
+        from: u64,
+    ) -> BoxStream<'static, Result<Delivery, LogError>> {
+        self.0
+            .deliveries(consumer, from)
+            .map(|delivery| {
+                delivery.map(|mut delivery| {
+                    delivery.lane = Lane::Global;
+                    delivery
+                })
+            })
+            .boxed()
+    }
+}
+
 /// The embedded log: the store's own catch-up-then-live subscription.
 ///
 /// The subscription runs in a task of its own and hands events over through a channel, so a

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use fundtrail_log::{
-    Consumer, ConsumerOptions, Delivery, EventSource, Lane, LogError, StoreSource,
+    Consumer, ConsumerOptions, Delivery, EventSource, InPositionOrder, Lane, LogError, StoreSource,
 };
 use fundtrail_store::{EventStore, SqliteStore, StoreOptions};
 use futures::StreamExt;
@@ -171,4 +171,31 @@ async fn a_consumer_moved_from_an_ordered_log_to_kafka_does_not_start_over() {
     let plan = [(2, Lane::Partition(3), 0), (5, Lane::Partition(3), 0)];
     let handled = drain(&store, &script(&store, &plan)).await;
     assert_eq!(handled, vec![(5, "views.test/p3".to_owned())]);
+}
+
+#[tokio::test]
+async fn kafka_lanes_read_in_position_order_come_out_in_global_order() {
+    let (_, store) = store_with(8).await;
+    let (p0, p1) = (Lane::Partition(0), Lane::Partition(1));
+    // The same interleaving as above: partition 1 runs ahead of partition 0.
+    let plan = [
+        (1, p0, 0),
+        (4, p1, 0),
+        (6, p1, 0),
+        (2, p0, 0),
+        (3, p0, 0),
+        (5, p0, 0),
+        (7, p0, 0),
+        (8, p1, 0),
+    ];
+    let ordered = InPositionOrder(Arc::new(script(&store, &plan)));
+    let handled = drain(&store, &ordered).await;
+    let positions: Vec<u64> = handled.iter().map(|h| h.0).collect();
+    assert_eq!(positions, (1..=8).collect::<Vec<_>>());
+    assert!(
+        handled
+            .iter()
+            .all(|(_, checkpoint)| checkpoint == "views.test")
+    );
+    assert_eq!(store.load_checkpoint("views.test").await.unwrap(), 8);
 }

@@ -47,6 +47,15 @@ pub trait Reaction: Send + Sync + 'static {
     /// The consumer name the checkpoint is kept under.
     fn name(&self) -> &'static str;
 
+    /// Whether the reaction must see events in global position order on every log. Kafka
+    /// orders events only within a country's partition; a reaction whose effects commute
+    /// (crediting an account once per allocation) does not care, one whose decisions depend
+    /// on what came first (a matching pool's cap and its first-reserved-first confirmations)
+    /// does, or its outcome would depend on which log carried the events.
+    fn in_position_order(&self) -> bool {
+        false
+    }
+
     /// Reacts to one event. An effect must be written with `checkpoint` in its append.
     async fn handle(
         &self,
@@ -74,6 +83,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let name = reaction.name();
+    let source: Arc<dyn EventSource> = if reaction.in_position_order() {
+        Arc::new(fundtrail_log::InPositionOrder(source))
+    } else {
+        source
+    };
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
         match consume(&*reaction, &store, &*source, &shutdown).await {

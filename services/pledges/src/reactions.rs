@@ -32,6 +32,12 @@ impl Reaction for MatchingReaction {
         Self::NAME
     }
 
+    // A pool's cap goes to the contributions that came first, and its funds confirm the
+    // matches reserved first: the outcome must not depend on how the log ordered countries.
+    fn in_position_order(&self) -> bool {
+        true
+    }
+
     async fn handle(
         &self,
         event: &RecordedEvent,
