@@ -54,6 +54,42 @@ pub fn database_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
+/// The Kafka broker the suite provides, or `None` with a message when there is none.
+pub fn kafka() -> Option<String> {
+    if let Ok(brokers) = std::env::var("FUNDTRAIL_TEST_KAFKA") {
+        return Some(brokers);
+    }
+    if std::net::TcpStream::connect("127.0.0.1:9092").is_ok() {
+        return Some("127.0.0.1:9092".into());
+    }
+    eprintln!("SKIPPED: no Kafka broker (scripts/test starts one and sets FUNDTRAIL_TEST_KAFKA)");
+    None
+}
+
+/// The NATS server with JetStream the suite uses.
+pub fn nats() -> String {
+    std::env::var("FUNDTRAIL_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A server running only `roles`, on a PostgreSQL schema shared with other servers, fed by
+/// `log_url`: one service of the distributed shape.
+pub async fn one_service(
+    roles: Roles,
+    schema: &str,
+    log_url: &str,
+) -> anyhow::Result<RunningServer> {
+    server::start(ServerSettings {
+        roles,
+        log_url: log_url.to_owned(),
+        store_options: StoreOptions {
+            schema: Some(schema.to_owned()),
+            ..StoreOptions::default()
+        },
+        ..ServerSettings::new("127.0.0.1:0".parse()?, database_url())
+    })
+    .await
+}
+
 /// A fundtrail server with every service, on its own store.
 #[derive(Debug)]
 pub struct TestServer {

@@ -7,42 +7,13 @@
 
 use std::time::Duration;
 
-use fundtrail::server::{self, Roles, RunningServer, ServerSettings};
+use fundtrail::server::Roles;
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_client::FundingClient;
-use fundtrail_store::StoreOptions;
 use fundtrail_tests::story;
-use fundtrail_tests::{Clients, country_earmark, database_url, drop_schema, money, unique_schema};
-
-/// The Kafka broker the suite provides, or `None` with a message.
-fn kafka() -> Option<String> {
-    if let Ok(brokers) = std::env::var("FUNDTRAIL_TEST_KAFKA") {
-        return Some(brokers);
-    }
-    if std::net::TcpStream::connect("127.0.0.1:9092").is_ok() {
-        return Some("127.0.0.1:9092".into());
-    }
-    eprintln!("SKIPPED: no Kafka broker (scripts/test starts one and sets FUNDTRAIL_TEST_KAFKA)");
-    None
-}
-
-fn nats() -> String {
-    std::env::var("FUNDTRAIL_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-async fn one_service(roles: Roles, schema: &str, log_url: &str) -> RunningServer {
-    server::start(ServerSettings {
-        roles,
-        log_url: log_url.to_owned(),
-        store_options: StoreOptions {
-            schema: Some(schema.to_owned()),
-            ..StoreOptions::default()
-        },
-        ..ServerSettings::new("127.0.0.1:0".parse().unwrap(), database_url())
-    })
-    .await
-    .unwrap()
-}
+use fundtrail_tests::{
+    Clients, country_earmark, drop_schema, kafka, money, nats, one_service, unique_schema,
+};
 
 /// Runs the story across four servers on `log_url` and checks every asynchronous effect
 /// arrived through the log.
@@ -53,10 +24,18 @@ async fn story_through_the_log(log_url: &str) -> u64 {
         f(&mut roles);
         roles
     };
-    let pledges = one_service(only(|r| r.pledges = true), &schema, log_url).await;
-    let milestones = one_service(only(|r| r.milestones = true), &schema, log_url).await;
-    let disbursements = one_service(only(|r| r.disbursements = true), &schema, log_url).await;
-    let projector = one_service(only(|r| r.projector = true), &schema, log_url).await;
+    let pledges = one_service(only(|r| r.pledges = true), &schema, log_url)
+        .await
+        .unwrap();
+    let milestones = one_service(only(|r| r.milestones = true), &schema, log_url)
+        .await
+        .unwrap();
+    let disbursements = one_service(only(|r| r.disbursements = true), &schema, log_url)
+        .await
+        .unwrap();
+    let projector = one_service(only(|r| r.projector = true), &schema, log_url)
+        .await
+        .unwrap();
     let mut c = Clients::split(
         &pledges.url(),
         &milestones.url(),

@@ -13,53 +13,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fundtrail::server::{self, Roles, RunningServer, ServerSettings};
+use fundtrail::server::Roles;
 use fundtrail_domain::Event;
 use fundtrail_log::{Consumer, ConsumerOptions, Delivery, EventSource, LogError};
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_client::FundingClient;
 use fundtrail_service::ServiceError;
 use fundtrail_service::reaction::{self, Handled, Reaction};
-use fundtrail_store::{Checkpoint, EventStore, RecordedEvent, StoreOptions};
+use fundtrail_store::{Checkpoint, EventStore, RecordedEvent};
 use fundtrail_telemetry::metrics::{self as names, attr};
 use fundtrail_telemetry::testing::{Recorder, SpanData, SpanId, SpanKind, attribute, recorder};
 use fundtrail_tests::story::{self, EFFECT_TIMEOUT, FINANCE};
 use fundtrail_tests::{
-    Backend, Clients, TestServer, as_actor, country_earmark, database_url, drop_schema, eventually,
-    money, rid, unique_schema,
+    Backend, Clients, TestServer, as_actor, country_earmark, drop_schema, eventually, kafka, money,
+    nats, one_service, rid, unique_schema,
 };
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
-
-fn kafka() -> Option<String> {
-    if let Ok(brokers) = std::env::var("FUNDTRAIL_TEST_KAFKA") {
-        return Some(brokers);
-    }
-    if std::net::TcpStream::connect("127.0.0.1:9092").is_ok() {
-        return Some("127.0.0.1:9092".into());
-    }
-    eprintln!("SKIPPED: no Kafka broker (scripts/test starts one and sets FUNDTRAIL_TEST_KAFKA)");
-    None
-}
-
-fn nats() -> String {
-    std::env::var("FUNDTRAIL_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
-async fn one_service(roles: Roles, schema: &str, log_url: &str) -> RunningServer {
-    server::start(ServerSettings {
-        roles,
-        log_url: log_url.to_owned(),
-        store_options: StoreOptions {
-            schema: Some(schema.to_owned()),
-            ..StoreOptions::default()
-        },
-        ..ServerSettings::new("127.0.0.1:0".parse().unwrap(), database_url())
-    })
-    .await
-    .unwrap()
-}
 
 fn named<'a>(spans: &'a [SpanData], name: &str) -> Vec<&'a SpanData> {
     spans.iter().filter(|s| s.name == name).collect()
@@ -108,10 +79,18 @@ async fn one_trace_through(log_url: &str, incoming: Option<(&str, &str)>) {
         f(&mut roles);
         roles
     };
-    let pledges = one_service(only(|r| r.pledges = true), &schema, log_url).await;
-    let milestones = one_service(only(|r| r.milestones = true), &schema, log_url).await;
-    let disbursements = one_service(only(|r| r.disbursements = true), &schema, log_url).await;
-    let projector = one_service(only(|r| r.projector = true), &schema, log_url).await;
+    let pledges = one_service(only(|r| r.pledges = true), &schema, log_url)
+        .await
+        .unwrap();
+    let milestones = one_service(only(|r| r.milestones = true), &schema, log_url)
+        .await
+        .unwrap();
+    let disbursements = one_service(only(|r| r.disbursements = true), &schema, log_url)
+        .await
+        .unwrap();
+    let projector = one_service(only(|r| r.projector = true), &schema, log_url)
+        .await
+        .unwrap();
     let mut c = Clients::split(
         &pledges.url(),
         &milestones.url(),

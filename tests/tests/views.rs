@@ -159,11 +159,7 @@ async fn the_same_views_whichever_log_fed_them() {
         .await
         .unwrap();
 
-    let kafka = std::env::var("FUNDTRAIL_TEST_KAFKA").ok().or_else(|| {
-        std::net::TcpStream::connect("127.0.0.1:9092")
-            .is_ok()
-            .then(|| "127.0.0.1:9092".to_owned())
-    });
+    let kafka = fundtrail_tests::kafka();
     match kafka {
         Some(brokers) => {
             let over_kafka = demo_views(&format!(
