@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
-use fundtrail::server::{self, Roles, RunningServer, ServerSettings};
+use fundtrail_server::{self as server, Roles, RunningServer, ServerSettings};
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::audit_client::AuditClient;
 use fundtrail_proto::v1::disbursements_client::DisbursementsClient;

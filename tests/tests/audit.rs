@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use fundtrail::audit_cli::{self, SourceArgs};
-use fundtrail::server::{self, RunningServer, ServerSettings};
+use fundtrail_operator::audit::{self as audit_cli, SourceArgs};
+use fundtrail_server::{self as server, RunningServer, ServerSettings};
 use fundtrail_audit::proof::{InclusionProof, ProofError};
 use fundtrail_audit::{AuditSettings, CheckpointSigner, CheckpointStore, Problem, Source};
 use fundtrail_proto::v1;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use fundtrail::audit_cli::{self, IatiArgs, SourceArgs};
+use fundtrail_operator::audit::{self as audit_cli, IatiArgs, SourceArgs};
 use fundtrail_audit::Source;
 use fundtrail_audit::views::{self, AsOf};
 use fundtrail_domain::{CountryCode, Currency};

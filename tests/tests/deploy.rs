@@ -16,7 +16,7 @@ mod telemetry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use fundtrail::config::{Config, ENVIRONMENT};
+use fundtrail_server::config::{Config, ENVIRONMENT};
 use fundtrail_log::LogConfig;
 use fundtrail_proto::v1;
 use serde::Deserialize;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use fundtrail::server::Roles;
+use fundtrail_server::Roles;
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_client::FundingClient;
 use fundtrail_tests::story;

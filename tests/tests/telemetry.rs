@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fundtrail::server::Roles;
+use fundtrail_server::Roles;
 use fundtrail_domain::Event;
 use fundtrail_log::{Consumer, ConsumerOptions, Delivery, EventSource, LogError};
 use fundtrail_proto::v1;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use fundtrail::demo;
-use fundtrail::server::{self, ServerSettings};
+use fundtrail_demo as demo;
+use fundtrail_server::{self as server, ServerSettings};
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_client::FundingClient;
 use fundtrail_proto::v1::pledges_client::PledgesClient;

@@ -10,11 +10,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use fundtrail::config::Config;
-use fundtrail::demo;
-use fundtrail::server::{self, Roles, ServerSettings};
-use fundtrail::{audit_cli, client};
-use fundtrail_store::StoreOptions;
+use fundtrail_client::DEFAULT_SERVER;
+use fundtrail_operator::audit as audit_cli;
+use fundtrail_server::config::Config;
+use fundtrail_server::{self as server, Roles};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,7 +41,7 @@ enum Command {
     #[command(subcommand)]
     Projections(ProjectionsCommand),
     #[command(flatten)]
-    Client(client::Command),
+    Client(fundtrail_client::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -140,55 +139,22 @@ fn config(args: &ServerArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn settings(config: &Config, roles: Roles) -> anyhow::Result<ServerSettings> {
-    if let Some(path) = config.store.strip_prefix("sqlite://")
-        && let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {} for the embedded store", parent.display()))?;
-    }
-    Ok(ServerSettings {
-        listen: config.listen_addr()?,
-        store_url: config.store.clone(),
-        log_url: config.log.clone(),
-        reporting_currency: config.currency()?,
-        roles,
-        store_options: StoreOptions {
-            max_payload_bytes: config.max_payload_bytes,
-            ..StoreOptions::default()
-        },
-        audit: config.audit_settings()?,
-    })
-}
-
-/// Where the client looks for a server unless told otherwise.
-const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
-
-/// Signs the head of the history now, through the Audit API; returns the position signed.
-async fn checkpoint_now(url: &str) -> anyhow::Result<u64> {
-    let mut audit = fundtrail_proto::v1::audit_client::AuditClient::connect(url.to_owned()).await?;
-    let checkpoint = audit
-        .create_checkpoint(fundtrail_proto::v1::CreateCheckpointRequest {})
-        .await?
-        .into_inner();
-    Ok(checkpoint.position)
-}
-
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let mut config = config(&args.server)?;
     config.use_dev_audit_key()?;
     let telemetry = fundtrail_telemetry::init(ALL_IN_ONE, config.log_format()?, "info")?;
-    let running = server::start(settings(&config, Roles::ALL)?).await?;
+    let running = server::start(config.settings(Roles::ALL)?).await?;
     let url = running.url();
     println!("fundtrail dev is running at {url}");
     println!("  store: {}", server::redact(&config.store));
     if args.demo {
-        let summary = demo::load(&url).await.context("loading the demo data")?;
+        let summary = fundtrail_demo::load(&url).await.context("loading the demo data")?;
         println!("  demo data loaded: {summary}");
         // An auditor's first look should find the history already under a signature.
-        let signed = checkpoint_now(&url).await.context("signing a checkpoint")?;
-        println!("  signed checkpoint at position {signed}");
+        let signed = audit_cli::create_checkpoint(&url)
+            .await
+            .context("signing a checkpoint")?;
+        println!("  signed checkpoint at position {}", signed.position);
     }
     println!();
     println!("Try, in another terminal:");
@@ -237,7 +203,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         Service::All => Roles::ALL,
     };
-    let running = server::start(settings(&config, roles)?).await?;
+    let running = server::start(config.settings(roles)?).await?;
     println!(
         "fundtrail {:?} is running at {}",
         args.service,
@@ -255,27 +221,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
-    let settings = settings(&config(&args.server)?, Roles::default())?;
-    let report = fundtrail_projector::rebuild::rebuild_store(
-        &settings.store_url,
-        settings.store_options,
-        settings.reporting_currency,
-        &args.view,
-    )
-    .await
-    .context("rebuilding the views")?;
-    for (view, generation) in &report.views {
-        println!(
-            "{view}: rebuilt to position {} (generation {generation})",
-            report.position
-        );
+    for line in fundtrail_operator::rebuild::rebuild(&config(&args.server)?, &args.view).await? {
+        println!("{line}");
     }
-    println!(
-        "{} events, {} documents in {:.1} s",
-        report.events,
-        report.documents,
-        report.elapsed.as_secs_f64()
-    );
     Ok(())
 }
 
@@ -285,12 +233,12 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Dev(args) => dev(args).await,
         Command::Serve(args) => serve(args).await,
-        Command::Demo(args) => demo::load(&args.server)
+        Command::Demo(args) => fundtrail_demo::load(&args.server)
             .await
             .map(|summary| println!("demo data loaded: {summary}")),
         Command::Audit(command) => audit_cli::run(command).await,
         Command::Projections(ProjectionsCommand::Rebuild(args)) => rebuild(args).await,
-        Command::Client(command) => client::run(command).await,
+        Command::Client(command) => fundtrail_client::run(command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use fundtrail::demo;
-use fundtrail::server::{self, ServerSettings};
+use fundtrail_demo as demo;
+use fundtrail_server::{self as server, ServerSettings};
 use fundtrail_audit::{AuditSettings, CheckpointSigner};
 
 fn fundtrail(args: &[&str]) -> Output {

@@ -3,9 +3,9 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use fundtrail::client::Session;
-use fundtrail::demo;
-use fundtrail::server::{self, RunningServer, ServerSettings};
+use fundtrail_client::Session;
+use fundtrail_demo as demo;
+use fundtrail_server::{self as server, RunningServer, ServerSettings};
 use fundtrail_proto::v1;
 use serde_json::Value;
 

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use fundtrail::config::Config;
+use fundtrail_server::config::Config;
 use fundtrail_log::LogConfig;
 use serde_yaml_ng::{Mapping, Value};
 

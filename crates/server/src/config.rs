@@ -7,7 +7,10 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use fundtrail_domain::Currency;
 use fundtrail_telemetry::LogFormat;
+use fundtrail_store::StoreOptions;
 use serde::{Deserialize, Serialize};
+
+use crate::{Roles, ServerSettings};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -169,6 +172,30 @@ impl Config {
     }
 
     /// The checkpoint signing settings, with the key loaded.
+    /// The settings of a server running `roles` under this configuration; creates the
+    /// embedded store's folder when it is missing.
+    pub fn settings(&self, roles: Roles) -> anyhow::Result<ServerSettings> {
+        if let Some(path) = self.store.strip_prefix("sqlite://")
+            && let Some(parent) = Path::new(path.split('?').next().unwrap_or(path)).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {} for the embedded store", parent.display()))?;
+        }
+        Ok(ServerSettings {
+            listen: self.listen_addr()?,
+            store_url: self.store.clone(),
+            log_url: self.log.clone(),
+            reporting_currency: self.currency()?,
+            roles,
+            store_options: StoreOptions {
+                max_payload_bytes: self.max_payload_bytes,
+                ..StoreOptions::default()
+            },
+            audit: self.audit_settings()?,
+        })
+    }
+
     pub fn audit_settings(&self) -> anyhow::Result<fundtrail_audit::AuditSettings> {
         let path = self.audit_signing_key.trim();
         Ok(fundtrail_audit::AuditSettings {

@@ -21,7 +21,7 @@ use fundtrail_domain::{Currency, Money};
 use fundtrail_proto::v1;
 use tonic::{Response, Status};
 
-use crate::client::{CallError, Session, output};
+use fundtrail_client::{CallError, Session, output};
 
 #[rustfmt::skip]
 mod script;
@@ -726,7 +726,7 @@ mod tests {
         let unique: HashSet<&String> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len(), "a request id is used twice");
         for id in &ids {
-            crate::client::input::request_id(id).unwrap();
+            fundtrail_client::input::request_id(id).unwrap();
         }
     }
 

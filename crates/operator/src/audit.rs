@@ -184,7 +184,7 @@ fn server_url(given: Option<&String>) -> String {
     given
         .cloned()
         .or_else(|| std::env::var("FUNDTRAIL_SERVER").ok())
-        .unwrap_or_else(|| "http://127.0.0.1:50051".to_owned())
+        .unwrap_or_else(|| fundtrail_client::DEFAULT_SERVER.to_owned())
 }
 
 impl SourceArgs {
@@ -218,7 +218,7 @@ impl SourceArgs {
             return Ok((Source::file(path), format!("file {}", path.display())));
         }
         if let Some(url) = &self.store {
-            let label = format!("store {}", crate::server::redact(url));
+            let label = format!("store {}", fundtrail_server::redact(url));
             let source = Source::store(url)
                 .await
                 .with_context(|| format!("opening {label}"))?;
@@ -394,7 +394,8 @@ pub async fn verify(source: &SourceArgs, key: Option<[u8; 32]>) -> anyhow::Resul
     bail!("{}", lines.join("\n"))
 }
 
-async fn create_checkpoint(url: &str) -> anyhow::Result<SignedCheckpoint> {
+/// Signs the head of the history now, through the Audit API.
+pub async fn create_checkpoint(url: &str) -> anyhow::Result<SignedCheckpoint> {
     let Source::Server(mut client) = Source::server(url).await? else {
         bail!("not a server");
     };

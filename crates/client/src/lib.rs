@@ -19,6 +19,9 @@ pub mod session;
 
 pub use session::{CallError, Session};
 
+/// Where the client looks for a server unless told otherwise: `fundtrail dev`'s address.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Donors: the governments and institutions that pledge money to the fund.
@@ -54,7 +57,7 @@ pub struct Global {
         long,
         global = true,
         env = "FUNDTRAIL_SERVER",
-        default_value = "http://127.0.0.1:50051",
+        default_value = DEFAULT_SERVER,
         help_heading = GLOBAL
     )]
     pub server: String,
