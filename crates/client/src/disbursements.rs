@@ -6,8 +6,6 @@ use fundtrail_proto::v1;
 
 use super::input::{self, RateArgs};
 use super::output::{self, Table};
-use super::pledges::currency_of;
-use super::projects::project;
 use super::{Global, Session, Write};
 
 #[derive(Debug, Args)]
@@ -181,8 +179,8 @@ pub async fn run_disbursement(args: DisbursementArgs) -> anyhow::Result<()> {
                 .map(|p| input::required("--partner", p))
                 .transpose()?;
             let session = args.global.session().await?;
-            let view = project(&session, &project_id).await?;
-            let currency = currency_of(view.budget.as_ref(), "the project's budget")?;
+            let view = session.project(&project_id).await?;
+            let currency = output::currency_of(view.budget.as_ref(), "the project's budget")?;
             let amount = input::amount("--amount", &r.amount, currency)?;
             let partner = partner
                 .or_else(|| view.partner.as_ref().map(|p| p.name.clone()))
@@ -282,9 +280,9 @@ pub async fn run_disbursement(args: DisbursementArgs) -> anyhow::Result<()> {
             let rate = match payment_currency {
                 None => None,
                 Some(target) => {
-                    let view = project(&session, &project_id).await?;
+                    let view = session.project(&project_id).await?;
                     let account_currency =
-                        currency_of(view.budget.as_ref(), "the project's budget")?;
+                        output::currency_of(view.budget.as_ref(), "the project's budget")?;
                     p.rate.rate(account_currency, target)?
                 }
             };
@@ -342,8 +340,8 @@ pub async fn run_disbursement(args: DisbursementArgs) -> anyhow::Result<()> {
             let refunded_on = input::date("--refunded-on", &r.refunded_on)?;
             let reason = input::required("--reason", &r.reason)?;
             let session = args.global.session().await?;
-            let view = project(&session, &project_id).await?;
-            let currency = currency_of(view.budget.as_ref(), "the project's budget")?;
+            let view = session.project(&project_id).await?;
+            let currency = output::currency_of(view.budget.as_ref(), "the project's budget")?;
             let amount = input::amount("--amount", &r.amount, currency)?;
             let request = v1::RefundDisbursementRequest {
                 request_id: request_id.clone(),

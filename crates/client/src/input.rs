@@ -6,7 +6,9 @@
 use anyhow::{anyhow, bail};
 use chrono::NaiveDate;
 use clap::Args;
-use fundtrail_domain::{CountryCode, Currency, DomainError, DonorId, ExchangeRate, Money};
+use fundtrail_domain::{
+    CountryCode, Currency, DomainError, DonorId, ExchangeRate, MatchRatio, Money,
+};
 use fundtrail_proto::v1;
 use uuid::Uuid;
 
@@ -85,18 +87,18 @@ pub fn request_id(text: &str) -> anyhow::Result<String> {
     Ok(id.to_owned())
 }
 
-/// `1:1`, `2:1`: matching money per contributed money, whole numbers from 1 to 100.
+/// `1:1`, `2:1`: matching money per contributed money; the domain says which ratios are allowed.
 pub fn ratio(option: &str, text: &str) -> anyhow::Result<v1::MatchRatio> {
-    let parsed = text
+    let refused = || anyhow!("{option} {text:?}: write the ratio as two whole numbers, e.g. 1:1");
+    let (numerator, denominator) = text
         .split_once(':')
         .and_then(|(n, d)| Some((n.trim().parse::<u32>().ok()?, d.trim().parse::<u32>().ok()?)))
-        .filter(|(n, d)| (1..=100).contains(n) && (1..=100).contains(d));
-    let (numerator, denominator) = parsed.ok_or_else(|| {
-        anyhow!("{option} {text:?}: write the ratio as two whole numbers from 1 to 100, e.g. 1:1")
-    })?;
+        .ok_or_else(refused)?;
+    let ratio = MatchRatio::new(numerator, denominator)
+        .map_err(|error| anyhow!("{option} {text:?}: {}", message(error)))?;
     Ok(v1::MatchRatio {
-        numerator,
-        denominator,
+        numerator: ratio.numerator(),
+        denominator: ratio.denominator(),
     })
 }
 

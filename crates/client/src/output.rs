@@ -364,6 +364,22 @@ pub fn donor_kind(kind: i32) -> &'static str {
     }
 }
 
+/// The currency of an amount the server sent, or what is wrong with it.
+pub(crate) fn currency_of(
+    value: Option<&v1::Money>,
+    what: &str,
+) -> anyhow::Result<fundtrail_domain::Currency> {
+    let Some(money) = value else {
+        anyhow::bail!("the server sent {what} without an amount");
+    };
+    fundtrail_domain::Currency::new(&money.currency).map_err(|_| {
+        anyhow::anyhow!(
+            "the server sent {what} in an unknown currency {:?}",
+            money.currency
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -257,18 +257,6 @@ pub(crate) async fn pledge(session: &Session, pledge_id: &str) -> anyhow::Result
 }
 
 /// The currency of an amount the server sent.
-pub(crate) fn currency_of(value: Option<&v1::Money>, what: &str) -> anyhow::Result<Currency> {
-    let Some(money) = value else {
-        bail!("the server sent {what} without an amount");
-    };
-    Currency::new(&money.currency).map_err(|_| {
-        anyhow::anyhow!(
-            "the server sent {what} in an unknown currency {:?}",
-            money.currency
-        )
-    })
-}
-
 pub async fn run_pledge(args: PledgeArgs) -> anyhow::Result<()> {
     let json = args.global.json;
     match args.command {
@@ -325,7 +313,7 @@ pub async fn run_pledge(args: PledgeArgs) -> anyhow::Result<()> {
             let request_id = a.write.request_id()?;
             let session = args.global.session().await?;
             let view = pledge(&session, &pledge_id).await?;
-            let currency = currency_of(view.amount.as_ref(), "the pledge")?;
+            let currency = output::currency_of(view.amount.as_ref(), "the pledge")?;
             let amount = input::amount("--amount", &a.amount, currency)?;
             let request = v1::AmendPledgeRequest {
                 request_id: request_id.clone(),
@@ -382,7 +370,7 @@ pub async fn run_pledge(args: PledgeArgs) -> anyhow::Result<()> {
                 None => None,
                 Some(text) => {
                     let view = pledge(&session, &pledge_id).await?;
-                    let currency = currency_of(view.amount.as_ref(), "the pledge")?;
+                    let currency = output::currency_of(view.amount.as_ref(), "the pledge")?;
                     Some(input::amount("--amount", text, currency)?.into())
                 }
             };
@@ -506,7 +494,7 @@ pub async fn run_contribution(args: ContributionArgs) -> anyhow::Result<()> {
             let request_id = r.write.request_id()?;
             let session = args.global.session().await?;
             let view = pledge(&session, &pledge_id).await?;
-            let currency = currency_of(view.amount.as_ref(), "the pledge")?;
+            let currency = output::currency_of(view.amount.as_ref(), "the pledge")?;
             let amount = input::amount("--amount", &r.amount, currency)?;
             // Earlier receipts tell the fund's reporting currency for certain.
             let reporting = view
@@ -548,10 +536,11 @@ pub async fn run_contribution(args: ContributionArgs) -> anyhow::Result<()> {
             let request_id = a.write.request_id()?;
             let session = args.global.session().await?;
             let view = pledge(&session, &pledge_id).await?;
-            let currency = currency_of(view.amount.as_ref(), "the pledge")?;
+            let currency = output::currency_of(view.amount.as_ref(), "the pledge")?;
             let amount = input::amount("--amount", &a.amount, currency)?;
-            let project = super::projects::project(&session, &project_id).await?;
-            let project_currency = currency_of(project.budget.as_ref(), "the project's budget")?;
+            let project = session.project(&project_id).await?;
+            let project_currency =
+                output::currency_of(project.budget.as_ref(), "the project's budget")?;
             if project_currency != currency && !a.rate.given() {
                 bail!(
                     "the pledge is in {currency} and the project's budget in {project_currency}: \
@@ -649,7 +638,7 @@ pub async fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
                 None => None,
                 Some(text) => {
                     let view = pool(&session, &pool_id).await?;
-                    let currency = currency_of(view.cap.as_ref(), "the pool's cap")?;
+                    let currency = output::currency_of(view.cap.as_ref(), "the pool's cap")?;
                     Some(input::amount("--amount", text, currency)?.into())
                 }
             };

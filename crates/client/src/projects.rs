@@ -2,12 +2,12 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
+use fundtrail_domain::Indicator;
 use fundtrail_proto::v1;
 
 use super::input;
 use super::output::{self, Table};
-use super::pledges::currency_of;
-use super::{Global, Session, Write};
+use super::{Global, Write};
 
 #[derive(Debug, Args)]
 pub struct ProjectArgs {
@@ -173,21 +173,6 @@ struct Reject {
     reason: String,
 }
 
-pub(crate) async fn project(
-    session: &Session,
-    project_id: &str,
-) -> anyhow::Result<v1::ProjectView> {
-    session.answer(
-        session
-            .milestones()
-            .get_project(session.request(v1::GetProjectRequest {
-                project_id: project_id.to_owned(),
-            }))
-            .await,
-        None,
-    )
-}
-
 fn milestone_number(number: u32) -> anyhow::Result<u32> {
     if number == 0 {
         bail!("--milestone: milestones are numbered from 1");
@@ -285,7 +270,7 @@ pub async fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
         ProjectCommand::Show { id } => {
             let project_id = input::id("ID", "project", &id)?;
             let session = args.global.session().await?;
-            let view = project(&session, &project_id).await?;
+            let view = session.project(&project_id).await?;
             output::show(json, "fundtrail.v1.ProjectView", &view, describe_project)
         }
         ProjectCommand::Close { id, reason, write } => {
@@ -379,16 +364,9 @@ pub async fn run_milestone(args: MilestoneArgs) -> anyhow::Result<()> {
         MilestoneCommand::Plan(p) => {
             let project_id = input::id("--project", "project", &p.project)?;
             let indicator = match p.indicator {
-                IndicatorKind::SquareMetresCleared => v1::Indicator {
-                    kind: v1::IndicatorKind::SquareMetresCleared.into(),
-                    ..Default::default()
-                },
-                IndicatorKind::DevicesDestroyed => v1::Indicator {
-                    kind: v1::IndicatorKind::DevicesDestroyed.into(),
-                    ..Default::default()
-                },
-                IndicatorKind::Other => v1::Indicator {
-                    kind: v1::IndicatorKind::Other.into(),
+                IndicatorKind::SquareMetresCleared => Indicator::SquareMetresCleared,
+                IndicatorKind::DevicesDestroyed => Indicator::DevicesDestroyed,
+                IndicatorKind::Other => Indicator::Other {
                     name: input::required(
                         "--indicator-name",
                         p.indicator_name.as_deref().unwrap_or_default(),
@@ -399,6 +377,7 @@ pub async fn run_milestone(args: MilestoneArgs) -> anyhow::Result<()> {
                     )?,
                 },
             };
+            let indicator = v1::Indicator::from(&indicator);
             if p.target == 0 {
                 bail!("--target: a milestone's target must be positive");
             }
@@ -406,8 +385,8 @@ pub async fn run_milestone(args: MilestoneArgs) -> anyhow::Result<()> {
             let due_on = input::date("--due-on", &p.due_on)?;
             let request_id = p.write.request_id()?;
             let session = args.global.session().await?;
-            let view = project(&session, &project_id).await?;
-            let currency = currency_of(view.budget.as_ref(), "the project's budget")?;
+            let view = session.project(&project_id).await?;
+            let currency = output::currency_of(view.budget.as_ref(), "the project's budget")?;
             let tranche = input::amount("--tranche", &p.tranche, currency)?;
             let request = v1::PlanMilestoneRequest {
                 request_id: request_id.clone(),

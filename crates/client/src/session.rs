@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::anyhow;
+use fundtrail_proto::v1;
 use fundtrail_proto::v1::audit_client::AuditClient;
 use fundtrail_proto::v1::disbursements_client::DisbursementsClient;
 use fundtrail_proto::v1::milestones_client::MilestonesClient;
@@ -137,6 +138,20 @@ impl Session {
             url: self.url.clone(),
         }
         .into()
+    }
+}
+
+impl Session {
+    /// A project as the milestones service knows it.
+    pub(crate) async fn project(&self, project_id: &str) -> anyhow::Result<v1::ProjectView> {
+        self.answer(
+            self.milestones()
+                .get_project(self.request(v1::GetProjectRequest {
+                    project_id: project_id.to_owned(),
+                }))
+                .await,
+            None,
+        )
     }
 }
 

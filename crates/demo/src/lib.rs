@@ -17,7 +17,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use fundtrail_domain::{Currency, Money};
+use chrono::NaiveDate;
+use fundtrail_domain::{
+    CountryCode, Currency, DonorId, DonorKind, DonorProfile, MatchRatio, MatchingPoolId, Money,
+    PoolTerms,
+};
 use fundtrail_proto::v1;
 use tonic::{Response, Status};
 
@@ -52,9 +56,9 @@ fn rate(rate: Rate, base: Currency, quote: Currency) -> v1::ExchangeRate {
     v1::ExchangeRate {
         base: base.to_string(),
         quote: quote.to_string(),
-        rate: rate.0.to_owned(),
-        source: rate.1.to_owned(),
-        date: rate.2.to_owned(),
+        rate: rate.rate.to_owned(),
+        source: rate.source.to_owned(),
+        date: rate.on.to_owned(),
     }
 }
 
@@ -150,7 +154,13 @@ impl Loader {
 
     async fn donors(&mut self) -> anyhow::Result<()> {
         let session = self.acting(FINANCE)?;
-        for Donor(donor_id, name, kind, matching_eligible) in DONORS {
+        for Donor {
+            id: donor_id,
+            name,
+            kind,
+            matching_eligible,
+        } in DONORS
+        {
             let id = request_id("donor", donor_id);
             let request = v1::RegisterDonorRequest {
                 request_id: id.clone(),
@@ -208,14 +218,14 @@ impl Loader {
                 let request = v1::PlanMilestoneRequest {
                     request_id: id.clone(),
                     project_id: project_id.clone(),
-                    title: m.0.to_owned(),
+                    title: m.title.to_owned(),
                     indicator: Some(v1::Indicator {
-                        kind: m.1.into(),
+                        kind: m.indicator.into(),
                         ..Default::default()
                     }),
-                    target: m.2,
-                    tranche: Some(money(m.3, budget_currency)?),
-                    due_on: m.4.to_owned(),
+                    target: m.target,
+                    tranche: Some(money(m.tranche, budget_currency)?),
+                    due_on: m.due_on.to_owned(),
                     ..Default::default()
                 };
                 send!(self, session, milestones.plan_milestone, id, request);
@@ -234,8 +244,8 @@ impl Loader {
             matching_donor_id: POOL_DONOR.to_owned(),
             cap: Some(money(POOL_CAP, Currency::USD)?),
             ratio: Some(v1::MatchRatio {
-                numerator: 1,
-                denominator: 1,
+                numerator: MatchRatio::ONE_TO_ONE.numerator(),
+                denominator: MatchRatio::ONE_TO_ONE.denominator(),
             }),
             eligible_countries: POOL_COUNTRIES.iter().map(|c| (*c).to_owned()).collect(),
             expires_on: POOL_EXPIRES.to_owned(),
@@ -246,7 +256,15 @@ impl Loader {
 
     async fn record_pledges(&mut self) -> anyhow::Result<()> {
         let session = self.acting(FINANCE)?;
-        for Pledge(key, donor, amount, code, country, on) in PLEDGES {
+        for Pledge {
+            key,
+            donor,
+            amount,
+            currency: code,
+            country,
+            pledged_on: on,
+        } in PLEDGES
+        {
             let pledge_currency = currency(code)?;
             let id = request_id("pledge", key);
             let target =
@@ -607,27 +625,58 @@ impl Loader {
 }
 
 /// How many receipts the pool matches and the funds its donor's receipts bring, from the
-/// script: receipts from other matching-eligible donors earmarked for a pool country.
+/// script: what the domain's pool terms admit.
 fn expected_matching() -> anyhow::Result<(usize, Money)> {
+    let terms = PoolTerms {
+        pool_id: MatchingPoolId::from_uuid(uuid::Uuid::nil()),
+        matching_donor_id: DonorId::parse(POOL_DONOR)?,
+        cap: Money::parse(Currency::USD, POOL_CAP)?,
+        ratio: MatchRatio::ONE_TO_ONE,
+        eligible_countries: POOL_COUNTRIES
+            .iter()
+            .map(|c| CountryCode::new(c))
+            .collect::<Result<_, _>>()?,
+        expires_on: date(POOL_EXPIRES)?,
+    };
     let mut matched = 0;
     let mut funds = Money::zero(Currency::USD);
     for step in steps() {
         let Step::Receive(receipt) = step else {
             continue;
         };
-        let Some(Pledge(_, donor, _, code, country, _)) =
-            PLEDGES.iter().find(|p| p.0 == receipt.pledge)
-        else {
+        let Some(pledge) = PLEDGES.iter().find(|p| p.key == receipt.pledge) else {
             bail!("demo: receipt on unknown pledge {}", receipt.pledge);
         };
-        let eligible = DONORS.iter().any(|d| d.0 == *donor && d.3);
-        if *donor == POOL_DONOR {
-            funds = funds.checked_add(Money::parse(currency(code)?, receipt.amount)?)?;
-        } else if eligible && POOL_COUNTRIES.contains(country) {
+        let Some(donor) = DONORS.iter().find(|d| d.id == pledge.donor) else {
+            bail!(
+                "demo: pledge {} of unknown donor {}",
+                pledge.key,
+                pledge.donor
+            );
+        };
+        if pledge.donor == POOL_DONOR {
+            funds = funds.checked_add(Money::parse(currency(pledge.currency)?, receipt.amount)?)?;
+            continue;
+        }
+        let profile = DonorProfile {
+            donor_id: DonorId::parse(donor.id)?,
+            name: donor.name.to_owned(),
+            // The kind of donor plays no part in matching.
+            kind: DonorKind::Government,
+            matching_eligible: donor.matching_eligible,
+        };
+        let country = (!pledge.country.is_empty())
+            .then(|| CountryCode::new(pledge.country))
+            .transpose()?;
+        if terms.admits(&profile, country, date(receipt.on)?).is_ok() {
             matched += 1;
         }
     }
     Ok((matched, funds))
+}
+
+fn date(text: &str) -> anyhow::Result<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| format!("demo: date {text:?}"))
 }
 
 /// Loads the demo data into the server at `url`; returns a one-line summary.
@@ -696,8 +745,8 @@ mod tests {
 
     #[test]
     fn request_ids_are_unique_and_valid() {
-        let mut ids: Vec<String> = DONORS.iter().map(|d| request_id("donor", d.0)).collect();
-        ids.extend(PLEDGES.iter().map(|p| request_id("pledge", p.0)));
+        let mut ids: Vec<String> = DONORS.iter().map(|d| request_id("donor", d.id)).collect();
+        ids.extend(PLEDGES.iter().map(|p| request_id("pledge", p.key)));
         for p in PROJECTS {
             ids.push(request_id("project", p.key));
             for n in 1..=p.milestones.len() {
@@ -736,11 +785,11 @@ mod tests {
             let c = currency(p.budget.1).unwrap();
             money(p.budget.0, c).unwrap();
             for m in p.milestones {
-                money(m.3, c).unwrap();
+                money(m.tranche, c).unwrap();
             }
         }
         for p in PLEDGES {
-            money(p.2, currency(p.3).unwrap()).unwrap();
+            money(p.amount, currency(p.currency).unwrap()).unwrap();
         }
         let (matched, funds) = expected_matching().unwrap();
         assert_eq!(matched, 5);

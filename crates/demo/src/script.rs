@@ -13,26 +13,39 @@ pub const MONITORING: &str = "monitoring@itf.si";
 
 const ECB: &str = "ECB reference rate";
 
-/// IATI identifier, name, kind, whether its contributions may be matched.
-pub struct Donor(pub &'static str, pub &'static str, pub v1::DonorKind, pub bool);
+pub struct Donor {
+    /// The donor's IATI organisation identifier.
+    pub id: &'static str,
+    pub name: &'static str,
+    pub kind: v1::DonorKind,
+    /// Whether its contributions may be matched by a pool.
+    pub matching_eligible: bool,
+}
 
 const GOVERNMENT: v1::DonorKind = v1::DonorKind::Government;
 
 pub const DONORS: &[Donor] = &[
-    Donor("US-GOV-1", "United States of America", GOVERNMENT, false),
-    Donor("XM-DAC-301-1", "Canada", GOVERNMENT, true),
-    Donor("XM-DAC-7", "Netherlands", GOVERNMENT, true),
-    Donor("XM-DAC-61", "Slovenia", GOVERNMENT, true),
-    Donor("XM-DAC-5", "Germany", GOVERNMENT, true),
-    Donor("XM-DAC-11", "Switzerland", GOVERNMENT, true),
-    Donor("XI-IATI-EC_INTPA", "European Union", v1::DonorKind::Multilateral, false),
+    Donor { id: "US-GOV-1", name: "United States of America", kind: GOVERNMENT, matching_eligible: false },
+    Donor { id: "XM-DAC-301-1", name: "Canada", kind: GOVERNMENT, matching_eligible: true },
+    Donor { id: "XM-DAC-7", name: "Netherlands", kind: GOVERNMENT, matching_eligible: true },
+    Donor { id: "XM-DAC-61", name: "Slovenia", kind: GOVERNMENT, matching_eligible: true },
+    Donor { id: "XM-DAC-5", name: "Germany", kind: GOVERNMENT, matching_eligible: true },
+    Donor { id: "XM-DAC-11", name: "Switzerland", kind: GOVERNMENT, matching_eligible: true },
+    Donor { id: "XI-IATI-EC_INTPA", name: "European Union", kind: v1::DonorKind::Multilateral, matching_eligible: false },
 ];
 
 const M2: v1::IndicatorKind = v1::IndicatorKind::SquareMetresCleared;
 const DEVICES: v1::IndicatorKind = v1::IndicatorKind::DevicesDestroyed;
 
-/// Title, indicator, target, tranche, due date.
-pub struct Milestone(pub &'static str, pub v1::IndicatorKind, pub u64, pub &'static str, pub &'static str);
+pub struct Milestone {
+    pub title: &'static str,
+    pub indicator: v1::IndicatorKind,
+    /// The target, in the indicator's unit.
+    pub target: u64,
+    /// Released once the milestone is verified, in the project's budget currency.
+    pub tranche: &'static str,
+    pub due_on: &'static str,
+}
 
 pub struct Project {
     pub key: &'static str,
@@ -54,79 +67,79 @@ pub const PROJECTS: &[Project] = &[
         title: "Land release in Tuzla canton and the Doboj region",
         budget: ("2000000.00", "EUR"), period: ("2025-02-01", "2026-06-30"),
         milestones: &[
-            Milestone("Release of suspected hazardous areas, Tuzla canton, phase 1", M2, 250_000, "400000.00", "2025-06-30"),
-            Milestone("Mines and ERW destroyed, Doboj region", DEVICES, 180, "300000.00", "2025-09-30"),
-            Milestone("Technical survey and clearance, phase 2", M2, 600_000, "900000.00", "2026-03-31"),
+            Milestone { title: "Release of suspected hazardous areas, Tuzla canton, phase 1", indicator: M2, target: 250_000, tranche: "400000.00", due_on: "2025-06-30" },
+            Milestone { title: "Mines and ERW destroyed, Doboj region", indicator: DEVICES, target: 180, tranche: "300000.00", due_on: "2025-09-30" },
+            Milestone { title: "Technical survey and clearance, phase 2", indicator: M2, target: 600_000, tranche: "900000.00", due_on: "2026-03-31" },
         ] },
     Project { key: "hr", country: "HR", partner: ("Mungos razminiranje d.o.o.", ""), reporter: "reports@mungos.hr",
         title: "Clearance of forest land in Karlovac and Sisak-Moslavina counties",
         budget: ("900000.00", "EUR"), period: ("2025-03-01", "2025-12-31"),
         milestones: &[
-            Milestone("Forest land cleared near Karlovac", M2, 180_000, "350000.00", "2025-06-30"),
-            Milestone("Forest land cleared near Sisak", M2, 220_000, "450000.00", "2025-11-30"),
+            Milestone { title: "Forest land cleared near Karlovac", indicator: M2, target: 180_000, tranche: "350000.00", due_on: "2025-06-30" },
+            Milestone { title: "Forest land cleared near Sisak", indicator: M2, target: 220_000, tranche: "450000.00", due_on: "2025-11-30" },
         ] },
     Project { key: "al", country: "AL", partner: ("Albanian Mine and Munitions Coordination Office", ""), reporter: "reporting@ammco.gov.al",
         title: "Clearance of unexploded ordnance hotspots in Kukës and Gjirokastër",
         budget: ("450000.00", "USD"), period: ("2025-03-01", "2026-02-28"),
         milestones: &[
-            Milestone("UXO destroyed in Kukës hotspots", DEVICES, 1_200, "200000.00", "2025-06-30"),
-            Milestone("Former ammunition site cleared, Gjirokastër", M2, 60_000, "150000.00", "2025-12-31"),
+            Milestone { title: "UXO destroyed in Kukës hotspots", indicator: DEVICES, target: 1_200, tranche: "200000.00", due_on: "2025-06-30" },
+            Milestone { title: "Former ammunition site cleared, Gjirokastër", indicator: M2, target: 60_000, tranche: "150000.00", due_on: "2025-12-31" },
         ] },
     Project { key: "rs", country: "RS", partner: ("Serbian Mine Action Centre", ""), reporter: "reporting@czrs.gov.rs",
         title: "Cluster munition remnants survey and clearance, Niš",
         budget: ("750000.00", "EUR"), period: ("2025-03-15", "2026-03-14"),
         milestones: &[
-            Milestone("Cluster munition strike areas cleared", M2, 300_000, "300000.00", "2025-07-31"),
-            Milestone("Cluster submunitions destroyed", DEVICES, 450, "250000.00", "2025-10-31"),
+            Milestone { title: "Cluster munition strike areas cleared", indicator: M2, target: 300_000, tranche: "300000.00", due_on: "2025-07-31" },
+            Milestone { title: "Cluster submunitions destroyed", indicator: DEVICES, target: 450, tranche: "250000.00", due_on: "2025-10-31" },
         ] },
     Project { key: "me", country: "ME", partner: ("Regional Centre for Divers' Training and Underwater Demining", ""), reporter: "reporting@rcud.me",
         title: "Underwater survey and clearance, Bay of Kotor",
         budget: ("400000.00", "EUR"), period: ("2025-04-01", "2025-12-31"),
         milestones: &[
-            Milestone("Seabed surveyed and cleared", M2, 85_000, "180000.00", "2025-07-31"),
-            Milestone("Underwater UXO destroyed", DEVICES, 320, "150000.00", "2025-11-30"),
+            Milestone { title: "Seabed surveyed and cleared", indicator: M2, target: 85_000, tranche: "180000.00", due_on: "2025-07-31" },
+            Milestone { title: "Underwater UXO destroyed", indicator: DEVICES, target: 320, tranche: "150000.00", due_on: "2025-11-30" },
         ] },
     Project { key: "xk", country: "XK", partner: HALO, reporter: "kosovo@halotrust.org",
         title: "Minefield and cluster munition clearance, Dragash and Prizren",
         budget: ("1200000.00", "USD"), period: ("2025-03-01", "2026-02-28"),
         milestones: &[
-            Milestone("Minefields cleared, Dragash municipality", M2, 350_000, "500000.00", "2025-07-31"),
-            Milestone("Cluster munitions destroyed, Prizren", DEVICES, 600, "400000.00", "2025-12-31"),
+            Milestone { title: "Minefields cleared, Dragash municipality", indicator: M2, target: 350_000, tranche: "500000.00", due_on: "2025-07-31" },
+            Milestone { title: "Cluster munitions destroyed, Prizren", indicator: DEVICES, target: 600, tranche: "400000.00", due_on: "2025-12-31" },
         ] },
     Project { key: "am", country: "AM", partner: ("Center for Humanitarian Demining and Expertise", ""), reporter: "reporting@chde.am",
         title: "Clearance of minefields in Tavush province",
         budget: ("600000.00", "USD"), period: ("2025-04-01", "2026-03-31"),
         milestones: &[
-            Milestone("Minefields cleared, Tavush province, phase 1", M2, 200_000, "300000.00", "2025-08-31"),
-            Milestone("Minefields cleared, Tavush province, phase 2", M2, 180_000, "250000.00", "2026-02-28"),
+            Milestone { title: "Minefields cleared, Tavush province, phase 1", indicator: M2, target: 200_000, tranche: "300000.00", due_on: "2025-08-31" },
+            Milestone { title: "Minefields cleared, Tavush province, phase 2", indicator: M2, target: 180_000, tranche: "250000.00", due_on: "2026-02-28" },
         ] },
     Project { key: "az", country: "AZ", partner: ("Azerbaijan National Agency for Mine Action", ""), reporter: "reporting@anama.gov.az",
         title: "Clearance of agricultural land, Aghdam district",
         budget: ("800000.00", "USD"), period: ("2025-03-01", "2026-02-28"),
         milestones: &[
-            Milestone("Agricultural land cleared, Aghdam", M2, 400_000, "300000.00", "2025-06-30"),
-            Milestone("Mines and UXO destroyed, Aghdam", DEVICES, 2_500, "250000.00", "2025-12-31"),
+            Milestone { title: "Agricultural land cleared, Aghdam", indicator: M2, target: 400_000, tranche: "300000.00", due_on: "2025-06-30" },
+            Milestone { title: "Mines and UXO destroyed, Aghdam", indicator: DEVICES, target: 2_500, tranche: "250000.00", due_on: "2025-12-31" },
         ] },
     Project { key: "ge", country: "GE", partner: HALO, reporter: "georgia@halotrust.org",
         title: "Battle area clearance, Shida Kartli",
         budget: ("500000.00", "USD"), period: ("2025-04-01", "2026-03-31"),
         milestones: &[
-            Milestone("Battle area cleared, Shida Kartli", M2, 150_000, "200000.00", "2025-07-31"),
-            Milestone("ERW destroyed, Shida Kartli", DEVICES, 900, "150000.00", "2026-01-31"),
+            Milestone { title: "Battle area cleared, Shida Kartli", indicator: M2, target: 150_000, tranche: "200000.00", due_on: "2025-07-31" },
+            Milestone { title: "ERW destroyed, Shida Kartli", indicator: DEVICES, target: 900, tranche: "150000.00", due_on: "2026-01-31" },
         ] },
     Project { key: "tj", country: "TJ", partner: ("Swiss Foundation for Mine Action (FSD)", ""), reporter: "tajikistan@fsd.ch",
         title: "Clearance along the Tajik-Afghan border, Shamsiddin Shohin district",
         budget: ("700000.00", "USD"), period: ("2025-03-01", "2026-04-30"),
         milestones: &[
-            Milestone("Border minefields cleared, phase 1", M2, 120_000, "250000.00", "2025-07-31"),
-            Milestone("Border minefields cleared, phase 2", M2, 150_000, "300000.00", "2026-03-31"),
+            Milestone { title: "Border minefields cleared, phase 1", indicator: M2, target: 120_000, tranche: "250000.00", due_on: "2025-07-31" },
+            Milestone { title: "Border minefields cleared, phase 2", indicator: M2, target: 150_000, tranche: "300000.00", due_on: "2026-03-31" },
         ] },
     Project { key: "ua", country: "UA", partner: ("State Emergency Service of Ukraine", ""), reporter: "demining@dsns.gov.ua",
         title: "Humanitarian demining of agricultural land, Kharkiv oblast",
         budget: ("3000000.00", "EUR"), period: ("2025-03-01", "2026-02-28"),
         milestones: &[
-            Milestone("Agricultural land cleared, Kharkiv oblast", M2, 1_000_000, "1200000.00", "2025-06-30"),
-            Milestone("Explosive ordnance destroyed, Kharkiv oblast", DEVICES, 5_000, "800000.00", "2025-12-31"),
+            Milestone { title: "Agricultural land cleared, Kharkiv oblast", indicator: M2, target: 1_000_000, tranche: "1200000.00", due_on: "2025-06-30" },
+            Milestone { title: "Explosive ordnance destroyed, Kharkiv oblast", indicator: DEVICES, target: 5_000, tranche: "800000.00", due_on: "2025-12-31" },
         ] },
 ];
 
@@ -136,28 +149,40 @@ pub const POOL_CAP: &str = "2500000.00";
 pub const POOL_COUNTRIES: &[&str] = &["AL", "BA", "HR", "ME", "MK", "RS", "XK"];
 pub const POOL_EXPIRES: &str = "2025-12-31";
 
-/// Key, donor, amount, currency, earmarked country ("" for none), pledged on.
-pub struct Pledge(pub &'static str, pub &'static str, pub &'static str, pub &'static str, pub &'static str, pub &'static str);
+pub struct Pledge {
+    /// Names the pledge's request ids and lets later steps refer to it.
+    pub key: &'static str,
+    pub donor: &'static str,
+    pub amount: &'static str,
+    pub currency: &'static str,
+    /// The country the money is earmarked for; "" for none.
+    pub country: &'static str,
+    pub pledged_on: &'static str,
+}
 
 pub const PLEDGES: &[Pledge] = &[
-    Pledge("us", "US-GOV-1", "3000000.00", "USD", "", "2025-01-15"),
-    Pledge("nl-ba", "XM-DAC-7", "1000000.00", "EUR", "BA", "2025-01-10"),
-    Pledge("de-rs", "XM-DAC-5", "800000.00", "EUR", "RS", "2025-01-28"),
-    Pledge("de-me", "XM-DAC-5", "400000.00", "EUR", "ME", "2025-01-28"),
-    Pledge("si-hr", "XM-DAC-61", "250000.00", "EUR", "HR", "2025-02-05"),
-    Pledge("ch", "XM-DAC-11", "1000000.00", "CHF", "", "2025-02-06"),
-    Pledge("ca-ua", "XM-DAC-301-1", "2000000.00", "CAD", "UA", "2025-02-12"),
-    Pledge("eu", "XI-IATI-EC_INTPA", "2000000.00", "EUR", "", "2025-03-01"),
-    Pledge("si-me", "XM-DAC-61", "50000.00", "EUR", "ME", "2025-04-01"),
+    Pledge { key: "us", donor: "US-GOV-1", amount: "3000000.00", currency: "USD", country: "", pledged_on: "2025-01-15" },
+    Pledge { key: "nl-ba", donor: "XM-DAC-7", amount: "1000000.00", currency: "EUR", country: "BA", pledged_on: "2025-01-10" },
+    Pledge { key: "de-rs", donor: "XM-DAC-5", amount: "800000.00", currency: "EUR", country: "RS", pledged_on: "2025-01-28" },
+    Pledge { key: "de-me", donor: "XM-DAC-5", amount: "400000.00", currency: "EUR", country: "ME", pledged_on: "2025-01-28" },
+    Pledge { key: "si-hr", donor: "XM-DAC-61", amount: "250000.00", currency: "EUR", country: "HR", pledged_on: "2025-02-05" },
+    Pledge { key: "ch", donor: "XM-DAC-11", amount: "1000000.00", currency: "CHF", country: "", pledged_on: "2025-02-06" },
+    Pledge { key: "ca-ua", donor: "XM-DAC-301-1", amount: "2000000.00", currency: "CAD", country: "UA", pledged_on: "2025-02-12" },
+    Pledge { key: "eu", donor: "XI-IATI-EC_INTPA", amount: "2000000.00", currency: "EUR", country: "", pledged_on: "2025-03-01" },
+    Pledge { key: "si-me", donor: "XM-DAC-61", amount: "50000.00", currency: "EUR", country: "ME", pledged_on: "2025-04-01" },
 ];
 
 /// `1 base = rate quote`, from a source, for a day; the currencies follow from the step.
 #[derive(Clone, Copy)]
-pub struct Rate(pub &'static str, pub &'static str, pub &'static str);
+pub struct Rate {
+    pub rate: &'static str,
+    pub source: &'static str,
+    pub on: &'static str,
+}
 
-const EUR_USD_0131: Rate = Rate("1.0393", ECB, "2025-01-31");
-const CHF_USD_0214: Rate = Rate("1.1094", "Swiss National Bank", "2025-02-14");
-const EUR_USD_0414: Rate = Rate("1.1354", ECB, "2025-04-14");
+const EUR_USD_0131: Rate = Rate { rate: "1.0393", source: ECB, on: "2025-01-31" };
+const CHF_USD_0214: Rate = Rate { rate: "1.1094", source: "Swiss National Bank", on: "2025-02-14" };
+const EUR_USD_0414: Rate = Rate { rate: "1.1354", source: ECB, on: "2025-04-14" };
 
 /// The fund's history after the set-up, in the order it happened. Keys name request ids
 /// and let later steps refer to what earlier ones created (a pledge, a project, a
@@ -227,13 +252,13 @@ pub const SCRIPT: &[&[Step]] = &[
         Receive(Receipt { key: "us-1", pledge: "us", amount: "1200000.00", on: "2025-03-03", bank_ref: "FRBNY-2025-0303-4417", rate: None }),
         Allocate(Allocation { key: "us-xk", pledge: "us", project: "xk", amount: "700000.00", rate: None }),
         Allocate(Allocation { key: "us-al", pledge: "us", project: "al", amount: "400000.00", rate: None }),
-        Receive(Receipt { key: "de-rs-1", pledge: "de-rs", amount: "800000.00", on: "2025-03-03", bank_ref: "BBK-2025-0303-0391", rate: Some(Rate("1.0411", ECB, "2025-02-28")) }),
+        Receive(Receipt { key: "de-rs-1", pledge: "de-rs", amount: "800000.00", on: "2025-03-03", bank_ref: "BBK-2025-0303-0391", rate: Some(Rate { rate: "1.0411", source: ECB, on: "2025-02-28" }) }),
         Allocate(Allocation { key: "de-rs-1", pledge: "de-rs", project: "rs", amount: "750000.00", rate: None }),
-        Receive(Receipt { key: "si-hr-1", pledge: "si-hr", amount: "250000.00", on: "2025-03-14", bank_ref: "BS-2025-0314-0061", rate: Some(Rate("1.0882", ECB, "2025-03-13")) }),
+        Receive(Receipt { key: "si-hr-1", pledge: "si-hr", amount: "250000.00", on: "2025-03-14", bank_ref: "BS-2025-0314-0061", rate: Some(Rate { rate: "1.0882", source: ECB, on: "2025-03-13" }) }),
         Allocate(Allocation { key: "si-hr-1", pledge: "si-hr", project: "hr", amount: "250000.00", rate: None }),
-        Receive(Receipt { key: "ca-ua-1", pledge: "ca-ua", amount: "1000000.00", on: "2025-03-20", bank_ref: "BOC-2025-0320-7418", rate: Some(Rate("0.6978", "Bank of Canada daily exchange rate", "2025-03-19")) }),
-        Allocate(Allocation { key: "ca-ua-1", pledge: "ca-ua", project: "ua", amount: "1000000.00", rate: Some(Rate("0.6403", "ECB reference rate (inverse of EUR/CAD 1.5617)", "2025-03-19")) }),
-        Receive(Receipt { key: "de-me-1", pledge: "de-me", amount: "400000.00", on: "2025-04-07", bank_ref: "BBK-2025-0407-0392", rate: Some(Rate("1.1057", ECB, "2025-04-04")) }),
+        Receive(Receipt { key: "ca-ua-1", pledge: "ca-ua", amount: "1000000.00", on: "2025-03-20", bank_ref: "BOC-2025-0320-7418", rate: Some(Rate { rate: "0.6978", source: "Bank of Canada daily exchange rate", on: "2025-03-19" }) }),
+        Allocate(Allocation { key: "ca-ua-1", pledge: "ca-ua", project: "ua", amount: "1000000.00", rate: Some(Rate { rate: "0.6403", source: "ECB reference rate (inverse of EUR/CAD 1.5617)", on: "2025-03-19" }) }),
+        Receive(Receipt { key: "de-me-1", pledge: "de-me", amount: "400000.00", on: "2025-04-07", bank_ref: "BBK-2025-0407-0392", rate: Some(Rate { rate: "1.1057", source: ECB, on: "2025-04-04" }) }),
         Allocate(Allocation { key: "de-me-1", pledge: "de-me", project: "me", amount: "400000.00", rate: None }),
         Receive(Receipt { key: "eu-1", pledge: "eu", amount: "1500000.00", on: "2025-04-15", bank_ref: "EC-2025-0415-462118", rate: Some(EUR_USD_0414) }),
         Allocate(Allocation { key: "eu-ua", pledge: "eu", project: "ua", amount: "700000.00", rate: None }),
@@ -244,7 +269,7 @@ pub const SCRIPT: &[&[Step]] = &[
         Verify(Verification { project: "ba", milestone: 1 }),
         Request(Disbursement { key: "ba-1", project: "ba", milestone: 1, amount: "400000.00", purpose: "Tranche 1: land release, Tuzla canton" }),
         Approve("ba-1"),
-        Pay(Payment { disbursement: "ba-1", on: "2025-05-06", bank_ref: "CBBH-2025-0506-118", currency: Some(("BAM", Rate("1.95583", "Central Bank of Bosnia and Herzegovina (currency board)", "2025-05-06"))) }),
+        Pay(Payment { disbursement: "ba-1", on: "2025-05-06", bank_ref: "CBBH-2025-0506-118", currency: Some(("BAM", Rate { rate: "1.95583", source: "Central Bank of Bosnia and Herzegovina (currency board)", on: "2025-05-06" })) }),
     ],
     // The first payment to Croatia comes back from a closed account and is paid again.
     &tranche!("hr-1", "hr", 1, 183_450, "HCR-CROMAC quality-control certificate 2025-HR-0412", "350000.00", "Tranche 1: forest land near Karlovac", "2025-05-20", "PBZ-2025-0520-0087"),
@@ -267,7 +292,7 @@ pub const SCRIPT: &[&[Step]] = &[
     &tranche!("ge-1", "ge", 1, 151_300, "HALO Georgia battle area clearance report SK-2025-03", "200000.00", "Tranche 1: Shida Kartli", "2025-06-19", "TBC-2025-0619-0042"),
     &tranche!("tj-1", "tj", 1, 121_800, "FSD Tajikistan completion report SH-2025-01", "250000.00", "Tranche 1: border minefields", "2025-06-24", "AMO-2025-0624-0007"),
     &[
-        Receive(Receipt { key: "nl-ba-2", pledge: "nl-ba", amount: "400000.00", on: "2025-05-12", bank_ref: "NL-BZ-2025-0512-0117", rate: Some(Rate("1.1217", ECB, "2025-05-09")) }),
+        Receive(Receipt { key: "nl-ba-2", pledge: "nl-ba", amount: "400000.00", on: "2025-05-12", bank_ref: "NL-BZ-2025-0512-0117", rate: Some(Rate { rate: "1.1217", source: ECB, on: "2025-05-09" }) }),
         Allocate(Allocation { key: "nl-ba-2", pledge: "nl-ba", project: "ba", amount: "400000.00", rate: None }),
         Receive(Receipt { key: "us-2", pledge: "us", amount: "800000.00", on: "2025-06-16", bank_ref: "FRBNY-2025-0616-5120", rate: None }),
         Allocate(Allocation { key: "us-am", pledge: "us", project: "am", amount: "300000.00", rate: None }),

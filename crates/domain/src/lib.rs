@@ -78,7 +78,7 @@ pub use event::Event;
 pub use ids::{
     Actor, AllocationId, DisbursementId, DonorId, MatchingPoolId, PledgeId, ProjectId, ReceiptId,
 };
-pub use matching::{MatchRatio, MatchingCommand, MatchingEvent, MatchingPool};
+pub use matching::{MatchRatio, MatchingCommand, MatchingEvent, MatchingPool, PoolTerms};
 pub use money::{Currency, Money, MoneyError};
 pub use pledge::{Earmark, Pledge, PledgeCommand, PledgeEvent};
 pub use project::{Indicator, Partner, Project, ProjectCommand, ProjectEvent, ProjectSummary};

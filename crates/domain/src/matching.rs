@@ -458,6 +458,53 @@ impl Aggregate for MatchingPool {
     }
 }
 
+impl PoolTerms {
+    /// Whether the pool matches a receipt from `donor` for `country` received on
+    /// `value_date`; the country it is matched for, or the rule that refuses it. The cap and
+    /// the currency are the pool's state, checked when the match is reserved.
+    pub fn admits(
+        &self,
+        donor: &DonorProfile,
+        country: Option<CountryCode>,
+        value_date: NaiveDate,
+    ) -> Result<CountryCode, DomainError> {
+        if donor.donor_id == self.matching_donor_id {
+            return Err(DomainError::refused(
+                Reason::SelfMatch,
+                "the matching donor's own contributions fund the pool; they are not matched",
+            ));
+        }
+        if !donor.matching_eligible {
+            return Err(DomainError::refused(
+                Reason::DonorNotMatchingEligible,
+                format!("donor {} is not matching-eligible", donor.donor_id),
+            ));
+        }
+        let country = country
+            .filter(|c| self.eligible_countries.contains(c))
+            .ok_or_else(|| {
+                DomainError::refused(
+                    Reason::CountryNotEligible,
+                    format!(
+                        "the pool matches contributions for {}; this one is for {}",
+                        list(&self.eligible_countries),
+                        country.map_or_else(|| "no country".to_owned(), |c| c.to_string())
+                    ),
+                )
+            })?;
+        if value_date > self.expires_on {
+            return Err(DomainError::refused(
+                Reason::MatchingPoolExpired,
+                format!(
+                    "the pool matched contributions received until {}; this one is from {value_date}",
+                    self.expires_on
+                ),
+            ));
+        }
+        Ok(country)
+    }
+}
+
 impl MatchingPool {
     #[allow(clippy::too_many_arguments)]
     fn reserve(
@@ -477,39 +524,7 @@ impl MatchingPool {
                 format!("receipt {receipt_id} is already matched by this pool"),
             ));
         }
-        if donor.donor_id == terms.matching_donor_id {
-            return Err(DomainError::refused(
-                Reason::SelfMatch,
-                "the matching donor's own contributions fund the pool; they are not matched",
-            ));
-        }
-        if !donor.matching_eligible {
-            return Err(DomainError::refused(
-                Reason::DonorNotMatchingEligible,
-                format!("donor {} is not matching-eligible", donor.donor_id),
-            ));
-        }
-        let country = country
-            .filter(|c| terms.eligible_countries.contains(c))
-            .ok_or_else(|| {
-                DomainError::refused(
-                    Reason::CountryNotEligible,
-                    format!(
-                        "the pool matches contributions for {}; this one is for {}",
-                        list(&terms.eligible_countries),
-                        country.map_or_else(|| "no country".to_owned(), |c| c.to_string())
-                    ),
-                )
-            })?;
-        if value_date > terms.expires_on {
-            return Err(DomainError::refused(
-                Reason::MatchingPoolExpired,
-                format!(
-                    "the pool matched contributions received until {}; this one is from {value_date}",
-                    terms.expires_on
-                ),
-            ));
-        }
+        let country = terms.admits(donor, country, value_date)?;
         let contribution = positive("contribution", contribution)?;
         if contribution.currency() != terms.cap.currency() {
             return Err(DomainError::refused(

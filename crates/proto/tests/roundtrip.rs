@@ -3,7 +3,8 @@
 use chrono::NaiveDate;
 use fundtrail_domain::*;
 use fundtrail_proto::events::EVENT_TYPES;
-use fundtrail_proto::{DecodeError, decode, encode};
+use fundtrail_proto::{DecodeError, decode, encode, v1};
+use prost::Message;
 use uuid::Uuid;
 
 fn day(d: u32) -> NaiveDate {
@@ -388,4 +389,45 @@ fn refuses_unknown_types_garbage_and_nonsense() {
         decode("fundtrail.v1.PledgeRecorded", &[]),
         Err(DecodeError::Invalid { .. })
     ));
+}
+
+#[test]
+fn payload_bytes_do_not_drift() {
+    // The store keeps payloads for good, so today's encoding must be the one it already holds.
+    let event = Event::Pledge(PledgeEvent::Recorded {
+        pledge_id: PledgeId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001)),
+        donor_id: donor("XM-DAC-7"),
+        amount: eur(1_000_000),
+        earmark: Earmark::Country(cc("BA")),
+        pledged_on: day(1),
+    });
+    let encoded = encode(&event);
+    assert_eq!(encoded.event_type, "fundtrail.v1.PledgeRecorded");
+    assert_eq!(
+        encoded.payload,
+        b"\x0a\x2401900000-0000-7000-8000-000000000001\x12\x08XM-DAC-7\
+          \x1a\x09\x0a\x03EUR\x10\xc0\x84\x3d\x22\x04\x0a\x02BA\x2a\x0a2025-03-01"
+    );
+}
+
+#[test]
+fn the_first_bad_value_in_the_events_field_order_is_reported() {
+    let payload = v1::PledgeAmended {
+        pledge_id: Uuid::nil().to_string(),
+        donor_id: "XM-DAC-7".into(),
+        previous_amount: None,
+        amount: None,
+        earmark: Some(v1::Earmark {
+            target: Some(v1::earmark::Target::Country("zz".into())),
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    assert_eq!(
+        decode("fundtrail.v1.PledgeAmended", &payload),
+        Err(DecodeError::Invalid {
+            event_type: "fundtrail.v1.PledgeAmended".into(),
+            reason: "previous_amount: an amount is required".into(),
+        })
+    );
 }
