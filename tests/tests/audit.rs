@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use fundtrail_operator::audit::{self as audit_cli, SourceArgs};
 use fundtrail_server::{self as server, RunningServer, ServerSettings};
-use fundtrail_audit::proof::{InclusionProof, ProofError};
-use fundtrail_audit::{AuditSettings, CheckpointSigner, CheckpointStore, Problem, Source};
+use fundtrail_audit::{AuditSettings, CheckpointSigner, CheckpointStore, Source};
 use fundtrail_proto::v1;
 use fundtrail_store::StoreOptions;
 use fundtrail_store::chain::{ChainFields, next_hash};
 use fundtrail_tests::story::{self, EFFECT_TIMEOUT};
 use fundtrail_tests::{Backend, Clients, backend_tests, database_url, eventually};
+use fundtrail_verifier::{InclusionProof, Problem, ProofError};
 use tonic::Code;
 
 backend_tests!(
@@ -118,7 +118,7 @@ async fn checkpoints_proofs_and_exports(backend: Backend) {
     })
     .await
     .unwrap();
-    let periodic = fundtrail_audit::SignedCheckpoint::try_from(periodic).unwrap();
+    let periodic = fundtrail_verifier::SignedCheckpoint::try_from(periodic).unwrap();
     assert!(periodic.signature_valid());
     assert_eq!(periodic.public_key, audit.key());
 
@@ -128,7 +128,7 @@ async fn checkpoints_proofs_and_exports(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    let created = fundtrail_audit::SignedCheckpoint::try_from(created).unwrap();
+    let created = fundtrail_verifier::SignedCheckpoint::try_from(created).unwrap();
     let head = audit.server.store.head().await.unwrap();
     assert_eq!((created.position, created.hash), (head.position, head.hash));
     let fetched = c
@@ -170,7 +170,7 @@ async fn checkpoints_proofs_and_exports(backend: Backend) {
     ));
     let mut rehashed = altered.clone();
     let e = &mut rehashed.envelopes[0];
-    e.hash = fundtrail_audit::chain::link(&e.prev_hash, e).unwrap();
+    e.hash = fundtrail_verifier::chain::link(&e.prev_hash, e).unwrap();
     assert!(matches!(
         rehashed.verify(Some(audit.key())),
         Err(ProofError::Broken { position: 3, .. })
@@ -443,9 +443,9 @@ async fn tampering_behind_the_stores_back(backend: Backend) {
     // A forged checkpoint: the signed hash changed.
     let store = CheckpointStore::clone(&opened.checkpoints);
     db.exec("DELETE FROM audit_checkpoints").await;
-    let genuine = fundtrail_audit::SignedCheckpoint::try_from(cp.clone()).unwrap();
+    let genuine = fundtrail_verifier::SignedCheckpoint::try_from(cp.clone()).unwrap();
     store
-        .save(&fundtrail_audit::SignedCheckpoint {
+        .save(&fundtrail_verifier::SignedCheckpoint {
             hash: at(head - 1).hash,
             ..genuine.clone()
         })

@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use fundtrail_operator::audit::{self as audit_cli, IatiArgs, SourceArgs};
 use fundtrail_audit::Source;
-use fundtrail_audit::views::{self, AsOf};
 use fundtrail_domain::{CountryCode, Currency};
 use fundtrail_projections::persist::ViewDb;
 use fundtrail_projections::{Reporting, Views};
-use fundtrail_projector::{Projector, ProjectorOptions, StoreSource, render};
+use fundtrail_log::StoreSource;
+use fundtrail_projector::{Projector, ProjectorOptions, render};
 use fundtrail_proto::v1;
+use fundtrail_reports::views::{self, AsOf};
 use fundtrail_store::EventStore;
 use fundtrail_tests::story::{self, EFFECT_TIMEOUT, FINANCE};
 use fundtrail_tests::{
@@ -118,7 +119,7 @@ async fn return_allocation(c: &mut Clients, project_id: &str) {
 }
 
 fn schemas() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/audit/tests/iati")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/reports/tests/iati")
 }
 
 /// `xmllint --xpath` values of an attribute, read independently of the writer.
@@ -278,9 +279,11 @@ async fn reports_from_a_real_history(backend: Backend) {
 
     // CSV of the per-country view and the donor statements.
     let csv_dir = dir.path().join("csv");
-    let live = Source::server(&url).await.unwrap();
-    let all = views::fold(&live, Currency::USD, None).await.unwrap();
-    fundtrail_audit::report::write(&all, &csv_dir).unwrap();
+    let (live, _) = source.open().await.unwrap();
+    let all = views::fold(live.events().await.unwrap(), Currency::USD, None)
+        .await
+        .unwrap();
+    fundtrail_reports::csv::write(&all, &csv_dir).unwrap();
     let countries = std::fs::read_to_string(csv_dir.join("countries.csv")).unwrap();
     let ba_row = countries.lines().find(|l| l.starts_with("BA,")).unwrap();
     assert!(
@@ -296,12 +299,17 @@ async fn reports_from_a_real_history(backend: Backend) {
 
     // "As of" before the payment nothing was disbursed; the diff shows the payment and refund.
     let ba_code = CountryCode::new("BA").unwrap();
-    let then = views::fold(&live, Currency::USD, Some(AsOf::Position(before_payment)))
-        .await
-        .unwrap();
+    let then = views::fold(
+        live.events().await.unwrap(),
+        Currency::USD,
+        Some(AsOf::Position(before_payment)),
+    )
+    .await
+    .unwrap();
     assert!(then.country.report(ba_code).disbursed.original.is_empty());
     assert!(!all.country.report(ba_code).disbursed.original.is_empty());
-    let (_, changes, _) = views::diff(&live, Currency::USD, ba_code, before_payment, head)
+    let events = live.events().await.unwrap();
+    let (_, changes, _) = views::diff(events, Currency::USD, ba_code, before_payment, head)
         .await
         .unwrap();
     let lines = views::describe_changes(&changes, Currency::USD);
@@ -321,9 +329,13 @@ async fn reports_from_a_real_history(backend: Backend) {
     // Views rebuilt from an export are the live projector's, byte for byte on the wire.
     let export = dir.path().join("fund.ndjson");
     audit_cli::export(&source, &export).await.unwrap();
-    let from_file = views::fold(&Source::file(&export), Currency::USD, None)
-        .await
-        .unwrap();
+    let from_file = views::fold(
+        Source::file(&export).events().await.unwrap(),
+        Currency::USD,
+        None,
+    )
+    .await
+    .unwrap();
     let live_views = projected(server.server.store.clone(), head).await;
     assert_eq!(rendered(&from_file), rendered(&live_views));
     assert_eq!(rendered(&from_file), rendered(&all));
@@ -434,14 +446,14 @@ async fn python_agrees(export: &Path) {
     // One payload byte changed: both name the same position.
     let text = std::fs::read_to_string(export).unwrap();
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    let fundtrail_audit::export::Record::Event(event) = serde_json::from_str(&lines[5]).unwrap()
+    let fundtrail_verifier::export::Record::Event(event) = serde_json::from_str(&lines[5]).unwrap()
     else {
         panic!("line 6 is an event")
     };
     let position = event.position;
-    let mut envelope = fundtrail_audit::Envelope::try_from(&event).unwrap();
+    let mut envelope = fundtrail_verifier::Envelope::try_from(&event).unwrap();
     envelope.payload.push(1);
-    let record = fundtrail_audit::export::Record::Event((&envelope).into());
+    let record = fundtrail_verifier::export::Record::Event((&envelope).into());
     lines[5] = serde_json::to_string(&record).unwrap();
     let tampered = dir.join("tampered.ndjson");
     std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();

@@ -1,39 +1,27 @@
-//! What auditors get from fundtrail.
+//! The fund's side of auditing, which needs the store: signing checkpoints and keeping them,
+//! building inclusion proofs, reading a history and exporting it. What decides whether a
+//! history is intact is `fundtrail-verifier`; what is reported from it is `fundtrail-reports`.
 //!
-//! - [`chain`]: the hash chain of ARCHITECTURE.md §3, implemented again from its definition,
-//!   sharing no code with the store it checks.
-//! - [`verify`]: recomputing a history's chain and checking signed checkpoints against it,
-//!   naming the first place where it breaks.
-//! - [`checkpoint`], [`storage`], [`signer`]: ed25519 signatures over `u64be(position) || hash`,
-//!   kept in a table of the store's own database, signed on demand and periodically, and only
-//!   over a chain recomputed since the previous checkpoint.
-//! - [`proof`]: inclusion proofs from a position to a signed checkpoint.
-//! - [`export`], [`source`], [`audit`]: the export file format, reading a history from a store,
-//!   a server or a file, and exporting and verifying it.
-//! - [`iati`]: IATI 2.03 activity and organisation files folded from the history.
-//! - [`views`], [`report`]: the funding views of `fundtrail-projections` folded from any
-//!   history, "as of" a point, their changes between two points, and CSV of them.
+//! - [`key`], [`storage`], [`signer`]: the fund's ed25519 key, checkpoints kept in a table of
+//!   the store's own database, signed on demand and periodically, and only over a chain the
+//!   verifier recomputed since the previous checkpoint.
+//! - [`proof`]: inclusion proofs read from the store, from a position to a signed checkpoint.
+//! - [`source`], [`audit`], [`export`]: reading a history from a store, a server or a file,
+//!   verifying it, and writing it in the export format.
+//! - [`stored`]: the store's events as the verifier's envelopes.
 
 pub mod audit;
-pub mod chain;
-pub mod checkpoint;
-pub mod envelope;
 pub mod export;
-pub mod iati;
+pub mod key;
 pub mod proof;
-pub mod report;
 pub mod signer;
 pub mod source;
 pub mod storage;
-pub mod verify;
-pub mod views;
+pub mod stored;
 
-pub use audit::{Trust, Verification};
-pub use checkpoint::{CheckpointSigner, SignedCheckpoint};
-pub use envelope::Envelope;
+pub use key::CheckpointSigner;
 pub use source::Source;
 pub use storage::{CheckpointStore, OpenedStore};
-pub use verify::{ChainVerifier, Finding, Problem, Report};
 
 use std::time::Duration;
 

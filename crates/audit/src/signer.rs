@@ -10,10 +10,11 @@ use chrono::{SecondsFormat, Utc};
 use fundtrail_store::{EventStore, StoreError};
 use tokio_util::sync::CancellationToken;
 
-use crate::checkpoint::{CheckpointSigner, SignedCheckpoint};
-use crate::envelope::Envelope;
+use fundtrail_verifier::{ChainVerifier, Finding, Problem, SignedCheckpoint};
+
+use crate::key::CheckpointSigner;
 use crate::storage::{CheckpointStore, StorageError};
-use crate::verify::{ChainVerifier, Finding, Problem};
+use crate::stored;
 
 /// Events read per query while recomputing the chain.
 const BATCH: usize = 1000;
@@ -75,7 +76,7 @@ pub async fn sign_head(
             .into_iter()
             .take_while(|e| e.position <= head.position)
         {
-            if let Some(finding) = verifier.push(&Envelope::from(event)) {
+            if let Some(finding) = verifier.push(&stored::envelope(event)) {
                 return Err(SignError::Tampered(finding.clone()));
             }
         }
@@ -119,7 +120,7 @@ async fn anchor(store: &dyn EventStore, cp: &SignedCheckpoint) -> Result<ChainVe
             problem: Problem::OutOfOrder { found: 0 },
         }));
     };
-    let envelope = Envelope::from(event);
+    let envelope = stored::envelope(event);
     let mut verifier = ChainVerifier::anchored(cp.position - 1, envelope.prev_hash);
     if let Some(finding) = verifier.push(&envelope) {
         return Err(SignError::Tampered(finding.clone()));

@@ -1,4 +1,8 @@
 //! Where a history is read from: a live store, a server's Audit API, or an export file.
+//!
+//! A server is read through a client the caller connected (the command line connects with
+//! `fundtrail_client::Session`, which owns how a connection is made and what its failure
+//! says).
 
 use std::fs::File;
 use std::io::BufReader;
@@ -7,13 +11,13 @@ use std::path::{Path, PathBuf};
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::audit_client::AuditClient;
 use fundtrail_store::StoreOptions;
+use fundtrail_verifier::export::{self, Record};
+use fundtrail_verifier::{Envelope, SignedCheckpoint};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
-use crate::checkpoint::SignedCheckpoint;
-use crate::envelope::Envelope;
-use crate::export::{self, Record};
 use crate::storage::{self, OpenedStore};
+use crate::stored;
 
 /// Events read per store query.
 const BATCH: usize = 1000;
@@ -27,8 +31,6 @@ pub enum SourceError {
     Store(#[from] fundtrail_store::StoreError),
     #[error("the server refused: {}: {}", .0.code(), .0.message())]
     Status(#[from] tonic::Status),
-    #[error("cannot reach the server {url}: {reason}")]
-    Connect { url: String, reason: String },
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
     #[error("malformed history: {0}")]
@@ -52,25 +54,10 @@ impl Source {
         Ok(Self::Store(storage::open(url, options).await?))
     }
 
-    pub async fn server(url: &str) -> Result<Self, SourceError> {
-        let full = if url.contains("://") {
-            url.to_owned()
-        } else {
-            format!("http://{url}")
-        };
-        let connect = |reason: String| SourceError::Connect {
-            url: full.clone(),
-            reason,
-        };
-        let channel = Endpoint::from_shared(full.clone())
-            .map_err(|e| connect(e.to_string()))?
-            .connect()
-            .await
-            .map_err(|e| connect(e.to_string()))?;
+    /// A server's history, read through a connected Audit API client.
+    pub fn server(client: AuditClient<Channel>) -> Self {
         // Exports carry whole payloads; the default 4 MiB per message is a per-event bound.
-        Ok(Self::Server(
-            AuditClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
-        ))
+        Self::Server(client.max_decoding_message_size(64 * 1024 * 1024))
     }
 
     pub fn file(path: &Path) -> Self {
@@ -95,7 +82,7 @@ impl Source {
                         let batch: Vec<Envelope> = batch
                             .into_iter()
                             .take_while(|e| e.position <= head)
-                            .map(Envelope::from)
+                            .map(stored::envelope)
                             .collect();
                         // A hole at the end of the table ends the read; the verifier names it.
                         let after = batch.last().map_or(head + 1, |e| e.position + 1);
@@ -209,15 +196,6 @@ impl Source {
                 }
                 Ok(key)
             }
-        }
-    }
-
-    /// Where the history comes from, for people (no credentials).
-    pub fn describe(&self, label: &str) -> String {
-        match self {
-            Self::Store(_) => format!("store {label}"),
-            Self::Server(_) => format!("server {label}"),
-            Self::File(path) => format!("file {}", path.display()),
         }
     }
 }

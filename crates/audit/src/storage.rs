@@ -7,7 +7,7 @@ use std::sync::Arc;
 use fundtrail_store::{Database, EventStore, StoreError, StoreOptions};
 use sqlx::{PgPool, Row, SqlitePool};
 
-use crate::checkpoint::SignedCheckpoint;
+use fundtrail_verifier::SignedCheckpoint;
 
 /// Why checkpoints could not be stored or read.
 #[derive(Debug, thiserror::Error)]

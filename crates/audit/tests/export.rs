@@ -1,10 +1,10 @@
 //! Export files: an export verifies, and every kind of tampering with the file is named at
 //! its position.
 
-use fundtrail_audit::audit::{self, Trust};
-use fundtrail_audit::export::Record;
-use fundtrail_audit::{CheckpointSigner, Envelope, Problem, Source, chain, signer, storage};
+use fundtrail_audit::{CheckpointSigner, Source, audit, signer, storage};
 use fundtrail_store::{AppendRequest, ExpectedVersion, NewEvent, StoreOptions};
+use fundtrail_verifier::export::Record;
+use fundtrail_verifier::{Envelope, Problem, Trust, chain};
 
 async fn exported() -> (Vec<String>, CheckpointSigner) {
     let opened = storage::open("sqlite::memory:", StoreOptions::default())
@@ -42,9 +42,9 @@ async fn exported() -> (Vec<String>, CheckpointSigner) {
     (text.lines().map(str::to_owned).collect(), signer)
 }
 
-fn verify(lines: &[String], key: [u8; 32]) -> fundtrail_audit::Report {
+fn verify(lines: &[String], key: [u8; 32]) -> fundtrail_verifier::Report {
     let text = lines.join("\n") + "\n";
-    let v = audit::verify_export(text.as_bytes(), Some(key));
+    let v = fundtrail_verifier::verify_export(text.as_bytes(), Some(key));
     assert_eq!(v.trust, Trust::Given);
     v.report
 }

@@ -2,8 +2,9 @@
 
 use fundtrail_audit::signer::{SignError, sign_head};
 use fundtrail_audit::storage::{self, OpenedStore};
-use fundtrail_audit::{CheckpointSigner, CheckpointStore, Problem};
+use fundtrail_audit::{CheckpointSigner, CheckpointStore};
 use fundtrail_store::{AppendRequest, ExpectedVersion, NewEvent, StoreOptions};
+use fundtrail_verifier::Problem;
 
 async fn history(events: u8) -> OpenedStore {
     let opened = storage::open("sqlite::memory:", StoreOptions::default())

@@ -81,9 +81,8 @@ pub fn required(option: &str, text: &str) -> anyhow::Result<String> {
 
 pub fn request_id(text: &str) -> anyhow::Result<String> {
     let id = text.trim();
-    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_graphic()) {
-        bail!("--request-id {text:?}: use at most 128 printable ASCII characters without spaces");
-    }
+    fundtrail_store::validate_request_id(id)
+        .map_err(|error| anyhow!("--request-id {text:?}: {error}"))?;
     Ok(id.to_owned())
 }
 

@@ -1,21 +1,15 @@
 //! What the client prints: lines and tables for people, JSON for scripts.
 
 use std::io::Write as _;
-use std::sync::LazyLock;
 
 use anyhow::anyhow;
 use fundtrail_domain::{Currency, Money};
 use fundtrail_proto::v1;
-use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+use prost_reflect::{DescriptorPool, SerializeOptions};
 use serde_json::Value;
 
-static POOL: LazyLock<Result<DescriptorPool, String>> = LazyLock::new(|| {
-    DescriptorPool::decode(fundtrail_proto::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string())
-});
-
 pub(crate) fn descriptors() -> anyhow::Result<&'static DescriptorPool> {
-    POOL.as_ref()
-        .map_err(|e| anyhow!("the built-in protobuf descriptors are unreadable: {e}"))
+    Ok(fundtrail_proto::reflect::descriptors()?)
 }
 
 /// A message in the protobuf JSON mapping, decoded by its full type name.
@@ -23,11 +17,7 @@ pub(crate) fn descriptors() -> anyhow::Result<&'static DescriptorPool> {
 /// `complete` keeps fields at their default value, so scripts find every field; a summary
 /// for people leaves them out.
 pub fn json_of_bytes(type_name: &str, bytes: &[u8], complete: bool) -> anyhow::Result<Value> {
-    let descriptor = descriptors()?
-        .get_message_by_name(type_name)
-        .ok_or_else(|| anyhow!("unknown message type {type_name}"))?;
-    let message = DynamicMessage::decode(descriptor, bytes)
-        .map_err(|e| anyhow!("cannot decode a {type_name}: {e}"))?;
+    let message = fundtrail_proto::reflect::decode(type_name, bytes)?;
     let options = SerializeOptions::new()
         .use_proto_field_name(true)
         .skip_default_fields(!complete);

@@ -1,7 +1,7 @@
 //! Refusals of the domain: every one is typed and carries a stable reason code.
 //!
 //! Reason codes are part of the API: clients branch on them, so they never change meaning.
-//! Each maps to one gRPC status code (ARCHITECTURE.md §8) through [`ErrorKind`].
+//! Each maps to one gRPC status code (docs/architecture.md §8) through [`ErrorKind`].
 
 use crate::money::MoneyError;
 use crate::rate::RateError;

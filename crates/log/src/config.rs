@@ -9,6 +9,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use fundtrail_telemetry::redact_url;
+
 use crate::error::LogError;
 
 pub const DEFAULT_TOPIC: &str = "fundtrail.events.v1";
@@ -115,17 +117,18 @@ impl FromStr for LogConfig {
     }
 }
 
+/// The log's URL with its credentials hidden: this is what logs and messages show.
 impl fmt::Display for LogConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Embedded => f.write_str("embedded"),
-            Self::Kafka(k) => write!(
-                f,
+        let url = match self {
+            Self::Embedded => "embedded".to_owned(),
+            Self::Kafka(k) => format!(
                 "kafka://{}?topic={}&partitions={}&replication={}",
                 k.brokers, k.topic, k.partitions, k.replication
             ),
-            Self::Nats(n) => write!(f, "{}?stream={}&prefix={}", n.url, n.stream, n.prefix),
-        }
+            Self::Nats(n) => format!("{}?stream={}&prefix={}", n.url, n.stream, n.prefix),
+        };
+        f.write_str(&redact_url(&url))
     }
 }
 
@@ -134,11 +137,9 @@ fn name_ok(name: &str, allowed: impl Fn(char) -> bool) -> bool {
 }
 
 fn bad(url: &str, why: &str) -> LogError {
-    // Only up to the host: a URL may carry credentials after it.
-    let shown = url.split('?').next().unwrap_or_default();
-    let shown = shown.rsplit('@').next().unwrap_or_default();
     LogError::Config(format!(
-        "{why} in log url {shown:?}: use embedded, kafka://host:port or nats://host:port"
+        "{why} in log url {:?}: use embedded, kafka://host:port or nats://host:port",
+        redact_url(url)
     ))
 }
 
@@ -239,6 +240,41 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("secret")
+        );
+    }
+
+    #[test]
+    fn shown_urls_keep_credentials_out() {
+        for (url, shown) in [
+            (
+                "nats://relay:s3cret@nats:4222",
+                "nats://relay:***@nats:4222?stream=FUNDTRAIL&prefix=fundtrail.v1",
+            ),
+            (
+                "nats://s3cret@nats:4222",
+                "nats://***@nats:4222?stream=FUNDTRAIL&prefix=fundtrail.v1",
+            ),
+            (
+                "kafka://alice:s3cret@a:9092,b:9092",
+                "kafka://alice:***@a:9092,b:9092?topic=fundtrail.events.v1&partitions=6&replication=1",
+            ),
+        ] {
+            assert_eq!(url.parse::<LogConfig>().unwrap().to_string(), shown);
+        }
+        assert_eq!(
+            "nats://127.0.0.1:4222"
+                .parse::<LogConfig>()
+                .unwrap()
+                .to_string(),
+            "nats://127.0.0.1:4222?stream=FUNDTRAIL&prefix=fundtrail.v1"
+        );
+        let refused = "nats://relay:s3cret@nats:4222?colour=red"
+            .parse::<LogConfig>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("colour") && !refused.contains("s3cret"),
+            "{refused}"
         );
     }
 }

@@ -145,12 +145,17 @@ impl EventSource for InPositionOrder {
     }
 }
 
+/// Events the embedded log reads ahead of its consumer. Enough for one that takes whatever
+/// has arrived as a batch (the projector folds up to thousands of events per transaction),
+/// so catching up does not shrink its batches to the channel's size.
+const READ_AHEAD: usize = 4096;
+
 /// The embedded log: the store's own catch-up-then-live subscription.
 ///
 /// The subscription runs in a task of its own and hands events over through a channel, so a
-/// consumer that stops polling (idle, or saving its checkpoint) never leaves a read halfway
-/// with a connection held — on a pool of one (an in-memory `SQLite` store) that connection is
-/// the one the consumer's next query waits for. Needs a Tokio runtime.
+/// consumer that stops polling (idle, or saving its checkpoint or its views) never leaves a
+/// read halfway with a connection held — on a pool of one (an in-memory `SQLite` store) that
+/// connection is the one the consumer's next query waits for. Needs a Tokio runtime.
 #[derive(Debug, Clone)]
 pub struct StoreSource(pub Arc<dyn EventStore>);
 
@@ -160,7 +165,7 @@ impl EventSource for StoreSource {
         _consumer: &str,
         from: u64,
     ) -> BoxStream<'static, Result<Delivery, LogError>> {
-        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD);
         let mut events = self.0.subscribe(from);
         tokio::spawn(async move {
             loop {

@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use chrono::{SecondsFormat, Utc};
 use clap::{Args, Subcommand};
-use fundtrail_audit::audit;
-use fundtrail_audit::checkpoint::parse_public_key;
-use fundtrail_audit::proof::InclusionProof;
-use fundtrail_audit::views::{self, AsOf};
-use fundtrail_audit::{SignedCheckpoint, Source};
+use fundtrail_audit::{Source, audit};
+use fundtrail_client::Session;
 use fundtrail_proto::v1;
+use fundtrail_reports::views::{self, AsOf};
+use fundtrail_verifier::{InclusionProof, SignedCheckpoint, parse_public_key};
 
 #[derive(Debug, Args)]
 pub struct AuditCommand {
@@ -218,14 +217,14 @@ impl SourceArgs {
             return Ok((Source::file(path), format!("file {}", path.display())));
         }
         if let Some(url) = &self.store {
-            let label = format!("store {}", fundtrail_server::redact(url));
+            let label = format!("store {}", fundtrail_telemetry::redact_url(url));
             let source = Source::store(url)
                 .await
                 .with_context(|| format!("opening {label}"))?;
             return Ok((source, label));
         }
         let url = server_url(self.server.as_ref());
-        let source = Source::server(&url).await?;
+        let source = Source::server(Session::connect(&url).await?.audit());
         Ok((source, format!("server {url}")))
     }
 }
@@ -260,17 +259,18 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             let (source, _) = args.source.open().await?;
             let as_of = args.as_of.as_deref().map(AsOf::parse).transpose();
             let views = views::fold(
-                &source,
+                source.events().await?,
                 args.reporting.currency()?,
                 as_of.map_err(anyhow::Error::msg)?,
             )
             .await?;
-            wrote(&fundtrail_audit::report::write(&views, &args.out)?)
+            wrote(&fundtrail_reports::csv::write(&views, &args.out)?)
         }
         AuditSubcommand::Replay(args) => {
             let (source, _) = args.source.open().await?;
             let as_of = AsOf::parse(&args.as_of).map_err(anyhow::Error::msg)?;
-            let views = views::fold(&source, args.reporting.currency()?, Some(as_of)).await?;
+            let currency = args.reporting.currency()?;
+            let views = views::fold(source.events().await?, currency, Some(as_of)).await?;
             let reports = match &args.country {
                 Some(code) => vec![views.country.report(country(code)?)],
                 None => views.country.reports(),
@@ -284,7 +284,8 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             let (source, _) = args.source.open().await?;
             let code = country(&args.country)?;
             let currency = args.reporting.currency()?;
-            let (_, changes, _) = views::diff(&source, currency, code, args.from, args.to).await?;
+            let events = source.events().await?;
+            let (_, changes, _) = views::diff(events, currency, code, args.from, args.to).await?;
             views::describe_changes(&changes, currency)
         }
     };
@@ -313,17 +314,17 @@ fn country(code: &str) -> anyhow::Result<fundtrail_domain::CountryCode> {
 /// Writes the IATI files of a history into `args.out`.
 pub async fn iati(args: &IatiArgs) -> anyhow::Result<Vec<PathBuf>> {
     let (source, _) = args.source.open().await?;
-    let mut fund = fundtrail_audit::iati::Fund::default();
+    let mut fund = fundtrail_reports::iati::Fund::default();
     let mut events = source.events().await?;
     while let Some(event) = futures::StreamExt::next(&mut events).await {
         fund.apply(&event?)?;
     }
-    let publisher = fundtrail_audit::iati::Publisher {
+    let publisher = fundtrail_reports::iati::Publisher {
         identifier: args.reporting_org.trim().to_owned(),
         name: args.reporting_org_name.trim().to_owned(),
         org_type: args.reporting_org_type.trim().to_owned(),
     };
-    Ok(fundtrail_audit::iati::write(
+    Ok(fundtrail_reports::iati::write(
         &fund,
         &publisher,
         &args.out,
@@ -381,7 +382,8 @@ pub async fn export(source: &SourceArgs, out: &Path) -> anyhow::Result<String> {
 pub async fn verify(source: &SourceArgs, key: Option<[u8; 32]>) -> anyhow::Result<Vec<String>> {
     let (source, label) = source.open().await?;
     let verification = audit::verify(&source, key).await?;
-    let mut lines = audit::summary(&verification.report, verification.trust, &label);
+    let mut lines =
+        fundtrail_verifier::summary(&verification.report, verification.trust, &label);
     if verification.report.is_ok() {
         return Ok(lines);
     }
@@ -396,10 +398,9 @@ pub async fn verify(source: &SourceArgs, key: Option<[u8; 32]>) -> anyhow::Resul
 
 /// Signs the head of the history now, through the Audit API.
 pub async fn create_checkpoint(url: &str) -> anyhow::Result<SignedCheckpoint> {
-    let Source::Server(mut client) = Source::server(url).await? else {
-        bail!("not a server");
-    };
-    let cp = client
+    let cp = Session::connect(url)
+        .await?
+        .audit()
         .create_checkpoint(v1::CreateCheckpointRequest {})
         .await
         .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
@@ -425,10 +426,9 @@ pub async fn prove(
     checkpoint: u64,
     key: Option<[u8; 32]>,
 ) -> anyhow::Result<String> {
-    let Source::Server(mut client) = Source::server(url).await? else {
-        bail!("not a server");
-    };
-    let proof = client
+    let proof = Session::connect(url)
+        .await?
+        .audit()
         .prove_inclusion(v1::ProveInclusionRequest {
             position,
             checkpoint_position: checkpoint,

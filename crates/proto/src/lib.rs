@@ -16,6 +16,7 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("fundtrail_descriptor");
 
 pub mod events;
+pub mod reflect;
 pub mod wire;
 
 pub use events::{DecodeError, EncodedEvent, decode, encode};

@@ -15,6 +15,7 @@ use fundtrail_projector::AuditService;
 use fundtrail_service::Ledger;
 use fundtrail_service::reaction::{self, Reaction};
 use fundtrail_store::{EventStore, StoreOptions};
+use fundtrail_telemetry::redact_url;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tokio::task::JoinHandle;
@@ -114,10 +115,10 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
     let opened =
         fundtrail_audit::storage::open(&settings.store_url, settings.store_options.clone())
             .await
-            .with_context(|| format!("opening the event store {}", redact(&settings.store_url)))?;
+            .with_context(|| format!("opening the event store {}", redact_url(&settings.store_url)))?;
     let store = opened.events.clone();
     let log = fundtrail_log::open_source(&settings.log_url, store.clone())
-        .with_context(|| format!("log {}", settings.log_url))?;
+        .with_context(|| format!("log {}", redact_url(&settings.log_url)))?;
     let embedded = settings.log_url == "embedded";
     let listener = TcpListener::bind(settings.listen)
         .await
@@ -163,12 +164,11 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
         } else {
             // The views need every event in order, so the projector reads every partition
             // under a consumer name of its own rather than sharing a group.
-            let source = fundtrail_projector::LogSource::new(log.clone(), "projector");
             fundtrail_projector::serve::start_on(
                 currency,
                 db,
                 store.clone(),
-                Arc::new(source),
+                log.clone(),
                 shutdown.clone(),
             )
         }
@@ -271,25 +271,6 @@ pub fn incoming(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
-/// A store URL without its password, for messages.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &credentials[..colon],
-                    &url[at..]
-                ),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// Resolves when the process receives SIGINT or SIGTERM.
 pub async fn termination() {
     let interrupt = tokio::signal::ctrl_c();
@@ -318,7 +299,7 @@ pub async fn termination() {
 
 #[cfg(test)]
 mod tests {
-    use super::{incoming, redact};
+    use super::incoming;
     use tokio_stream::StreamExt;
 
     #[tokio::test]
@@ -332,10 +313,4 @@ mod tests {
         assert!(served.nodelay().unwrap());
     }
 
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
-    }
 }

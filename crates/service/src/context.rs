@@ -67,12 +67,8 @@ fn check_request_id(request_id: &str) -> Result<String, ServiceError> {
              resending the same request with it is safe",
         ));
     }
-    if id.len() > 128 || !id.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ServiceError::invalid(
-            "request_id",
-            "a request_id is at most 128 printable ASCII characters without spaces",
-        ));
-    }
+    fundtrail_store::validate_request_id(id)
+        .map_err(|invalid| ServiceError::invalid("request_id", invalid.to_string()))?;
     Ok(id.to_owned())
 }
 

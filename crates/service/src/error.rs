@@ -1,13 +1,18 @@
 //! Every error a service can meet, and the one place they become gRPC statuses.
 //!
-//! ARCHITECTURE.md §8: malformed input is `INVALID_ARGUMENT` with field violations; a broken
+//! docs/architecture.md §8: malformed input is `INVALID_ARGUMENT` with field violations; a broken
 //! rule is `FAILED_PRECONDITION` with the reason code; an expected-version conflict is
 //! `ABORTED` with the actual version; a reused request id is `ALREADY_EXISTS`; a missing thing
 //! is `NOT_FOUND`; an unreachable store is `UNAVAILABLE`. Every status carries a
 //! `google.rpc.ErrorInfo` whose reason is the stable code, so clients branch on codes, never
 //! on messages.
+//!
+//! The read side answers through the same mapping: a position past the head is
+//! `OUT_OF_RANGE`, a view that did not reach a query's `min_position` in time is
+//! `DEADLINE_EXCEEDED`, and the Audit API's refusals ([`AuditRefusal`]) have codes of their own.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use fundtrail_domain::{DomainError, ErrorKind};
 use fundtrail_proto::DecodeError;
@@ -29,6 +34,61 @@ pub enum ServiceError {
     /// The command was retried too often against concurrent writers.
     #[error("stream {stream} kept changing under the command; retry")]
     Contended { stream: String },
+    /// A query named a position the history has not reached.
+    #[error("{field}: {position} is beyond the last recorded position, {head}")]
+    BeyondHead {
+        field: &'static str,
+        position: u64,
+        head: u64,
+    },
+    /// A view did not reach a query's `min_position` within the wait.
+    #[error(
+        "min_position: the {view} view is at position {at} and did not reach {min_position} \
+         within {} s; retry later",
+        .waited.as_secs()
+    )]
+    Behind {
+        view: &'static str,
+        at: u64,
+        min_position: u64,
+        waited: Duration,
+    },
+    /// What a query needs is going away with the server.
+    #[error("{0}")]
+    Stopping(&'static str),
+    /// The history could not be folded into the view a query asked for.
+    #[error("the history could not be folded: {0}")]
+    Unfoldable(String),
+    #[error(transparent)]
+    Audit(#[from] AuditRefusal),
+}
+
+/// What the Audit API refuses besides malformed input and the store's own failures.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditRefusal {
+    #[error("signed checkpoints are not configured on this server")]
+    NoCheckpoints,
+    #[error(
+        "this server has no audit signing key (set audit_signing_key or \
+         FUNDTRAIL_AUDIT_SIGNING_KEY)"
+    )]
+    NoSigningKey,
+    #[error("no checkpoint has been signed yet (CreateCheckpoint signs one)")]
+    NoCheckpointYet,
+    #[error("no checkpoint at position {0} (ListCheckpoints lists them)")]
+    NoCheckpointAt(u64),
+    #[error("the store is empty: there is no head to sign")]
+    NothingToSign,
+    #[error(
+        "position {position} is after the checkpoint at {checkpoint}: sign a newer one \
+         (CreateCheckpoint) or wait for the next"
+    )]
+    AfterCheckpoint { position: u64, checkpoint: u64 },
+    /// The stored history no longer is what was signed: an event changed or is gone.
+    #[error("{0}")]
+    Altered(String),
+    #[error("{0}")]
+    ProofTooLarge(String),
 }
 
 impl ServiceError {
@@ -82,8 +142,87 @@ impl From<ServiceError> for Status {
                 "CONTENDED",
                 HashMap::from([("stream".to_owned(), stream)]),
             ),
+            ServiceError::BeyondHead {
+                field,
+                position,
+                head,
+            } => {
+                let message = format!("{position} is beyond the last recorded position, {head}");
+                let mut details = ErrorDetails::with_bad_request_violation(field, &message);
+                details.set_error_info(
+                    "BEYOND_HEAD",
+                    ERROR_DOMAIN,
+                    HashMap::from([("head".to_owned(), head.to_string())]),
+                );
+                Status::with_error_details(Code::OutOfRange, format!("{field}: {message}"), details)
+            }
+            ServiceError::Behind {
+                view,
+                at,
+                min_position: _,
+                waited: _,
+            } => status(
+                Code::DeadlineExceeded,
+                error.to_string(),
+                "VIEW_BEHIND",
+                HashMap::from([
+                    ("view".to_owned(), view.to_owned()),
+                    ("position".to_owned(), at.to_string()),
+                ]),
+            ),
+            ServiceError::Stopping(what) => status(
+                Code::Unavailable,
+                what.to_owned(),
+                "STOPPING",
+                HashMap::new(),
+            ),
+            ServiceError::Unfoldable(_) => {
+                let message = error.to_string();
+                tracing::error!(%message, "a view could not be folded for a query");
+                status(
+                    Code::Internal,
+                    message,
+                    "UNFOLDABLE_HISTORY",
+                    HashMap::new(),
+                )
+            }
+            ServiceError::Audit(refusal) => audit_status(&refusal),
         }
     }
+}
+
+fn audit_status(refusal: &AuditRefusal) -> Status {
+    let message = refusal.to_string();
+    let (code, reason, metadata) = match refusal {
+        AuditRefusal::NoCheckpoints => (
+            Code::Unimplemented,
+            "CHECKPOINTS_NOT_CONFIGURED",
+            HashMap::new(),
+        ),
+        AuditRefusal::NoSigningKey => (Code::FailedPrecondition, "NO_SIGNING_KEY", HashMap::new()),
+        AuditRefusal::NoCheckpointYet => (Code::NotFound, "CHECKPOINT_NOT_FOUND", HashMap::new()),
+        &AuditRefusal::NoCheckpointAt(position) => (
+            Code::NotFound,
+            "CHECKPOINT_NOT_FOUND",
+            HashMap::from([("position".to_owned(), position.to_string())]),
+        ),
+        AuditRefusal::NothingToSign => {
+            (Code::FailedPrecondition, "NOTHING_TO_SIGN", HashMap::new())
+        }
+        &AuditRefusal::AfterCheckpoint {
+            position: _,
+            checkpoint,
+        } => (
+            Code::FailedPrecondition,
+            "AFTER_CHECKPOINT",
+            HashMap::from([("checkpoint".to_owned(), checkpoint.to_string())]),
+        ),
+        AuditRefusal::Altered(_) => (Code::DataLoss, "HISTORY_ALTERED", HashMap::new()),
+        AuditRefusal::ProofTooLarge(_) => {
+            (Code::ResourceExhausted, "PROOF_TOO_LARGE", HashMap::new())
+        }
+    };
+    status(code, message, reason, metadata)
 }
 
 fn store_status(error: StoreError) -> Status {
@@ -189,6 +328,54 @@ mod tests {
             metadata.get("actual_version").map(String::as_str),
             Some("5")
         );
+    }
+
+    #[test]
+    fn queries_past_the_head_or_the_wait_say_where_things_stand() {
+        let status = Status::from(ServiceError::BeyondHead {
+            field: "as_of.position",
+            position: 9,
+            head: 7,
+        });
+        assert_eq!(status.code(), Code::OutOfRange);
+        assert!(status.message().starts_with("as_of.position: 9 is beyond"));
+        let bad = status.get_details_bad_request().expect("field violations");
+        assert_eq!(bad.field_violations[0].field, "as_of.position");
+        let (reason, metadata) = info(&status);
+        assert_eq!(reason, "BEYOND_HEAD");
+        assert_eq!(metadata.get("head").map(String::as_str), Some("7"));
+        let status = Status::from(ServiceError::Behind {
+            view: "fund_overview",
+            at: 3,
+            min_position: 5,
+            waited: Duration::from_secs(10),
+        });
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        assert!(
+            status.message().contains("within 10 s"),
+            "{}",
+            status.message()
+        );
+        assert_eq!(info(&status).0, "VIEW_BEHIND");
+    }
+
+    #[test]
+    fn audit_refusals_have_their_codes() {
+        let cases = [
+            (AuditRefusal::NoCheckpoints, Code::Unimplemented),
+            (AuditRefusal::NoSigningKey, Code::FailedPrecondition),
+            (AuditRefusal::NoCheckpointAt(4), Code::NotFound),
+            (AuditRefusal::Altered("gone".into()), Code::DataLoss),
+            (
+                AuditRefusal::ProofTooLarge("big".into()),
+                Code::ResourceExhausted,
+            ),
+        ];
+        for (refusal, code) in cases {
+            let status = Status::from(ServiceError::from(refusal));
+            assert_eq!(status.code(), code, "{status:?}");
+            assert!(!info(&status).0.is_empty());
+        }
     }
 
     #[test]

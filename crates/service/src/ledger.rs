@@ -4,7 +4,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fundtrail_domain::{Currency, DomainError};
+use fundtrail_domain::{Currency, DomainError, Project, ProjectId, ProjectSummary, Reason};
 use fundtrail_proto::{decode, encode, v1};
 use fundtrail_store::{
     AppendRequest, AppendResult, EventStore, ExpectedVersion, NewEvent, StoreError,
@@ -102,6 +102,19 @@ impl Ledger {
             version = Some(recorded.version);
         }
         Ok(Loaded { state, version })
+    }
+
+    /// What commands of other aggregates need to know of a project. A project that was never
+    /// registered has nothing to know, so naming one is refused as `PROJECT_NOT_FOUND`.
+    pub async fn project(&self, project_id: &ProjectId) -> Result<ProjectSummary, ServiceError> {
+        let loaded = self.load::<Project>(&Project::stream(project_id)).await?;
+        loaded.state.summary().ok_or_else(|| {
+            DomainError::refused(
+                Reason::ProjectNotFound,
+                format!("project {project_id} is not registered"),
+            )
+            .into()
+        })
     }
 
     /// Runs a command against a stream and appends what it decides, answering a retried

@@ -4,8 +4,8 @@
 //!   append with the expected version — with retries when another writer got there first.
 //! - [`CommandContext`]: the principal, request id, fingerprint and causation of a command.
 //! - [`reaction`]: process managers, consuming the history with checkpoints committed
-//!   alongside their effects.
-//! - [`ServiceError`]: the one place errors become `tonic::Status` (ARCHITECTURE.md §8).
+//!   alongside their effects; each states its [`Policy`] and runs as a [`ProcessManager`].
+//! - [`ServiceError`]: the one place errors become `tonic::Status` (docs/architecture.md §8).
 
 pub mod context;
 pub mod error;
@@ -14,9 +14,9 @@ pub mod reaction;
 pub mod stored;
 
 pub use context::{CommandContext, CommandRequest};
-pub use error::ServiceError;
+pub use error::{AuditRefusal, ServiceError};
 pub use ledger::{Ledger, Loaded};
-pub use reaction::{EventSource, Handled, Reaction, StoreSource};
+pub use reaction::{Effect, EventSource, Handled, Policy, ProcessManager, Reaction, StoreSource};
 pub use stored::Stored;
 
 /// Turns a service result into a gRPC response.

@@ -13,12 +13,15 @@
 //!
 //! Its handling of an event is a span, child of the span that recorded the event, so what it
 //! writes stays in the trace of the command that caused it (docs/observability.md).
+//!
+//! A process manager states only its [`Policy`] — which command an event calls for, and for
+//! which stream; [`ProcessManager`] makes it a reaction.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fundtrail_domain::Event;
+use fundtrail_domain::{Aggregate, Event};
 use fundtrail_log::{Consumer, ConsumerOptions, LogError};
 use fundtrail_proto::{DecodeError, decode};
 use fundtrail_store::{Checkpoint, EventStore, RecordedEvent};
@@ -31,7 +34,10 @@ use tracing::field::Empty;
 
 pub use fundtrail_log::{EventSource, StoreSource};
 
+use crate::context::CommandContext;
 use crate::error::ServiceError;
+use crate::ledger::Ledger;
+use crate::stored::Stored;
 
 /// What a reaction did with one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +69,104 @@ pub trait Reaction: Send + Sync + 'static {
         decoded: &Event,
         checkpoint: Checkpoint,
     ) -> Result<Handled, ServiceError>;
+}
+
+/// What a process manager does with an event: the command, if any, it sends to one aggregate.
+#[async_trait]
+pub trait Policy: Send + Sync + 'static {
+    /// The consumer name the checkpoint is kept under, and the actor of what it writes.
+    const NAME: &'static str;
+
+    /// See [`Reaction::in_position_order`].
+    const IN_POSITION_ORDER: bool = false;
+
+    /// The aggregate its commands go to.
+    type Target: Stored<Event: Send + Sync + Clone, Command: Send + Sync + Clone>;
+
+    /// The command `event` calls for, and the stream it goes to; `None` when it calls for none.
+    async fn effect(
+        &self,
+        ledger: &Ledger,
+        event: &RecordedEvent,
+        decoded: &Event,
+    ) -> Result<Option<Effect<Self::Target>>, ServiceError>;
+}
+
+/// A command for the aggregate whose stream is `stream`.
+pub struct Effect<A: Aggregate> {
+    pub stream: String,
+    pub command: A::Command,
+}
+
+impl<A: Aggregate> std::fmt::Debug for Effect<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Effect")
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`Policy`] and the ledger it writes through: the reaction a server runs. Its request id
+/// is derived from the event and its checkpoint commits with the command's events.
+#[derive(Debug, Clone)]
+pub struct ProcessManager<P> {
+    ledger: Ledger,
+    policy: P,
+}
+
+impl<P: Policy> ProcessManager<P> {
+    pub const NAME: &'static str = P::NAME;
+
+    pub fn new(ledger: Ledger) -> Self
+    where
+        P: Default,
+    {
+        Self {
+            ledger,
+            policy: P::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl<P: Policy> Reaction for ProcessManager<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn in_position_order(&self) -> bool {
+        P::IN_POSITION_ORDER
+    }
+
+    async fn handle(
+        &self,
+        event: &RecordedEvent,
+        decoded: &Event,
+        checkpoint: Checkpoint,
+    ) -> Result<Handled, ServiceError> {
+        let Some(Effect { stream, command }) =
+            self.policy.effect(&self.ledger, event, decoded).await?
+        else {
+            return Ok(Handled::Skipped);
+        };
+        let ctx = CommandContext::for_reaction(P::NAME, event)?;
+        let result = self
+            .ledger
+            .react::<P::Target, _>(
+                &ctx,
+                &stream,
+                |target| target.decide(command.clone()),
+                checkpoint,
+            )
+            .await?;
+        // A decision without events (the aggregate knew the event already) wrote nothing; the
+        // ledger saved the checkpoint on its own.
+        Ok(if result.event_count == 0 {
+            Handled::Skipped
+        } else {
+            Handled::Written
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! The hash chain of ARCHITECTURE.md §3 (normative: an auditor's independent verifier must
+//! The hash chain of docs/architecture.md §3 (normative: an auditor's independent verifier must
 //! agree byte for byte).
 //!
 //! ```text

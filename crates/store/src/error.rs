@@ -81,8 +81,13 @@ pub enum InvalidInput {
     )]
     ExpectedVersion(String),
 
-    #[error("request id must be non-empty and at most {max} bytes, got {len} bytes")]
+    #[error(
+        "request id must be 1 to {max} printable ASCII characters without spaces, got {len} bytes"
+    )]
     RequestId { len: usize, max: usize },
+
+    #[error("idempotency key must be 1 to {max} bytes without control characters, got {len} bytes")]
+    IdempotencyKey { len: usize, max: usize },
 
     #[error("consumer name must be non-empty and at most {max} bytes, got {len} bytes")]
     Consumer { len: usize, max: usize },

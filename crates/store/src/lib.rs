@@ -2,7 +2,7 @@
 //!
 //! One interface, [`EventStore`], over two backends with one behaviour — [`PgStore`]
 //! (PostgreSQL) and [`SqliteStore`] (a SQLite file, or memory for tests) — chosen by URL with
-//! [`open`]. Both keep, per event, the envelope and hash chain of ARCHITECTURE.md §3
+//! [`open`]. Both keep, per event, the envelope and hash chain of docs/architecture.md §3
 //! ([`chain`]), check expected versions, answer retried request ids with their original
 //! result, store consumer checkpoints, and serve catch-up-then-live subscriptions.
 //!
@@ -53,6 +53,7 @@
 //! their checkpoint in the [`AppendRequest`] so their effects and their progress commit
 //! together.
 
+mod backend;
 mod batch;
 pub mod chain;
 mod decode;
@@ -60,6 +61,7 @@ mod error;
 mod opened;
 pub mod postgres;
 pub mod sqlite;
+mod statements;
 mod store;
 mod subscribe;
 mod types;
@@ -69,6 +71,7 @@ mod writer;
 
 use std::sync::Arc;
 
+pub use backend::SqlStore;
 pub use error::{InvalidInput, StoreError};
 pub use opened::{Database, OpenedStore};
 pub use postgres::PgStore;
@@ -79,7 +82,10 @@ pub use types::{
     NewEvent, ProblemKind, RecordedEvent, RequestRecord, StoreOptions, StoreStats, StreamInfo,
     VerifyReport,
 };
-pub use validate::{MAX_STREAM_NAME, stream_name as validate_stream_name};
+pub use validate::{
+    MAX_IDEMPOTENCY_KEY, MAX_REQUEST_ID, MAX_STREAM_NAME, request_id as validate_request_id,
+    stream_name as validate_stream_name,
+};
 
 /// Opens the store a URL names: `postgres://…` or `postgresql://…` for PostgreSQL,
 /// `sqlite://path` (created if missing) or `sqlite::memory:` for SQLite.
@@ -98,5 +104,22 @@ mod tests {
             refused,
             Err(StoreError::InvalidInput(InvalidInput::Url(text))) if !text.contains("pw")
         ));
+    }
+
+    #[tokio::test]
+    async fn passwords_stay_out_of_messages() {
+        for url in [
+            "postgres://app:s3cret@db:port/x",
+            "sqlite://x.db?password=s3cret",
+        ] {
+            let refused = OpenedStore::open(url, StoreOptions::default()).await;
+            assert!(
+                matches!(
+                    &refused,
+                    Err(StoreError::InvalidInput(InvalidInput::Url(text))) if !text.contains("s3cret")
+                ),
+                "{url}: {refused:?}"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use fundtrail_telemetry::redact_url;
 use sqlx::{PgPool, SqlitePool};
 
 use crate::error::{InvalidInput, StoreError};
@@ -34,9 +35,7 @@ impl OpenedStore {
         } else if url.starts_with("sqlite:") {
             Ok(Self::Sqlite(SqliteStore::connect(url, options).await?))
         } else {
-            // Only the scheme: the rest may hold a password.
-            let scheme = url.split(':').next().unwrap_or_default();
-            Err(InvalidInput::Url(format!("{scheme}:…")).into())
+            Err(InvalidInput::Url(redact_url(url)).into())
         }
     }
 

@@ -7,8 +7,13 @@ use crate::types::{AppendRequest, ExpectedVersion, StoreOptions};
 
 pub const MAX_STREAM_NAME: usize = 200;
 pub const MAX_EVENT_TYPE: usize = 256;
-pub const MAX_REQUEST_ID: usize = 200;
+/// The longest request id, in bytes (request ids are ASCII, so also in characters).
+pub const MAX_REQUEST_ID: usize = 128;
 pub const MAX_CONSUMER: usize = 200;
+/// The longest idempotency key, in bytes. Services scope a client's request id by the caller
+/// (a subject of at most 200 characters, a separator, then the request id), so a key is longer
+/// than any request id a client may send.
+pub const MAX_IDEMPOTENCY_KEY: usize = 1024;
 
 /// `<category>-<id>`: category of lowercase ascii letters, id of `[A-Za-z0-9._:-]`.
 pub fn stream_name(name: &str) -> Result<(), InvalidInput> {
@@ -42,6 +47,35 @@ pub fn category(category: &str) -> Result<(), InvalidInput> {
         Err(InvalidInput::Category(
             category.chars().take(MAX_STREAM_NAME).collect(),
         ))
+    }
+}
+
+/// A request id is what a client resends to make a retry safe, so it must survive being typed,
+/// logged and passed in a header: 1 to [`MAX_REQUEST_ID`] printable ASCII characters, no
+/// spaces. A UUID is a good choice.
+pub fn request_id(request_id: &str) -> Result<(), InvalidInput> {
+    let len = request_id.len();
+    if len == 0 || len > MAX_REQUEST_ID || !request_id.bytes().all(|b| b.is_ascii_graphic()) {
+        Err(InvalidInput::RequestId {
+            len,
+            max: MAX_REQUEST_ID,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// The key a request is remembered under: 1 to [`MAX_IDEMPOTENCY_KEY`] bytes without control
+/// characters.
+pub fn idempotency_key(key: &str) -> Result<(), InvalidInput> {
+    let len = key.len();
+    if len == 0 || len > MAX_IDEMPOTENCY_KEY || key.chars().any(char::is_control) {
+        Err(InvalidInput::IdempotencyKey {
+            len,
+            max: MAX_IDEMPOTENCY_KEY,
+        })
+    } else {
+        Ok(())
     }
 }
 
@@ -95,13 +129,7 @@ pub fn append(request: &AppendRequest, options: &StoreOptions) -> Result<(), Inv
         }
     }
     if let Some(idempotency) = &request.idempotency {
-        let len = idempotency.request_id.len();
-        if len == 0 || len > MAX_REQUEST_ID {
-            return Err(InvalidInput::RequestId {
-                len,
-                max: MAX_REQUEST_ID,
-            });
-        }
+        idempotency_key(&idempotency.request_id)?;
     }
     if let Some(checkpoint) = &request.checkpoint {
         consumer(&checkpoint.consumer)?;
@@ -169,6 +197,33 @@ mod tests {
         }
         let exactly_max = format!("p-{}", "a".repeat(MAX_STREAM_NAME - 2));
         assert_eq!(stream_name(&exactly_max), Ok(()));
+    }
+
+    #[test]
+    fn request_ids() {
+        for good in [
+            "r-1",
+            "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            &"x".repeat(MAX_REQUEST_ID),
+        ] {
+            assert_eq!(request_id(good), Ok(()), "{good}");
+        }
+        let long = "x".repeat(MAX_REQUEST_ID + 1);
+        for bad in ["", " r-1", "has space", "tab\there", "é", long.as_str()] {
+            assert!(request_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn idempotency_keys() {
+        let longest = format!("{} {}", "é".repeat(200), "x".repeat(MAX_REQUEST_ID));
+        for good in ["r-1", "alice@fund.org r-1", "Finance Gateway r-1", longest.as_str()] {
+            assert_eq!(idempotency_key(good), Ok(()), "{good}");
+        }
+        let long = "x".repeat(MAX_IDEMPOTENCY_KEY + 1);
+        for bad in ["", "a\nb", "tab\there", long.as_str()] {
+            assert!(idempotency_key(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!   records its latency, and a client interceptor that sends the current trace along.
 //! - [`propagation`]: W3C `traceparent`/`tracestate` to and from spans.
 //! - [`metrics`]: every metric's name, unit and kind in one place, and the instruments.
+//! - [`redact_url`]: a URL as it may be logged, with its credentials hidden.
 //!
 //! A process without `OTEL_*` settings exports nothing and creates no OpenTelemetry spans;
 //! [`enabled`] tells code on hot paths whether per-event spans are worth making.
@@ -16,12 +17,14 @@ pub mod grpc;
 mod json;
 pub mod metrics;
 pub mod propagation;
+mod redact;
 mod setup;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use metrics::{Metrics, metrics};
 pub use propagation::W3c;
+pub use redact::redact_url;
 pub use setup::{TelemetryError, TelemetryGuard, init};
 
 /// The target of every span fundtrail opens for tracing, so that `RUST_LOG` tuned for quieter

@@ -5,7 +5,6 @@
 //! learns what it may pay from the log, through the process managers in [`reactions`]:
 //! allocations credit it, verified milestones unlock their tranches.
 
-mod lookup;
 pub mod reactions;
 mod service;
 mod views;

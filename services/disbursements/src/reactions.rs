@@ -6,50 +6,29 @@
 //! from the event, so an event delivered twice changes the account once.
 
 use async_trait::async_trait;
-use fundtrail_domain::{
-    AccountCommand, Aggregate, Event, PledgeEvent, ProjectAccount, ProjectEvent,
-};
-use fundtrail_proto::v1;
-use fundtrail_service::{CommandContext, Handled, Ledger, Reaction, ServiceError};
-use fundtrail_store::{Checkpoint, RecordedEvent};
-
-/// What a reaction's append did. A decision with no events (the account already knew the
-/// source event) appended nothing, so the checkpoint did not commit with it either; the
-/// runner must then keep the position to save it itself.
-fn handled(result: &v1::CommandResult) -> Handled {
-    if result.event_count == 0 {
-        Handled::Skipped
-    } else {
-        Handled::Written
-    }
-}
+use fundtrail_domain::{AccountCommand, Event, PledgeEvent, ProjectAccount, ProjectEvent};
+use fundtrail_service::{Effect, Ledger, Policy, ProcessManager, ServiceError};
+use fundtrail_store::RecordedEvent;
 
 /// Credits a project's account with every allocation made to the project.
-#[derive(Debug, Clone)]
-pub struct CreditReaction {
-    ledger: Ledger,
-}
+pub type CreditReaction = ProcessManager<Credit>;
 
-impl CreditReaction {
-    pub const NAME: &'static str = "disbursements.credits";
-
-    pub fn new(ledger: Ledger) -> Self {
-        Self { ledger }
-    }
-}
+/// The policy of [`CreditReaction`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Credit;
 
 #[async_trait]
-impl Reaction for CreditReaction {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
+impl Policy for Credit {
+    const NAME: &'static str = "disbursements.credits";
 
-    async fn handle(
+    type Target = ProjectAccount;
+
+    async fn effect(
         &self,
+        _ledger: &Ledger,
         event: &RecordedEvent,
         decoded: &Event,
-        checkpoint: Checkpoint,
-    ) -> Result<Handled, ServiceError> {
+    ) -> Result<Option<Effect<ProjectAccount>>, ServiceError> {
         let Event::Pledge(PledgeEvent::ContributionAllocated {
             pledge_id,
             donor_id,
@@ -61,58 +40,43 @@ impl Reaction for CreditReaction {
             ..
         }) = decoded
         else {
-            return Ok(Handled::Skipped);
+            return Ok(None);
         };
-        let ctx = CommandContext::for_reaction(Self::NAME, event)?;
-        let command = AccountCommand::Credit {
-            source_event_id: event.event_id,
-            project_id: *project_id,
-            country: *country,
-            allocation_id: *allocation_id,
-            pledge_id: *pledge_id,
-            donor_id: donor_id.clone(),
-            amount: *project_amount,
-            reporting_amount: *reporting_amount,
-        };
-        let result = self
-            .ledger
-            .react::<ProjectAccount, _>(
-                &ctx,
-                &ProjectAccount::stream(project_id),
-                |account| account.decide(command.clone()),
-                checkpoint,
-            )
-            .await?;
-        Ok(handled(&result))
+        Ok(Some(Effect {
+            stream: ProjectAccount::stream(project_id),
+            command: AccountCommand::Credit {
+                source_event_id: event.event_id,
+                project_id: *project_id,
+                country: *country,
+                allocation_id: *allocation_id,
+                pledge_id: *pledge_id,
+                donor_id: donor_id.clone(),
+                amount: *project_amount,
+                reporting_amount: *reporting_amount,
+            },
+        }))
     }
 }
 
 /// Unlocks a milestone's tranche on the project's account once the milestone is verified.
-#[derive(Debug, Clone)]
-pub struct TrancheReaction {
-    ledger: Ledger,
-}
+pub type TrancheReaction = ProcessManager<Tranche>;
 
-impl TrancheReaction {
-    pub const NAME: &'static str = "disbursements.tranches";
-
-    pub fn new(ledger: Ledger) -> Self {
-        Self { ledger }
-    }
-}
+/// The policy of [`TrancheReaction`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tranche;
 
 #[async_trait]
-impl Reaction for TrancheReaction {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
+impl Policy for Tranche {
+    const NAME: &'static str = "disbursements.tranches";
 
-    async fn handle(
+    type Target = ProjectAccount;
+
+    async fn effect(
         &self,
+        _ledger: &Ledger,
         event: &RecordedEvent,
         decoded: &Event,
-        checkpoint: Checkpoint,
-    ) -> Result<Handled, ServiceError> {
+    ) -> Result<Option<Effect<ProjectAccount>>, ServiceError> {
         let Event::Project(ProjectEvent::MilestoneVerified {
             project_id,
             country,
@@ -121,25 +85,17 @@ impl Reaction for TrancheReaction {
             ..
         }) = decoded
         else {
-            return Ok(Handled::Skipped);
+            return Ok(None);
         };
-        let ctx = CommandContext::for_reaction(Self::NAME, event)?;
-        let command = AccountCommand::UnlockTranche {
-            source_event_id: event.event_id,
-            project_id: *project_id,
-            country: *country,
-            milestone: *milestone,
-            tranche: *tranche,
-        };
-        let result = self
-            .ledger
-            .react::<ProjectAccount, _>(
-                &ctx,
-                &ProjectAccount::stream(project_id),
-                |account| account.decide(command.clone()),
-                checkpoint,
-            )
-            .await?;
-        Ok(handled(&result))
+        Ok(Some(Effect {
+            stream: ProjectAccount::stream(project_id),
+            command: AccountCommand::UnlockTranche {
+                source_event_id: event.event_id,
+                project_id: *project_id,
+                country: *country,
+                milestone: *milestone,
+                tranche: *tranche,
+            },
+        }))
     }
 }

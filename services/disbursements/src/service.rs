@@ -11,7 +11,7 @@ use fundtrail_service::{CommandContext, Ledger, ServiceError, respond};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::{lookup, views};
+use crate::views;
 
 /// The disbursements service over one ledger.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ impl DisbursementsService {
         project_id: ProjectId,
         decide: impl Fn(&ProjectAccount) -> Result<Vec<AccountEvent>, DomainError> + Send + Sync,
     ) -> Result<v1::CommandResult, ServiceError> {
-        lookup::project(&self.ledger, &project_id).await?;
+        self.ledger.project(&project_id).await?;
         self.ledger
             .execute::<ProjectAccount, _>(ctx, &ProjectAccount::stream(&project_id), decide)
             .await
@@ -60,7 +60,7 @@ impl DisbursementsService {
         let ctx = context("RequestDisbursement", &request)?;
         let r = request.into_inner();
         let project_id = ProjectId::parse(&r.project_id)?;
-        let project = lookup::project(&self.ledger, &project_id).await?;
+        let project = self.ledger.project(&project_id).await?;
         // A fresh id per attempt is safe: a retried request replays the original result,
         // whose created_id is the id drawn the first time.
         let command = AccountCommand::Request {
@@ -123,7 +123,7 @@ impl DisbursementsService {
         };
         let rate = wire::rate("rate", r.rate.as_ref())?;
         let bank_reference = r.bank_reference;
-        let project = lookup::project(&self.ledger, &project_id).await?;
+        let project = self.ledger.project(&project_id).await?;
         self.ledger
             .execute::<ProjectAccount, _>(&ctx, &ProjectAccount::stream(&project_id), |a| {
                 // An account takes its currency from its first credit, which is in the

@@ -5,8 +5,6 @@ use fundtrail_domain::{DisbursementId, Money, ProjectAccount, ProjectId};
 use fundtrail_proto::v1;
 use fundtrail_service::{Ledger, ServiceError};
 
-use crate::lookup;
-
 fn disbursement(id: DisbursementId, d: &Disbursement) -> v1::DisbursementView {
     v1::DisbursementView {
         disbursement_id: id.to_string(),
@@ -31,7 +29,7 @@ pub async fn account(
     project_id: &str,
 ) -> Result<v1::ProjectAccountView, ServiceError> {
     let project_id = ProjectId::parse(project_id)?;
-    let project = lookup::project(ledger, &project_id).await?;
+    let project = ledger.project(&project_id).await?;
     let loaded = ledger
         .load::<ProjectAccount>(&ProjectAccount::stream(&project_id))
         .await?;

@@ -146,7 +146,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let running = server::start(config.settings(Roles::ALL)?).await?;
     let url = running.url();
     println!("fundtrail dev is running at {url}");
-    println!("  store: {}", server::redact(&config.store));
+    println!("  store: {}", fundtrail_telemetry::redact_url(&config.store));
     if args.demo {
         let summary = fundtrail_demo::load(&url).await.context("loading the demo data")?;
         println!("  demo data loaded: {summary}");

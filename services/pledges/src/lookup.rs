@@ -1,28 +1,12 @@
-//! Facts other aggregates hold that a pledge command needs: the donor, the project.
+//! Facts other aggregates hold that a pledge command needs: the donor, the pledge. The
+//! project's is the ledger's ([`Ledger::project`]), as other services need it too.
 
-use fundtrail_domain::{
-    DomainError, Donor, DonorId, DonorProfile, Pledge, PledgeId, Project, ProjectId,
-    ProjectSummary, Reason,
-};
+use fundtrail_domain::{DomainError, Donor, DonorId, DonorProfile, Pledge, PledgeId, Reason};
 use fundtrail_service::{Ledger, ServiceError};
 
 pub async fn donor(ledger: &Ledger, donor_id: &DonorId) -> Result<DonorProfile, ServiceError> {
     let loaded = ledger.load::<Donor>(&Donor::stream(donor_id)).await?;
     Ok(loaded.state.require(donor_id)?.clone())
-}
-
-pub async fn project(
-    ledger: &Ledger,
-    project_id: &ProjectId,
-) -> Result<ProjectSummary, ServiceError> {
-    let loaded = ledger.load::<Project>(&Project::stream(project_id)).await?;
-    loaded.state.summary().ok_or_else(|| {
-        DomainError::refused(
-            Reason::ProjectNotFound,
-            format!("project {project_id} is not registered"),
-        )
-        .into()
-    })
 }
 
 pub async fn pledge(ledger: &Ledger, pledge_id: &PledgeId) -> Result<Pledge, ServiceError> {

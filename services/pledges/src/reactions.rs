@@ -5,45 +5,36 @@ use fundtrail_domain::{
     AccountEvent, Aggregate, DonorProfile, Event, MatchingCommand, MatchingPool, Pledge,
     PledgeCommand, PledgeEvent,
 };
-use fundtrail_service::{CommandContext, Handled, Ledger, Reaction, ServiceError};
-use fundtrail_store::{Checkpoint, RecordedEvent};
+use fundtrail_service::{Effect, Ledger, Policy, ProcessManager, ServiceError};
+use fundtrail_store::RecordedEvent;
 
 use crate::lookup;
 
 /// Matches contributions: a receipt from a matching-eligible donor for a country a pool
 /// covers reserves a match in the first such pool; a receipt from a pool's matching donor is
 /// that pool's funds and confirms reserved matches.
-#[derive(Debug, Clone)]
-pub struct MatchingReaction {
-    ledger: Ledger,
-}
+pub type MatchingReaction = ProcessManager<Matching>;
 
-impl MatchingReaction {
-    pub const NAME: &'static str = "pledges.matching";
-
-    pub fn new(ledger: Ledger) -> Self {
-        Self { ledger }
-    }
-}
+/// The policy of [`MatchingReaction`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Matching;
 
 #[async_trait]
-impl Reaction for MatchingReaction {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
+impl Policy for Matching {
+    const NAME: &'static str = "pledges.matching";
 
     // A pool's cap goes to the contributions that came first, and its funds confirm the
     // matches reserved first: the outcome must not depend on how the log ordered countries.
-    fn in_position_order(&self) -> bool {
-        true
-    }
+    const IN_POSITION_ORDER: bool = true;
 
-    async fn handle(
+    type Target = MatchingPool;
+
+    async fn effect(
         &self,
-        event: &RecordedEvent,
+        ledger: &Ledger,
+        _event: &RecordedEvent,
         decoded: &Event,
-        checkpoint: Checkpoint,
-    ) -> Result<Handled, ServiceError> {
+    ) -> Result<Option<Effect<MatchingPool>>, ServiceError> {
         let Event::Pledge(PledgeEvent::ContributionReceived {
             pledge_id,
             donor_id,
@@ -55,102 +46,73 @@ impl Reaction for MatchingReaction {
             ..
         }) = decoded
         else {
-            return Ok(Handled::Skipped);
+            return Ok(None);
         };
         let mut pools = Vec::new();
-        for stream in self
-            .ledger
-            .store()
-            .list_streams(MatchingPool::CATEGORY)
-            .await?
-        {
-            let pool = self
-                .ledger
-                .load::<MatchingPool>(&stream.stream)
-                .await?
-                .state;
+        for stream in ledger.store().list_streams(MatchingPool::CATEGORY).await? {
+            let pool = ledger.load::<MatchingPool>(&stream.stream).await?.state;
             if let Some(terms) = pool.terms() {
                 pools.push((stream.stream, terms.clone()));
             }
         }
-        let ctx = CommandContext::for_reaction(Self::NAME, event)?;
         // The matching donor's own money funds its pool.
         if let Some((stream, _)) = pools.iter().find(|(_, t)| &t.matching_donor_id == donor_id) {
-            let command = MatchingCommand::RecordFunds {
-                matching_receipt_id: *receipt_id,
-                amount: *reporting_amount,
-            };
-            self.ledger
-                .react::<MatchingPool, _>(
-                    &ctx,
-                    stream,
-                    |pool| pool.decide(command.clone()),
-                    checkpoint,
-                )
-                .await?;
-            return Ok(Handled::Written);
+            return Ok(Some(Effect {
+                stream: stream.clone(),
+                command: MatchingCommand::RecordFunds {
+                    matching_receipt_id: *receipt_id,
+                    amount: *reporting_amount,
+                },
+            }));
         }
         let Some(country) = earmark.country() else {
-            return Ok(Handled::Skipped);
+            return Ok(None);
         };
         if !donor_matching_eligible {
-            return Ok(Handled::Skipped);
+            return Ok(None);
         }
-        let Some((stream, _)) = pools.iter().find(|(_, t)| {
+        let Some((stream, _)) = pools.into_iter().find(|(_, t)| {
             t.eligible_countries.contains(&country)
                 && *value_date <= t.expires_on
                 && t.cap.currency() == reporting_amount.currency()
         }) else {
-            return Ok(Handled::Skipped);
+            return Ok(None);
         };
-        let contributing_donor: DonorProfile = lookup::donor(&self.ledger, donor_id).await?;
-        let command = MatchingCommand::Reserve {
-            receipt_id: *receipt_id,
-            contributing_donor,
-            pledge_id: *pledge_id,
-            country: Some(country),
-            contribution: *reporting_amount,
-            value_date: *value_date,
-            amount: None,
-        };
-        self.ledger
-            .react::<MatchingPool, _>(
-                &ctx,
-                stream,
-                |pool| pool.decide(command.clone()),
-                checkpoint,
-            )
-            .await?;
-        Ok(Handled::Written)
+        let contributing_donor: DonorProfile = lookup::donor(ledger, donor_id).await?;
+        Ok(Some(Effect {
+            stream,
+            command: MatchingCommand::Reserve {
+                receipt_id: *receipt_id,
+                contributing_donor,
+                pledge_id: *pledge_id,
+                country: Some(country),
+                contribution: *reporting_amount,
+                value_date: *value_date,
+                amount: None,
+            },
+        }))
     }
 }
 
 /// Gives an allocation returned by a project account back to its pledge as unallocated money.
-#[derive(Debug, Clone)]
-pub struct ReleaseReaction {
-    ledger: Ledger,
-}
+pub type ReleaseReaction = ProcessManager<Release>;
 
-impl ReleaseReaction {
-    pub const NAME: &'static str = "pledges.releases";
-
-    pub fn new(ledger: Ledger) -> Self {
-        Self { ledger }
-    }
-}
+/// The policy of [`ReleaseReaction`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Release;
 
 #[async_trait]
-impl Reaction for ReleaseReaction {
-    fn name(&self) -> &'static str {
-        Self::NAME
-    }
+impl Policy for Release {
+    const NAME: &'static str = "pledges.releases";
 
-    async fn handle(
+    type Target = Pledge;
+
+    async fn effect(
         &self,
-        event: &RecordedEvent,
+        _ledger: &Ledger,
+        _event: &RecordedEvent,
         decoded: &Event,
-        checkpoint: Checkpoint,
-    ) -> Result<Handled, ServiceError> {
+    ) -> Result<Option<Effect<Pledge>>, ServiceError> {
         let Event::Account(AccountEvent::AllocationReturned {
             pledge_id,
             allocation_id,
@@ -158,21 +120,14 @@ impl Reaction for ReleaseReaction {
             ..
         }) = decoded
         else {
-            return Ok(Handled::Skipped);
+            return Ok(None);
         };
-        let ctx = CommandContext::for_reaction(Self::NAME, event)?;
-        let command = PledgeCommand::ReleaseAllocation {
-            allocation_id: *allocation_id,
-            reason: reason.clone(),
-        };
-        self.ledger
-            .react::<Pledge, _>(
-                &ctx,
-                &Pledge::stream(pledge_id),
-                |pledge| pledge.decide(command.clone()),
-                checkpoint,
-            )
-            .await?;
-        Ok(Handled::Written)
+        Ok(Some(Effect {
+            stream: Pledge::stream(pledge_id),
+            command: PledgeCommand::ReleaseAllocation {
+                allocation_id: *allocation_id,
+                reason: reason.clone(),
+            },
+        }))
     }
 }

@@ -81,7 +81,7 @@ impl PledgesService {
             RequestedEarmark::None => Earmark::None,
             RequestedEarmark::Country(country) => Earmark::Country(country),
             RequestedEarmark::Project(project_id) => {
-                let project = lookup::project(&self.ledger, &project_id).await?;
+                let project = self.ledger.project(&project_id).await?;
                 Earmark::Project {
                     project_id,
                     country: project.country,
@@ -226,7 +226,7 @@ impl PledgesService {
         let project_id = ProjectId::parse(&r.project_id)?;
         let amount = wire::money("amount", r.amount.as_ref())?;
         let rate = wire::rate("rate", r.rate.as_ref())?;
-        let project = lookup::project(&self.ledger, &project_id).await?;
+        let project = self.ledger.project(&project_id).await?;
         let command = PledgeCommand::Allocate {
             allocation_id: AllocationId::from_uuid(Uuid::now_v7()),
             project,

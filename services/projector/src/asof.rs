@@ -2,9 +2,7 @@
 
 use chrono::{DateTime, NaiveDate};
 use fundtrail_proto::v1;
-use tonic::Status;
-
-use crate::funding::invalid;
+use fundtrail_service::ServiceError;
 
 /// A point in the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +13,7 @@ pub enum Point {
 }
 
 /// The point an `as_of` names; `None` when the request has none (the live view).
-pub fn parse_as_of(as_of: Option<&v1::AsOf>) -> Result<Option<Point>, Status> {
+pub fn parse_as_of(as_of: Option<&v1::AsOf>) -> Result<Option<Point>, ServiceError> {
     let Some(point) = as_of.and_then(|a| a.point.as_ref()) else {
         return Ok(None);
     };
@@ -27,7 +25,7 @@ pub fn parse_as_of(as_of: Option<&v1::AsOf>) -> Result<Option<Point>, Status> {
 
 /// RFC 3339 (`2025-12-31T23:59:59Z`), or a day (`2025-12-31`) meaning its last microsecond
 /// in UTC.
-pub fn parse_time(text: &str) -> Result<i64, Status> {
+pub fn parse_time(text: &str) -> Result<i64, ServiceError> {
     let text = text.trim();
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.timestamp_micros());
@@ -37,7 +35,7 @@ pub fn parse_time(text: &str) -> Result<i64, Status> {
     {
         return Ok(end.and_utc().timestamp_micros());
     }
-    Err(invalid(
+    Err(ServiceError::invalid(
         "as_of.time",
         format!(
             "{text:?} is neither an RFC 3339 time (2025-12-31T23:59:59Z) nor a day (2025-12-31)"
@@ -62,7 +60,7 @@ mod tests {
             1_704_067_200_000_000
         );
         for bad in ["", "yesterday", "2024-13-01", "2024-01-01 10:00"] {
-            let status = parse_time(bad).unwrap_err();
+            let status = tonic::Status::from(parse_time(bad).unwrap_err());
             assert_eq!(status.code(), tonic::Code::InvalidArgument);
             assert!(
                 status.message().starts_with("as_of.time"),

@@ -5,13 +5,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::DateTime;
-use fundtrail_audit::proof::{self, InclusionProof, ProveError};
+use fundtrail_audit::proof::{self, ProveError};
 use fundtrail_audit::signer::{self, SignError};
-use fundtrail_audit::{CheckpointSigner, CheckpointStore, SignedCheckpoint};
+use fundtrail_audit::storage::StorageError;
+use fundtrail_audit::{CheckpointSigner, CheckpointStore};
 use fundtrail_domain::CountryCode;
+use fundtrail_log::envelope::envelope;
 use fundtrail_proto::v1::audit_server::{Audit, AuditServer};
 use fundtrail_proto::{decode, v1};
-use fundtrail_store::{EventStore, RecordedEvent};
+use fundtrail_service::{AuditRefusal, ServiceError};
+use fundtrail_store::{EventStore, RecordedEvent, StoreError};
+use fundtrail_verifier::{InclusionProof, SignedCheckpoint};
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
@@ -47,36 +51,33 @@ impl AuditService {
         self
     }
 
-    fn checkpoints(&self) -> Result<&CheckpointStore, Status> {
-        self.checkpoints.as_ref().ok_or_else(|| {
-            Status::unimplemented("signed checkpoints are not configured on this server")
-        })
+    fn checkpoints(&self) -> Result<&CheckpointStore, ServiceError> {
+        self.checkpoints
+            .as_ref()
+            .ok_or(AuditRefusal::NoCheckpoints.into())
     }
 
-    fn signer(&self) -> Result<&CheckpointSigner, Status> {
-        self.signer.as_ref().ok_or_else(|| {
-            Status::failed_precondition(
-                "this server has no audit signing key (set audit_signing_key or \
-                 FUNDTRAIL_AUDIT_SIGNING_KEY)",
-            )
-        })
+    fn signer(&self) -> Result<&CheckpointSigner, ServiceError> {
+        self.signer
+            .as_ref()
+            .ok_or(AuditRefusal::NoSigningKey.into())
     }
 
     /// The checkpoint at a position, or the latest for 0.
-    async fn checkpoint(&self, position: u64) -> Result<SignedCheckpoint, Status> {
+    async fn checkpoint(&self, position: u64) -> Result<SignedCheckpoint, ServiceError> {
         let checkpoints = self.checkpoints()?;
         let found = if position == 0 {
             checkpoints.latest().await
         } else {
             checkpoints.at(position).await
         }
-        .map_err(|e| Status::unavailable(e.to_string()))?;
+        .map_err(storage)?;
         found.ok_or_else(|| {
-            Status::not_found(if position == 0 {
-                "no checkpoint has been signed yet (CreateCheckpoint signs one)".to_owned()
+            if position == 0 {
+                AuditRefusal::NoCheckpointYet.into()
             } else {
-                format!("no checkpoint at position {position} (ListCheckpoints lists them)")
-            })
+                AuditRefusal::NoCheckpointAt(position).into()
+            }
         })
     }
 
@@ -100,17 +101,22 @@ pub struct EventFilter {
     pub to_micros: Option<i64>,
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> Status {
-    Status::invalid_argument(format!("{field}: {}", message.into()))
+/// The checkpoints are kept in the store's database: their failures are the store's.
+fn storage(error: StorageError) -> ServiceError {
+    match error {
+        StorageError::Store(error) => error.into(),
+        StorageError::Corrupt(_) => StoreError::Corrupt(error.to_string()).into(),
+        StorageError::Database(_) => StoreError::Unavailable(error.to_string()).into(),
+    }
 }
 
-fn time(field: &str, text: &str) -> Result<Option<i64>, Status> {
+fn time(field: &str, text: &str) -> Result<Option<i64>, ServiceError> {
     if text.trim().is_empty() {
         return Ok(None);
     }
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| Some(t.timestamp_micros()))
-        .map_err(|_| invalid(field, format!("{text:?} is not an RFC 3339 time")))
+        .map_err(|_| ServiceError::invalid(field, format!("{text:?} is not an RFC 3339 time")))
 }
 
 fn non_empty(text: &str) -> Option<String> {
@@ -118,12 +124,12 @@ fn non_empty(text: &str) -> Option<String> {
 }
 
 impl EventFilter {
-    pub fn from_request(r: &v1::StreamEventsRequest) -> Result<Self, Status> {
+    pub fn from_request(r: &v1::StreamEventsRequest) -> Result<Self, ServiceError> {
         let category = non_empty(&r.category);
         if let Some(c) = &category
             && !c.chars().all(|ch| ch.is_ascii_lowercase())
         {
-            return Err(invalid(
+            return Err(ServiceError::invalid(
                 "category",
                 "a category is lowercase letters, e.g. pledge",
             ));
@@ -137,7 +143,10 @@ impl EventFilter {
             event_type: non_empty(&r.event_type),
             country: non_empty(&r.country)
                 .filter(|_| !no_country)
-                .map(|c| CountryCode::new(&c).map_err(|e| invalid("country", e.to_string())))
+                .map(|c| {
+                    CountryCode::new(&c)
+                        .map_err(|e| ServiceError::invalid("country", e.to_string()))
+                })
                 .transpose()?,
             from_micros: time("from_time", &r.from_time)?,
             to_micros: time("to_time", &r.to_time)?,
@@ -162,22 +171,6 @@ impl EventFilter {
             && self.from_micros.is_none_or(|t| event.recorded_at >= t)
             && self.to_micros.is_none_or(|t| event.recorded_at <= t);
         (admitted, code)
-    }
-}
-
-/// The wire form of a stored event.
-pub fn envelope(event: &RecordedEvent) -> v1::EventEnvelope {
-    v1::EventEnvelope {
-        position: event.position,
-        event_id: event.event_id.as_bytes().to_vec(),
-        stream: event.stream.clone(),
-        version: event.version,
-        event_type: event.event_type.clone(),
-        payload: event.payload.clone(),
-        metadata: event.metadata.clone(),
-        recorded_at: event.recorded_at,
-        prev_hash: event.prev_hash.to_vec(),
-        hash: event.hash.to_vec(),
     }
 }
 
@@ -213,7 +206,7 @@ impl Audit for AuditService {
                 .store
                 .head()
                 .await
-                .map_err(|e| Status::unavailable(e.to_string()))?
+                .map_err(ServiceError::from)?
                 .position;
             Some(filter.to_position.map_or(head, |to| to.min(head)))
         };
@@ -235,7 +228,7 @@ impl Audit for AuditService {
                     let (admitted, country) = filter.admits(&event);
                     admitted.then(|| Ok(audit_event(&event, country)))
                 }
-                Err(e) => Some(Err(Status::unavailable(e.to_string()))),
+                Err(e) => Some(Err(ServiceError::from(e).into())),
             };
             futures::future::ready(out)
         }));
@@ -254,11 +247,7 @@ impl Audit for AuditService {
         &self,
         _request: Request<v1::ListCheckpointsRequest>,
     ) -> Result<Response<v1::ListCheckpointsResponse>, Status> {
-        let list = self
-            .checkpoints()?
-            .list()
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let list = self.checkpoints()?.list().await.map_err(storage)?;
         Ok(Response::new(v1::ListCheckpointsResponse {
             checkpoints: list.iter().map(Into::into).collect(),
         }))
@@ -270,19 +259,18 @@ impl Audit for AuditService {
     ) -> Result<Response<v1::SignedCheckpoint>, Status> {
         let checkpoints = self.checkpoints()?;
         let signer = self.signer()?;
-        match signer::sign_head(self.store.as_ref(), checkpoints, signer).await {
-            Ok(cp) => Ok(Response::new((&cp).into())),
-            Err(SignError::Empty) => Err(Status::failed_precondition(
-                "the store is empty: there is no head to sign",
-            )),
-            Err(SignError::Tampered(finding)) => {
-                tracing::error!(%finding, "refused to sign a checkpoint over an altered history");
-                Err(Status::data_loss(format!(
-                    "refusing to sign: the history no longer verifies: {finding}"
-                )))
-            }
-            Err(error) => Err(Status::unavailable(error.to_string())),
-        }
+        let refusal: ServiceError =
+            match signer::sign_head(self.store.as_ref(), checkpoints, signer).await {
+                Ok(cp) => return Ok(Response::new((&cp).into())),
+                Err(SignError::Empty) => AuditRefusal::NothingToSign.into(),
+                Err(error @ SignError::Tampered(_)) => {
+                    tracing::error!(%error, "refused to sign a checkpoint over an altered history");
+                    AuditRefusal::Altered(error.to_string()).into()
+                }
+                Err(SignError::Storage(error)) => storage(error),
+                Err(SignError::Store(error)) => error.into(),
+            };
+        Err(refusal.into())
     }
 
     async fn get_public_key(
@@ -302,25 +290,25 @@ impl Audit for AuditService {
     ) -> Result<Response<v1::InclusionProof>, Status> {
         let r = request.into_inner();
         if r.position == 0 {
-            return Err(invalid("position", "positions start at 1"));
+            return Err(ServiceError::invalid("position", "positions start at 1").into());
         }
         let cp = self.checkpoint(r.checkpoint_position).await?;
         if r.position > cp.position {
-            return Err(Status::failed_precondition(format!(
-                "position {} is after the checkpoint at {}: sign a newer one \
-                 (CreateCheckpoint) or wait for the next",
-                r.position, cp.position
-            )));
+            return Err(ServiceError::from(AuditRefusal::AfterCheckpoint {
+                position: r.position,
+                checkpoint: cp.position,
+            })
+            .into());
         }
         let proof: InclusionProof = proof::prove(self.store.as_ref(), cp, r.position)
             .await
             .map_err(|e| match e {
                 ProveError::Zero | ProveError::AfterCheckpoint { .. } => {
-                    invalid("position", e.to_string())
+                    ServiceError::invalid("position", e.to_string())
                 }
-                ProveError::Missing(_) => Status::data_loss(e.to_string()),
-                ProveError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
-                ProveError::Store(_) => Status::unavailable(e.to_string()),
+                ProveError::Missing(_) => AuditRefusal::Altered(e.to_string()).into(),
+                ProveError::TooLarge { .. } => AuditRefusal::ProofTooLarge(e.to_string()).into(),
+                ProveError::Store(error) => error.into(),
             })?;
         Ok(Response::new((&proof).into()))
     }

@@ -4,18 +4,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fundtrail_domain::{CountryCode, DonorId};
+use fundtrail_domain::{CountryCode, DomainError, DonorId, Reason};
 use fundtrail_projections::{
     CountryFunding, DonorStatements, FundOverview, History, ReplayError, Until, View, ViewName,
     fold_into,
 };
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_server::{Funding, FundingServer};
+use fundtrail_service::ServiceError;
 use fundtrail_store::EventStore;
 use futures::Stream;
 use tokio::sync::Semaphore;
-use tonic::{Code, Request, Response, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::{Request, Response, Status};
 
 use crate::asof::{Point, parse_as_of};
 use crate::render;
@@ -37,40 +37,15 @@ pub struct FundingService {
     folds: Arc<Semaphore>,
 }
 
-pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Status {
-    let message = message.into();
-    Status::with_error_details(
-        Code::InvalidArgument,
-        format!("{field}: {message}"),
-        ErrorDetails::with_bad_request_violation(field, &message),
-    )
-}
-
-fn out_of_range(field: &str, message: impl Into<String>) -> Status {
-    let message = message.into();
-    Status::with_error_details(
-        Code::OutOfRange,
-        format!("{field}: {message}"),
-        ErrorDetails::with_bad_request_violation(field, &message),
-    )
-}
-
-fn unavailable(error: impl std::fmt::Display) -> Status {
-    Status::unavailable(format!("the event store is unavailable: {error}"))
-}
-
-fn replay_status(error: ReplayError) -> Status {
+fn replay_error(error: ReplayError) -> ServiceError {
     match error {
-        ReplayError::Store(error) => unavailable(error),
-        other => {
-            tracing::error!(error = %other, "the history could not be folded");
-            Status::internal(format!("the history could not be folded: {other}"))
-        }
+        ReplayError::Store(error) => error.into(),
+        other => ServiceError::Unfoldable(other.to_string()),
     }
 }
 
-fn country(code: &str) -> Result<CountryCode, Status> {
-    CountryCode::new(code.trim()).map_err(|e| invalid("country", e.to_string()))
+fn country(code: &str) -> Result<CountryCode, ServiceError> {
+    CountryCode::new(code.trim()).map_err(|e| ServiceError::invalid("country", e.to_string()))
 }
 
 impl FundingService {
@@ -102,22 +77,23 @@ impl FundingService {
         FundingServer::new(self)
     }
 
-    async fn head(&self) -> Result<u64, Status> {
-        Ok(self.store.head().await.map_err(unavailable)?.position)
+    async fn head(&self) -> Result<u64, ServiceError> {
+        Ok(self.store.head().await?.position)
     }
 
     /// Waits until `view` reflects `min_position`.
-    async fn reach(&self, view: ViewName, min_position: u64) -> Result<(), Status> {
+    async fn reach(&self, view: ViewName, min_position: u64) -> Result<(), ServiceError> {
         let mut positions = self.shared.positions();
         if positions.borrow().get(view).position >= min_position {
             return Ok(());
         }
         let head = self.head().await?;
         if min_position > head {
-            return Err(out_of_range(
-                "min_position",
-                format!("{min_position} is beyond the last recorded position, {head}"),
-            ));
+            return Err(ServiceError::BeyondHead {
+                field: "min_position",
+                position: min_position,
+                head,
+            });
         }
         let reached = tokio::time::timeout(
             self.wait,
@@ -126,30 +102,29 @@ impl FundingService {
         .await;
         match reached {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(Status::unavailable("the projector has stopped")),
-            Err(_) => {
-                let at = self.shared.current().get(view).position;
-                Err(Status::deadline_exceeded(format!(
-                    "min_position: the {view} view is at position {at} and did not reach \
-                     {min_position} within {} s; retry later",
-                    self.wait.as_secs()
-                )))
-            }
+            Ok(Err(_)) => Err(ServiceError::Stopping("the projector has stopped")),
+            Err(_) => Err(ServiceError::Behind {
+                view: view.as_str(),
+                at: self.shared.current().get(view).position,
+                min_position,
+                waited: self.wait,
+            }),
         }
     }
 
     /// The view as it was at `point`, folded from the store.
-    async fn as_of<V: View>(&self, point: Point) -> Result<V, Status> {
+    async fn as_of<V: View>(&self, point: Point) -> Result<V, ServiceError> {
         let mut view = V::new(self.shared.reporting());
         let until = match point {
             Point::Position(0) => return Ok(view),
             Point::Position(position) => {
                 let head = self.head().await?;
                 if position > head {
-                    return Err(out_of_range(
-                        "as_of.position",
-                        format!("{position} is beyond the last recorded position, {head}"),
-                    ));
+                    return Err(ServiceError::BeyondHead {
+                        field: "as_of.position",
+                        position,
+                        head,
+                    });
                 }
                 Until::Position(position)
             }
@@ -159,10 +134,10 @@ impl FundingService {
             .folds
             .acquire()
             .await
-            .map_err(|_| Status::unavailable("the server is shutting down"))?;
+            .map_err(|_| ServiceError::Stopping("the server is shutting down"))?;
         fold_into(&self.history, &mut [&mut view], 1, until)
             .await
-            .map_err(replay_status)?;
+            .map_err(replay_error)?;
         Ok(view)
     }
 }
@@ -214,7 +189,8 @@ impl Funding for FundingService {
         request: Request<v1::GetDonorStatementRequest>,
     ) -> Result<Response<v1::DonorStatement>, Status> {
         let r = request.into_inner();
-        let id = DonorId::parse(&r.donor_id).map_err(|e| invalid("donor_id", e.to_string()))?;
+        let id = DonorId::parse(&r.donor_id)
+            .map_err(|e| ServiceError::invalid("donor_id", e.to_string()))?;
         let as_of = parse_as_of(r.as_of.as_ref())?;
         let (report, position) = if let Some(point) = as_of {
             let view = self.as_of::<DonorStatements>(point).await?;
@@ -226,8 +202,11 @@ impl Funding for FundingService {
             (views.donors.report(&id), View::mark(&views.donors).position)
         };
         let report = report.ok_or_else(|| {
-            Status::not_found(format!(
-                "donor {id} has no registration, pledge or match up to position {position}"
+            ServiceError::from(DomainError::refused(
+                Reason::DonorNotFound,
+                format!(
+                    "donor {id} has no registration, pledge or match up to position {position}"
+                ),
             ))
         })?;
         Ok(Response::new(render::donor(&report)))

@@ -2,9 +2,10 @@
 //! statements, the fund overview) and serves them through the Funding API, next to the Audit
 //! API over the raw history.
 //!
-//! [`Projector`] folds the log into the views and commits them with their checkpoints;
-//! [`FundingService`] answers queries from the views in memory, waiting for a client's
-//! `min_position`, or folds the history from the store for `as_of` questions.
+//! [`Projector`] folds any log (a `fundtrail_log::EventSource`) into the views and commits
+//! them with their checkpoints; [`FundingService`] answers queries from the views in memory,
+//! waiting for a client's `min_position`, or folds the history from the store for `as_of`
+//! questions.
 
 pub mod asof;
 pub mod audit;
@@ -14,12 +15,11 @@ pub mod rebuild;
 pub mod render;
 pub mod run;
 pub mod serve;
-pub mod source;
+mod source;
 pub mod state;
 
 pub use audit::AuditService;
 pub use funding::FundingService;
 pub use fundtrail_projections::ViewName;
 pub use run::{Failpoint, Projector, ProjectorError, ProjectorOptions};
-pub use source::{EventSource, LogSource, SourceError, StoreSource, merge_lanes, merge_lanes_with};
 pub use state::{Positions, Shared};

@@ -1,9 +1,9 @@
 //! The projector's loop: events in, views folded, documents and checkpoints committed together.
 //!
-//! Events arrive from an [`EventSource`] in position order and are folded in batches (whatever
-//! has arrived, up to [`ProjectorOptions::batch`]); each batch's changed documents and every
-//! view's position commit in one transaction, so a batch takes effect exactly once whatever
-//! happens between writing and acknowledging it. The API reads the views in memory, which are
+//! Events arrive from any log ([`EventSource`]), put back into position order, and are folded
+//! in batches (whatever has arrived, up to [`ProjectorOptions::batch`]); each batch's changed
+//! documents and every view's position commit in one transaction, so a batch takes effect
+//! exactly once whatever happens between writing and acknowledging it. The API reads the views in memory, which are
 //! always a fold of a prefix of the history, so they may be served before their batch commits.
 //!
 //! When anything fails (the database, the source, a rebuild swapped in underneath) the loop
@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fundtrail_log::{EventSource, LogError};
 use fundtrail_projections::ViewName;
 use fundtrail_projections::{
     CountryFunding, Decoded, DonorStatements, Fold, FoldError, FundOverview, PersistError,
@@ -28,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use crate::source::{EventSource, SourceError};
+use crate::source::Ordered;
 use crate::state::{Positions, Shared};
 
 /// A failpoint for tests: called with the batch's last position inside the transaction, after
@@ -73,7 +74,7 @@ pub enum ProjectorError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("event source: {0}")]
-    Source(SourceError),
+    Source(LogError),
     #[error("documents could not be written as JSON: {0}")]
     Encode(#[from] serde_json::Error),
     #[error("the event source ended")]
@@ -87,7 +88,7 @@ pub struct Projector {
     shared: Arc<Shared>,
     db: ViewDb,
     store: Arc<dyn EventStore>,
-    source: Arc<dyn EventSource>,
+    source: Ordered,
     options: ProjectorOptions,
 }
 
@@ -149,7 +150,7 @@ impl Projector {
             shared: Arc::new(Shared::new(reporting)),
             db,
             store,
-            source,
+            source: Ordered::new(source, CONSUMER),
             options,
         }
     }
@@ -345,7 +346,8 @@ impl Projector {
     }
 }
 
-/// The projector's name in metrics and spans.
+/// The projector's name in metrics and spans, and its consumer name on the log: every
+/// projector reads every partition under it rather than sharing a group with a reaction.
 const CONSUMER: &str = "projector";
 /// How often the views' lag is measured.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use fundtrail_domain::Currency;
+use fundtrail_log::{EventSource, StoreSource};
 use fundtrail_projections::{History, Reporting, ViewDb};
 use fundtrail_proto::v1::funding_server::FundingServer;
 use fundtrail_store::{Database, EventStore};
@@ -11,7 +12,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::funding::FundingService;
 use crate::run::{Projector, ProjectorOptions};
-use crate::source::StoreSource;
 use crate::state::Shared;
 
 /// A running projector and the Funding API over its views.
@@ -42,12 +42,12 @@ pub fn start(
     start_on(reporting, db, store, source, shutdown)
 }
 
-/// Starts the projector on any log: Kafka or NATS through a [`crate::LogSource`], or the store.
+/// Starts the projector on any log: Kafka, NATS or the store ([`fundtrail_log::open_source`]).
 pub fn start_on(
     reporting: Currency,
     db: ViewDb,
     store: Arc<dyn EventStore>,
-    source: Arc<dyn crate::EventSource>,
+    source: Arc<dyn EventSource>,
     shutdown: CancellationToken,
 ) -> ReadSide {
     let history = History::Table(db.clone());

@@ -1,125 +1,86 @@
-//! Where the projector's events come from.
+//! Where the projector's events come from: any log of `fundtrail_log` (Kafka, NATS
+//! `JetStream` or the store), put back into position order.
 //!
-//! Any log can feed the projector: the store's own subscription (embedded), or a broker whose
-//! deliveries are put back into position order. Delivery may be at least once and may start
-//! before the position asked for; the projector drops what its views already hold, and fills
-//! a hole in the positions from the store.
+//! Kafka delivers in order only within a partition, so the deliveries are merged back into
+//! position order ([`merge_lanes`]); the broker is told a delivery need not come again once
+//! the views have committed it. Delivery may be at least once and may start before the
+//! position asked for; the projector drops what its views already hold, and fills a hole in
+//! the positions from the store. The views need every event, so a projector consumes every
+//! partition under a consumer name of its own rather than sharing a group.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use fundtrail_store::{EventStore, RecordedEvent};
+use fundtrail_log::{Ack, EventSource, LogError};
+use fundtrail_store::RecordedEvent;
 use fundtrail_telemetry::metrics::attr;
 use futures::stream::{BoxStream, SelectAll};
 use futures::{Stream, StreamExt};
 use opentelemetry::KeyValue;
 
-/// Why a source could not deliver.
-pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A log of the fund's events, in position order.
-pub trait EventSource: Send + Sync + 'static {
-    /// Every event from position `from` on, in position order. The stream ends after yielding
-    /// an error; the projector opens it again from its checkpoint.
-    fn events_from(&self, from: u64) -> BoxStream<'static, Result<RecordedEvent, SourceError>>;
-
-    /// Every event up to `position` is durably in the views: a broker may stop redelivering it.
-    fn acknowledge(&self, _position: u64) {}
+/// A log read in position order, with the acknowledgements of what it delivered held until
+/// the views commit it.
+pub(crate) struct Ordered {
+    log: Arc<dyn EventSource>,
+    consumer: &'static str,
+    pending: Arc<Mutex<BTreeMap<u64, Ack>>>,
 }
 
-/// The embedded log: the store's catch-up-then-live subscription.
-///
-/// The subscription runs in a task of its own and hands events over through a channel: the
-/// projector stops polling while it commits, and a read left halfway would hold a connection
-/// that the commit waits for (on an in-memory SQLite store, the pool's only one).
-#[derive(Debug, Clone)]
-pub struct StoreSource(pub Arc<dyn EventStore>);
-
-impl EventSource for StoreSource {
-    fn events_from(&self, from: u64) -> BoxStream<'static, Result<RecordedEvent, SourceError>> {
-        let (sender, mut receiver) = tokio::sync::mpsc::channel(4096);
-        let mut events = self.0.subscribe(from);
-        tokio::spawn(async move {
-            loop {
-                let event = tokio::select! {
-                    () = sender.closed() => return,
-                    event = events.next() => event,
-                };
-                let Some(event) = event else { return };
-                let last = event.is_err();
-                let item = event.map_err(|e| Box::new(e) as SourceError);
-                if sender.send(item).await.is_err() || last {
-                    return;
-                }
-            }
-        });
-        futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).boxed()
-    }
-}
-
-/// A log of `fundtrail_log` (Kafka, NATS `JetStream` or the store) as the projector's source.
-///
-/// Kafka delivers in order only within a partition, so the deliveries are put back into
-/// position order ([`merge_lanes`]); the broker is told a delivery need not come again once
-/// the views have committed it. The views need every event, so a projector consumes every
-/// partition: give each projector a consumer name of its own rather than sharing a group.
-pub struct LogSource {
-    log: Arc<dyn fundtrail_log::EventSource>,
-    consumer: String,
-    pending: Arc<Mutex<BTreeMap<u64, fundtrail_log::Ack>>>,
-}
-
-impl std::fmt::Debug for LogSource {
+impl std::fmt::Debug for Ordered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogSource")
+        f.debug_struct("Ordered")
             .field("consumer", &self.consumer)
             .finish_non_exhaustive()
     }
 }
 
-impl LogSource {
-    pub fn new(log: Arc<dyn fundtrail_log::EventSource>, consumer: impl Into<String>) -> Self {
+impl Ordered {
+    pub(crate) fn new(log: Arc<dyn EventSource>, consumer: &'static str) -> Self {
         Self {
             log,
-            consumer: consumer.into(),
+            consumer,
             pending: Arc::new(Mutex::new(BTreeMap::new())),
         }
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, fundtrail_log::Ack>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Ack>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-impl EventSource for LogSource {
-    fn events_from(&self, from: u64) -> BoxStream<'static, Result<RecordedEvent, SourceError>> {
+    /// Every event from position `from` on, in position order. The stream ends after yielding
+    /// an error; the projector opens it again from its checkpoint.
+    pub(crate) fn events_from(
+        &self,
+        from: u64,
+    ) -> BoxStream<'static, Result<RecordedEvent, LogError>> {
         self.pending().clear();
         let pending = self.pending.clone();
         let deliveries = self
             .log
-            .deliveries(&self.consumer, from)
-            .map(move |delivery| match delivery {
-                Ok(delivery) => {
+            .deliveries(self.consumer, from)
+            .map(move |delivery| {
+                delivery.map(|delivery| {
                     pending
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .insert(delivery.event.position, delivery.ack);
-                    Ok(delivery.event)
-                }
-                Err(error) => Err(Box::new(error) as SourceError),
+                    delivery.event
+                })
             })
             .boxed();
-        let consumer = self.consumer.clone();
-        merge_lanes_with(vec![deliveries], from, move |_| {
+        let consumer = self.consumer;
+        merge_lanes(vec![deliveries], from, move |_| {
             fundtrail_telemetry::metrics()
                 .consumer_duplicates
-                .add(1, &[KeyValue::new(attr::CONSUMER, consumer.clone())]);
+                .add(1, &[KeyValue::new(attr::CONSUMER, consumer)]);
         })
         .boxed()
     }
 
-    fn acknowledge(&self, position: u64) {
-        let acks: Vec<fundtrail_log::Ack> = {
+    /// Every event up to `position` is durably in the views: the broker may stop redelivering
+    /// it.
+    pub(crate) fn acknowledge(&self, position: u64) {
+        let acks: Vec<Ack> = {
             let mut pending = self.pending();
             let later = pending.split_off(&position.saturating_add(1));
             std::mem::replace(&mut *pending, later)
@@ -149,21 +110,14 @@ const MAX_HELD: usize = 10_000;
 /// Positions are dense across all lanes together, so the next position is always at the head
 /// of some lane: the merge holds the heads it has seen and releases them in order as soon as
 /// the next one turns up, without waiting on idle lanes. Repeats (at-least-once delivery) are
-/// dropped. A position no lane produces (a lane set that does not cover every partition) is
-/// skipped after [`MAX_HELD`] later events, and the projector fills it from the store.
-pub fn merge_lanes(
-    lanes: Vec<BoxStream<'static, Result<RecordedEvent, SourceError>>>,
-    from: u64,
-) -> impl Stream<Item = Result<RecordedEvent, SourceError>> + Send + 'static {
-    merge_lanes_with(lanes, from, |_| {})
-}
-
-/// [`merge_lanes`], telling `on_repeat` the position of every repeat it drops.
-pub fn merge_lanes_with(
-    lanes: Vec<BoxStream<'static, Result<RecordedEvent, SourceError>>>,
+/// dropped, each telling `on_repeat` its position. A position no lane produces (a lane set
+/// that does not cover every partition) is skipped after [`MAX_HELD`] later events, and the
+/// projector fills it from the store.
+fn merge_lanes(
+    lanes: Vec<BoxStream<'static, Result<RecordedEvent, LogError>>>,
     from: u64,
     on_repeat: impl Fn(u64) + Send + Sync + 'static,
-) -> impl Stream<Item = Result<RecordedEvent, SourceError>> + Send + 'static {
+) -> impl Stream<Item = Result<RecordedEvent, LogError>> + Send + 'static {
     let merged: SelectAll<_> = futures::stream::select_all(lanes);
     let on_repeat = Arc::new(on_repeat);
     futures::stream::unfold(
@@ -225,7 +179,7 @@ mod tests {
         }
     }
 
-    fn lane(positions: &[u64]) -> BoxStream<'static, Result<RecordedEvent, SourceError>> {
+    fn lane(positions: &[u64]) -> BoxStream<'static, Result<RecordedEvent, LogError>> {
         let events: Vec<_> = positions.iter().map(|p| Ok(event(*p))).collect();
         futures::stream::iter(events).boxed()
     }
@@ -235,6 +189,7 @@ mod tests {
         let merged = merge_lanes(
             vec![lane(&[1, 4, 5, 9]), lane(&[2, 3, 3, 7, 10]), lane(&[6, 8])],
             2,
+            |_| {},
         );
         let positions: Vec<u64> = merged.map(|e| e.unwrap().position).collect().await;
         assert_eq!(positions, vec![2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -242,7 +197,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_position_no_lane_has_is_left_as_a_hole_at_the_end() {
-        let merged = merge_lanes(vec![lane(&[1, 3]), lane(&[4])], 1);
+        let merged = merge_lanes(vec![lane(&[1, 3]), lane(&[4])], 1, |_| {});
         let positions: Vec<u64> = merged.map(|e| e.unwrap().position).collect().await;
         assert_eq!(positions, vec![1, 3, 4]);
     }

@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{Db, all_events, fold, seen, start, start_with, stored};
+use fundtrail_log::{Ack, Delivery, EventSource, LogError, StoreSource};
 use fundtrail_projections::{PersistError, RebuildOptions, ViewName, rebuild};
-use fundtrail_projector::{EventSource, ProjectorOptions, SourceError, StoreSource};
+use fundtrail_projector::ProjectorOptions;
 use fundtrail_store::{EventStore, RecordedEvent};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -108,51 +109,93 @@ async fn failing_commits(db: Db) {
 
 /// A broker-like source: it resumes from the last position acknowledged to it, so whatever
 /// the projector committed but did not acknowledge comes again. It kills the projector as it
-/// acknowledges its `kill_at`-th batch.
+/// acknowledges its `kill_at`-th event. A killed projector's connection is dead: it delivers
+/// nothing more, so the projector commits what it holds and waits, and the acknowledgements
+/// still on their way are lost.
 struct Redelivering {
     store: Arc<dyn EventStore>,
+    broker: Arc<Broker>,
+}
+
+struct Broker {
     acked: AtomicU64,
     acks: AtomicU64,
     kill_at: u64,
+    /// Bumped when the projector is killed: acknowledgements over an older one are lost.
+    connection: AtomicU64,
     died: Notify,
 }
 
-impl EventSource for Redelivering {
-    fn events_from(&self, _from: u64) -> BoxStream<'static, Result<RecordedEvent, SourceError>> {
-        let from = self.acked.load(Ordering::SeqCst) + 1;
-        self.store
-            .subscribe(from)
-            .map(|e| e.map_err(|e| Box::new(e) as SourceError))
-            .boxed()
-    }
-
-    fn acknowledge(&self, position: u64) {
-        if self.acks.fetch_add(1, Ordering::SeqCst) == self.kill_at {
-            self.died.notify_one();
-            std::thread::sleep(Duration::from_millis(50));
+impl Broker {
+    fn acknowledge(&self, connection: u64, position: u64) {
+        if self.connection.load(Ordering::SeqCst) != connection {
             return;
         }
-        self.acked.store(position, Ordering::SeqCst);
+        if self.acks.fetch_add(1, Ordering::SeqCst) == self.kill_at {
+            self.connection.fetch_add(1, Ordering::SeqCst);
+            self.died.notify_one();
+            return;
+        }
+        self.acked.fetch_max(position, Ordering::SeqCst);
+    }
+}
+
+impl EventSource for Redelivering {
+    fn deliveries(
+        &self,
+        _consumer: &str,
+        _from: u64,
+    ) -> BoxStream<'static, Result<Delivery, LogError>> {
+        let from = self.broker.acked.load(Ordering::SeqCst) + 1;
+        let connection = self.broker.connection.load(Ordering::SeqCst);
+        let (broker, alive) = (self.broker.clone(), self.broker.clone());
+        self.store
+            .subscribe(from)
+            .take_while(move |_| {
+                futures::future::ready(alive.connection.load(Ordering::SeqCst) == connection)
+            })
+            .map(move |event| {
+                let event = event?;
+                let (broker, position) = (broker.clone(), event.position);
+                let ack = Ack::new(move || {
+                    Box::pin(async move {
+                        broker.acknowledge(connection, position);
+                        Ok(())
+                    })
+                });
+                Ok(Delivery {
+                    ack,
+                    ..Delivery::global(event)
+                })
+            })
+            .chain(futures::stream::pending())
+            .boxed()
     }
 }
 
 async fn killed_between_commit_and_acknowledgement(db: Db) {
     common::random(&db, 600, 11).await;
     let events = all_events(&*db.store).await;
-    let source = Arc::new(Redelivering {
-        store: db.store.clone(),
+    let broker = Arc::new(Broker {
         acked: AtomicU64::new(0),
         acks: AtomicU64::new(0),
-        kill_at: 9,
+        kill_at: 60,
+        connection: AtomicU64::new(0),
         died: Notify::new(),
     });
+    let source = Arc::new(Redelivering {
+        store: db.store.clone(),
+        broker: broker.clone(),
+    });
     let running = start_with(&db, source.clone(), small_batches(None));
-    source.died.notified().await;
+    broker.died.notified().await;
+    // The batch in flight commits; the kill lands while the projector waits for more.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     running.task.abort();
     let _ = running.task.await;
     let committed = common::least(&stored(&db).await);
     assert!(
-        committed > source.acked.load(Ordering::SeqCst),
+        committed > broker.acked.load(Ordering::SeqCst),
         "nothing to redeliver"
     );
     // The same source again: it redelivers what was committed and not acknowledged.

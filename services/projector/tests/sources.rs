@@ -1,5 +1,6 @@
-//! The projector on the sources it may be given: the store's subscription on an in-memory
-//! SQLite store (one connection shared with the commits), and the log crate's sources.
+//! The projector on the logs it may be given: the store's subscription on an in-memory SQLite
+//! store (one connection shared with the commits), and a broker whose partitions deliver out
+//! of position order.
 
 mod common;
 
@@ -7,7 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Db, all_events, fold, seen, start_with};
-use fundtrail_projector::{LogSource, ProjectorOptions, StoreSource};
+use fundtrail_log::{Ack, Delivery, EventSource, Lane, LogError, StoreSource};
+use fundtrail_projector::ProjectorOptions;
+use fundtrail_store::RecordedEvent;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 fn options() -> ProjectorOptions {
     ProjectorOptions {
@@ -17,12 +22,9 @@ fn options() -> ProjectorOptions {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_in_memory_store_shares_its_one_connection() {
-    let db = Db::memory().await;
-    common::story(&db).await;
+async fn projects_everything(db: &Db, source: Arc<dyn EventSource>) {
     let events = all_events(&*db.store).await;
-    let running = start_with(&db, Arc::new(StoreSource(db.store.clone())), options());
+    let running = start_with(db, source, options());
     running.reach(events.len() as u64).await;
     assert_eq!(
         seen(&running.shared.read()),
@@ -32,16 +34,46 @@ async fn an_in_memory_store_shares_its_one_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_log_crate_sources_feed_the_projector() {
+async fn an_in_memory_store_shares_its_one_connection() {
+    let db = Db::memory().await;
+    common::story(&db).await;
+    projects_everything(&db, Arc::new(StoreSource(db.store.clone()))).await;
+}
+
+/// Two partitions as Kafka delivers them: each in position order, the second one's events
+/// all after the first one's.
+struct Partitions(Vec<RecordedEvent>);
+
+impl EventSource for Partitions {
+    fn deliveries(
+        &self,
+        _consumer: &str,
+        from: u64,
+    ) -> BoxStream<'static, Result<Delivery, LogError>> {
+        let (even, odd): (Vec<_>, Vec<_>) = self
+            .0
+            .iter()
+            .filter(|e| e.position >= from)
+            .cloned()
+            .partition(|e| e.position % 2 == 0);
+        let deliveries = even.into_iter().chain(odd).map(|event| {
+            Ok(Delivery {
+                lane: Lane::Partition(i32::from(event.position % 2 == 1)),
+                event,
+                generation: 0,
+                ack: Ack::none(),
+            })
+        });
+        futures::stream::iter(deliveries)
+            .chain(futures::stream::pending())
+            .boxed()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_are_folded_in_position_order() {
     let db = Db::sqlite().await;
     common::story(&db).await;
     let events = all_events(&*db.store).await;
-    let log = Arc::new(fundtrail_log::StoreSource(db.store.clone()));
-    let running = start_with(&db, Arc::new(LogSource::new(log, "projector")), options());
-    running.reach(events.len() as u64).await;
-    assert_eq!(
-        seen(&running.shared.read()),
-        seen(&fold(&events, events.len()))
-    );
-    running.stop().await;
+    projects_everything(&db, Arc::new(Partitions(events))).await;
 }

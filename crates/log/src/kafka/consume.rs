@@ -44,7 +44,7 @@ impl KafkaSource {
         self
     }
 
-    fn consumer(&self, group: &str) -> Result<Arc<StreamConsumer<Lanes>>, LogError> {
+    fn consumer(&self, group: &str) -> Result<Arc<StreamConsumer<RebalanceCounter>>, LogError> {
         let mut config = client_config(&self.config.brokers);
         config
             .set("group.id", group)
@@ -57,8 +57,8 @@ impl KafkaSource {
         for (key, value) in &self.settings {
             config.set(key, value);
         }
-        let consumer: StreamConsumer<Lanes> = config
-            .create_with_context(Lanes::default())
+        let consumer: StreamConsumer<RebalanceCounter> = config
+            .create_with_context(RebalanceCounter::default())
             .map_err(|e| LogError::kafka("creating the consumer", e))?;
         consumer
             .subscribe(&[&self.config.topic])
@@ -96,7 +96,10 @@ impl EventSource for KafkaSource {
     }
 }
 
-async fn receive(kafka: &Arc<StreamConsumer<Lanes>>, topic: &str) -> Result<Delivery, LogError> {
+async fn receive(
+    kafka: &Arc<StreamConsumer<RebalanceCounter>>,
+    topic: &str,
+) -> Result<Delivery, LogError> {
     loop {
         let (partition, offset, value) = match kafka.recv().await {
             Ok(message) => (
@@ -145,13 +148,13 @@ async fn receive(kafka: &Arc<StreamConsumer<Lanes>>, topic: &str) -> Result<Deli
 /// Counts rebalances, so consumers reload the checkpoints of partitions that may have been
 /// handled elsewhere meanwhile.
 #[derive(Debug, Default)]
-struct Lanes {
+struct RebalanceCounter {
     generation: AtomicU64,
 }
 
-impl ClientContext for Lanes {}
+impl ClientContext for RebalanceCounter {}
 
-impl ConsumerContext for Lanes {
+impl ConsumerContext for RebalanceCounter {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         tracing::debug!(?rebalance, "kafka partitions reassigned");

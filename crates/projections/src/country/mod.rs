@@ -1,4 +1,4 @@
-//! The per-country funding view (ARCHITECTURE.md §6).
+//! The per-country funding view (docs/architecture.md §6).
 //!
 //! Each country collects what donors earmarked for it (pledged, committed, outstanding,
 //! received), the matching reserved and confirmed for contributions to it, what was allocated

@@ -19,12 +19,15 @@
 //! it: a projector's batch and a rebuild's swap of the same view never interleave.
 
 mod postgres;
+mod sql;
 mod sqlite;
 
 use fundtrail_domain::Currency;
-use fundtrail_store::{EventStore, PgStore, SqliteStore, StoreError, StoreOptions};
-use sqlx::{PgPool, SqlitePool};
+use fundtrail_store::{Database, EventStore, OpenedStore, StoreError, StoreOptions};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 use std::sync::Arc;
+
+use sql::Views;
 
 use crate::doc::{Doc, Mark, RestoreError, StoredDoc, View};
 use crate::figure::Reporting;
@@ -46,10 +49,6 @@ pub enum PersistError {
     Encode(#[from] serde_json::Error),
     #[error("interrupted before commit: {0}")]
     Interrupted(String),
-    #[error(
-        "unsupported store url {0:?}: use postgres://, postgresql://, sqlite://path or sqlite::memory:"
-    )]
-    Url(String),
 }
 
 pub(crate) fn db_error(context: &str, err: &sqlx::Error) -> PersistError {
@@ -140,51 +139,47 @@ pub async fn open(
     url: &str,
     options: StoreOptions,
 ) -> Result<(Arc<dyn EventStore>, ViewDb), PersistError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PgStore::connect(url, options).await?;
-        let db = ViewDb::Postgres(store.pool().clone());
-        Ok((Arc::new(store), db))
-    } else if url.starts_with("sqlite:") {
-        let store = SqliteStore::connect(url, options).await?;
-        let db = ViewDb::Sqlite(store.pool().clone());
-        Ok((Arc::new(store), db))
-    } else {
-        Err(PersistError::Url(
-            url.split(':').next().unwrap_or_default().to_owned(),
-        ))
+    let store = OpenedStore::open(url, options).await?;
+    Ok((store.events(), store.database().into()))
+}
+
+impl From<Database> for ViewDb {
+    fn from(database: Database) -> Self {
+        match database {
+            Database::Postgres(pool) => Self::Postgres(pool),
+            Database::Sqlite(pool) => Self::Sqlite(pool),
+        }
     }
+}
+
+/// Runs one of [`Views`]' functions on whichever database the views live in.
+macro_rules! on_db {
+    ($db:expr, $function:ident($($arg:expr),* $(,)?)) => {
+        match $db {
+            ViewDb::Postgres(pool) => Postgres::$function(pool, $($arg),*).await,
+            ViewDb::Sqlite(pool) => Sqlite::$function(pool, $($arg),*).await,
+        }
+    };
 }
 
 impl ViewDb {
     /// Creates the tables of the named views and the views' row table, if missing.
     pub async fn prepare(&self, views: &[&'static str]) -> Result<(), PersistError> {
-        match self {
-            Self::Postgres(pool) => postgres::prepare(pool, views).await,
-            Self::Sqlite(pool) => sqlite::prepare(pool, views).await,
-        }
+        on_db!(self, prepare(views))
     }
 
     async fn meta(&self, view: &'static str, currency: Currency) -> Result<Meta, PersistError> {
-        match self {
-            Self::Postgres(pool) => postgres::meta(pool, view, currency).await,
-            Self::Sqlite(pool) => sqlite::meta(pool, view, currency).await,
-        }
+        on_db!(self, meta(view, currency))
     }
 
     async fn read(&self, view: &'static str) -> Result<(Meta, Vec<StoredDoc>), PersistError> {
-        match self {
-            Self::Postgres(pool) => postgres::read(pool, view).await,
-            Self::Sqlite(pool) => sqlite::read(pool, view).await,
-        }
+        on_db!(self, read(view))
     }
 
     /// Empties a view built in another reporting currency, so it is built again from the
     /// start in the configured one.
     async fn reset(&self, view: &'static str, currency: Currency) -> Result<(), PersistError> {
-        match self {
-            Self::Postgres(pool) => postgres::reset(pool, view, currency).await,
-            Self::Sqlite(pool) => sqlite::reset(pool, view, currency).await,
-        }
+        on_db!(self, reset(view, currency))
     }
 
     /// Loads a view with its position and generation.
@@ -214,26 +209,17 @@ impl ViewDb {
         changes: &[ViewChanges],
         before_commit: Option<BeforeCommit<'_>>,
     ) -> Result<(), PersistError> {
-        match self {
-            Self::Postgres(pool) => postgres::commit(pool, changes, before_commit).await,
-            Self::Sqlite(pool) => sqlite::commit(pool, changes, before_commit).await,
-        }
+        on_db!(self, commit(changes, before_commit))
     }
 
     /// Starts a rebuild of a view: an empty `projection_<view>_next`.
     pub async fn create_next(&self, view: &'static str) -> Result<(), PersistError> {
-        match self {
-            Self::Postgres(pool) => postgres::create_next(pool, view).await,
-            Self::Sqlite(pool) => sqlite::create_next(pool, view).await,
-        }
+        on_db!(self, create_next(view))
     }
 
     /// Writes documents into the rebuild's table.
     pub async fn write_next(&self, view: &'static str, docs: &[Doc]) -> Result<(), PersistError> {
-        match self {
-            Self::Postgres(pool) => postgres::write_next(pool, view, docs).await,
-            Self::Sqlite(pool) => sqlite::write_next(pool, view, docs).await,
-        }
+        on_db!(self, write_next(view, docs))
     }
 
     /// Swaps the rebuilt table in, unless the live view is further along.
@@ -243,10 +229,7 @@ impl ViewDb {
         mark: Mark,
         currency: Currency,
     ) -> Result<Swap, PersistError> {
-        match self {
-            Self::Postgres(pool) => postgres::swap(pool, view, mark, currency).await,
-            Self::Sqlite(pool) => sqlite::swap(pool, view, mark, currency).await,
-        }
+        on_db!(self, swap(view, mark, currency))
     }
 
     /// At most `limit` events from `from` on, in position order, read from the store's
@@ -258,17 +241,11 @@ impl ViewDb {
     ) -> Result<Vec<StoredEvent>, PersistError> {
         let from = to_db("position", from)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        match self {
-            Self::Postgres(pool) => postgres::read_events(pool, from, limit).await,
-            Self::Sqlite(pool) => sqlite::read_events(pool, from, limit).await,
-        }
+        on_db!(self, read_events(from, limit))
     }
 
     /// Drops an abandoned rebuild's table.
     pub async fn drop_next(&self, view: &'static str) -> Result<(), PersistError> {
-        match self {
-            Self::Postgres(pool) => postgres::drop_next(pool, view).await,
-            Self::Sqlite(pool) => sqlite::drop_next(pool, view).await,
-        }
+        on_db!(self, drop_next(view))
     }
 }

@@ -12,14 +12,14 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
-use sqlx::{AssertSqlSafe, Connection, Row};
+use sqlx::{AssertSqlSafe, Connection, Postgres, Row};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::{REQUEST_COLUMNS, head_from_row, request_from_row};
 use crate::batch::{self, BatchState, Plan};
 use crate::decode;
 use crate::error::{StoreError, db_error};
+use crate::statements::{CHECKPOINT_FORWARD, REQUEST_COLUMNS, Sql};
 use crate::types::{AppendRequest, Head, RequestRecord};
 use crate::writer::{BatchOutcome, Committer};
 
@@ -31,6 +31,7 @@ pub(super) struct PgCommitter {
     conn: Mutex<Option<PgConnection>>,
     begin: String,
     state_sql: String,
+    write_sql: String,
     channel: String,
 }
 
@@ -67,12 +68,15 @@ impl PgCommitter {
                  SELECT pg_advisory_xact_lock({lock_key})"
             ),
             state_sql,
+            write_sql: write_sql(),
             channel,
         }
     }
 }
 
-const WRITE_SQL: &str = "\
+fn write_sql() -> String {
+    format!(
+        "\
 WITH ev AS (
     INSERT INTO events (position, event_id, stream, version, event_type, payload, metadata,
                         recorded_at, prev_hash, hash)
@@ -90,10 +94,11 @@ WITH ev AS (
 ), cp AS (
     INSERT INTO consumer_checkpoints (consumer, position)
     SELECT * FROM UNNEST($21::text[], $22::int8[])
-    ON CONFLICT (consumer) DO UPDATE
-    SET position = GREATEST(consumer_checkpoints.position, EXCLUDED.position)
+    {CHECKPOINT_FORWARD}
 )
-SELECT pg_notify($23, $24) WHERE cardinality($1::int8[]) > 0";
+SELECT pg_notify($23, $24) WHERE cardinality($1::int8[]) > 0"
+    )
+}
 
 #[async_trait]
 impl Committer for PgCommitter {
@@ -207,7 +212,7 @@ impl PgCommitter {
         let (consumers, checkpoints): (Vec<&str>, Vec<i64>) =
             plan.checkpoints.iter().map(|&(c, p)| (c, p as i64)).unzip();
 
-        sqlx::query(WRITE_SQL)
+        sqlx::query(AssertSqlSafe(self.write_sql.clone()))
             .bind(positions)
             .bind(ids)
             .bind(streams)
@@ -286,7 +291,7 @@ async fn load_requests(
         .await
         .map_err(|e| db_error("reading stored requests", &e))?;
     rows.iter()
-        .map(|row| request_from_row(row).map(|r| (r.request_id.clone(), r)))
+        .map(|row| Postgres::request(row).map(|r| (r.request_id.clone(), r)))
         .collect()
 }
 
@@ -296,7 +301,7 @@ fn state_from_row(
 ) -> Result<BatchState, StoreError> {
     let head_position: Option<i64> = row.try_get(0).map_err(decode_err)?;
     let head = if head_position.is_some() {
-        head_from_row(row)?
+        Postgres::head(row)?
     } else {
         Head::EMPTY
     };

@@ -11,11 +11,11 @@ use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
 use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::{REQUEST_COLUMNS, head_from_row, request_from_row};
 use crate::batch::{self, BatchState, Plan};
 use crate::decode;
 use crate::error::{StoreError, db_error};
-use crate::types::{AppendRequest, Head, RequestRecord};
+use crate::statements::{CHECKPOINT_FORWARD, REQUEST_COLUMNS, Sql};
+use crate::types::{AppendRequest, RequestRecord};
 use crate::writer::{BatchOutcome, Committer};
 
 #[derive(Debug)]
@@ -64,13 +64,7 @@ async fn read_state(
     conn: &mut SqliteConnection,
     batch: &[AppendRequest],
 ) -> Result<BatchState, StoreError> {
-    let head = sqlx::query(
-        "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(|e| db_error("reading the head", &e))?
-    .map_or(Ok(Head::EMPTY), |row| head_from_row(&row))?;
+    let head = Sqlite::read_head(conn).await?;
 
     let streams: Vec<&str> = unique(batch.iter().map(|r| r.stream.as_str()));
     let mut versions = HashMap::new();
@@ -94,7 +88,7 @@ async fn read_state(
     let sql = format!("SELECT {REQUEST_COLUMNS} FROM event_requests WHERE request_id IN");
     let mut requests = HashMap::new();
     for row in lookup(conn, &sql, &request_ids).await? {
-        let record = request_from_row(&row)?;
+        let record = Sqlite::request(&row)?;
         requests.insert(record.request_id.clone(), record);
     }
 
@@ -264,7 +258,7 @@ async fn write(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), Store
         conn,
         "INSERT INTO consumer_checkpoints (consumer, position)",
         2,
-        "ON CONFLICT (consumer) DO UPDATE SET position = max(position, excluded.position)",
+        CHECKPOINT_FORWARD,
         &plan.checkpoints,
         |q, &(consumer, position)| q.bind(consumer).bind(position as i64),
     )

@@ -244,7 +244,7 @@ pub async fn bad_input_writes_nothing<H: Harness>() {
                 .append(req("order-1", events(1)).with_idempotency("", [0; 32]))
                 .await
         ),
-        InvalidInput::RequestId { .. }
+        InvalidInput::IdempotencyKey { .. }
     ));
     assert!(matches!(
         invalid(

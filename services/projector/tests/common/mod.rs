@@ -10,11 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fundtrail_domain::Currency;
+use fundtrail_log::{Delivery, EventSource, LogError, StoreSource};
 use fundtrail_projections::persist::{ViewDb, open};
 use fundtrail_projections::{Decoded, Reporting, View, Views, decode};
-use fundtrail_projector::{
-    EventSource, FundingService, Projector, ProjectorOptions, Shared, SourceError, StoreSource,
-};
+use fundtrail_projector::{FundingService, Projector, ProjectorOptions, Shared};
 use fundtrail_store::{EventStore, RecordedEvent, StoreOptions};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -282,7 +281,11 @@ impl Stepper {
 }
 
 impl EventSource for Stepper {
-    fn events_from(&self, _from: u64) -> BoxStream<'static, Result<RecordedEvent, SourceError>> {
+    fn deliveries(
+        &self,
+        _consumer: &str,
+        _from: u64,
+    ) -> BoxStream<'static, Result<Delivery, LogError>> {
         match self.receiver.lock().unwrap().take() {
             Some(receiver) => tokio_stream_from(receiver),
             None => futures::stream::pending().boxed(),
@@ -292,8 +295,13 @@ impl EventSource for Stepper {
 
 fn tokio_stream_from(
     mut receiver: tokio::sync::mpsc::UnboundedReceiver<RecordedEvent>,
-) -> BoxStream<'static, Result<RecordedEvent, SourceError>> {
-    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx).map(|e| e.map(Ok))).boxed()
+) -> BoxStream<'static, Result<Delivery, LogError>> {
+    futures::stream::poll_fn(move |cx| {
+        receiver
+            .poll_recv(cx)
+            .map(|e| e.map(|e| Ok(Delivery::global(e))))
+    })
+    .boxed()
 }
 
 pub fn decoded(events: &[RecordedEvent]) -> Vec<Decoded> {

@@ -17,6 +17,12 @@
 //! Corrections are reported as negative transactions of the type they correct, dated when
 //! they happened, as IATI's guidance asks for de-obligations and refunds; nothing already
 //! published is rewritten, which matches the ledger itself.
+//!
+//! This is a fold of its own rather than the projections' per-country view: an activity lists
+//! each transaction with its date and the organisations on both sides, and carries what a
+//! project was registered with (sector, budget, dates, the partner's IATI identifier, each
+//! milestone's title, tranche and due date), none of which the views keep once their figures
+//! are added up. Events are decoded as the views decode them ([`decode_parts`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -25,9 +31,9 @@ use fundtrail_domain::{
     AccountEvent, AllocationId, CountryCode, DisbursementId, DonorEvent, DonorId, Event, Indicator,
     Money, Partner, PledgeEvent, ProjectEvent, ProjectId,
 };
+use fundtrail_projections::{FoldError, Mark, decode_parts};
+use fundtrail_verifier::Envelope;
 use uuid::Uuid;
-
-use crate::envelope::Envelope;
 
 /// IATI transaction types used by the fund.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -150,14 +156,6 @@ impl Activity {
     }
 }
 
-/// A stored event the fold could not read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("position {position}: {reason}")]
-pub struct FoldError {
-    pub position: u64,
-    pub reason: String,
-}
-
 fn day(micros: i64) -> NaiveDate {
     DateTime::from_timestamp_micros(micros)
         .map(|t| t.date_naive())
@@ -169,15 +167,12 @@ impl Fund {
     pub fn apply(&mut self, envelope: &Envelope) -> Result<(), FoldError> {
         self.position = envelope.position;
         self.recorded_at = envelope.recorded_at;
-        let event = match fundtrail_proto::decode(&envelope.event_type, &envelope.payload) {
-            Ok(event) => event,
-            Err(fundtrail_proto::DecodeError::UnknownType(_)) => return Ok(()),
-            Err(e) => {
-                return Err(FoldError {
-                    position: envelope.position,
-                    reason: e.to_string(),
-                });
-            }
+        let mark = Mark {
+            position: envelope.position,
+            recorded_at: envelope.recorded_at,
+        };
+        let Some(event) = decode_parts(mark, &envelope.event_type, &envelope.payload)?.event else {
+            return Ok(());
         };
         let on = day(envelope.recorded_at);
         let id = envelope.event_id;

@@ -1,100 +1,13 @@
-//! Signed checkpoints: an ed25519 signature over `u64be(position) || hash` (40 bytes), so an
-//! auditor who keeps one can later show that nothing at or before its position changed.
+//! The fund's checkpoint signing key: made once, kept in a file only its owner can read, and
+//! signing the 40 bytes `fundtrail-verifier` checks.
 
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use fundtrail_proto::v1;
-
-/// The 40 bytes a checkpoint's signature covers.
-pub fn message(position: u64, hash: &[u8; 32]) -> [u8; 40] {
-    let mut bytes = [0u8; 40];
-    bytes[..8].copy_from_slice(&position.to_be_bytes());
-    bytes[8..].copy_from_slice(hash);
-    bytes
-}
-
-/// A chain head signed by the fund's audit key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedCheckpoint {
-    pub position: u64,
-    pub hash: [u8; 32],
-    pub signature: [u8; 64],
-    /// RFC 3339; not covered by the signature.
-    pub signed_at: String,
-    pub public_key: [u8; 32],
-}
-
-impl SignedCheckpoint {
-    /// Whether the signature is the checkpoint key's over this position and hash.
-    pub fn signature_valid(&self) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(&self.public_key) else {
-            return false;
-        };
-        key.verify_strict(
-            &message(self.position, &self.hash),
-            &Signature::from_bytes(&self.signature),
-        )
-        .is_ok()
-    }
-}
-
-/// A checkpoint from the wire whose byte fields have the wrong length.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("checkpoint at position {position}: {field} is {len} bytes, expected {expected}")]
-pub struct MalformedCheckpoint {
-    pub position: u64,
-    pub field: &'static str,
-    pub len: usize,
-    pub expected: usize,
-}
-
-impl From<&SignedCheckpoint> for v1::SignedCheckpoint {
-    fn from(c: &SignedCheckpoint) -> Self {
-        Self {
-            position: c.position,
-            hash: c.hash.to_vec(),
-            signature: c.signature.to_vec(),
-            signed_at: c.signed_at.clone(),
-            public_key: c.public_key.to_vec(),
-        }
-    }
-}
-
-impl TryFrom<v1::SignedCheckpoint> for SignedCheckpoint {
-    type Error = MalformedCheckpoint;
-
-    fn try_from(c: v1::SignedCheckpoint) -> Result<Self, Self::Error> {
-        let position = c.position;
-        let bad = |field, len, expected| MalformedCheckpoint {
-            position,
-            field,
-            len,
-            expected,
-        };
-        Ok(Self {
-            position,
-            hash: c
-                .hash
-                .as_slice()
-                .try_into()
-                .map_err(|_| bad("hash", c.hash.len(), 32))?,
-            signature: c
-                .signature
-                .as_slice()
-                .try_into()
-                .map_err(|_| bad("signature", c.signature.len(), 64))?,
-            signed_at: c.signed_at,
-            public_key: c
-                .public_key
-                .as_slice()
-                .try_into()
-                .map_err(|_| bad("public_key", c.public_key.len(), 32))?,
-        })
-    }
-}
+use ed25519_dalek::{Signer, SigningKey};
+use fundtrail_verifier::SignedCheckpoint;
+use fundtrail_verifier::checkpoint;
 
 /// Why a signing key could not be loaded, made or saved.
 #[derive(Debug, thiserror::Error)]
@@ -116,8 +29,6 @@ pub enum KeyError {
     Format { path: String },
     #[error("no randomness for a new signing key: {0}")]
     Random(String),
-    #[error("{0:?} is not an ed25519 public key: expected 64 hexadecimal digits")]
-    PublicKey(String),
 }
 
 /// The fund's checkpoint signing key.
@@ -201,21 +112,14 @@ impl CheckpointSigner {
         SignedCheckpoint {
             position,
             hash,
-            signature: self.key.sign(&message(position, &hash)).to_bytes(),
+            signature: self
+                .key
+                .sign(&checkpoint::message(position, &hash))
+                .to_bytes(),
             signed_at,
             public_key: self.public_key(),
         }
     }
-}
-
-/// Parses a public key given as 64 hex digits.
-pub fn parse_public_key(text: &str) -> Result<[u8; 32], KeyError> {
-    let mut key = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut key)
-        .ok()
-        .filter(|()| VerifyingKey::from_bytes(&key).is_ok())
-        .map(|()| key)
-        .ok_or_else(|| KeyError::PublicKey(text.to_owned()))
 }
 
 #[cfg(test)]

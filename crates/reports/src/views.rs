@@ -2,15 +2,14 @@
 //! an export file): "as of" a position or a time, and what changed a country between two
 //! positions.
 
+use std::pin::pin;
+
 use chrono::{DateTime, NaiveDate, NaiveTime};
 use fundtrail_domain::{CountryCode, Currency, Money};
 use fundtrail_projections::country::CountryReport;
-use fundtrail_projections::{Amount, Reporting, Views};
-use fundtrail_store::RecordedEvent;
-use futures::StreamExt;
-
-use crate::envelope::Envelope;
-use crate::source::{Source, SourceError};
+use fundtrail_projections::{Amount, Mark, Reporting, Views, decode_parts};
+use fundtrail_verifier::Envelope;
+use futures::{Stream, StreamExt};
 
 /// A point in the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,44 +51,42 @@ impl AsOf {
     }
 }
 
+/// Why the views could not be folded: the history could not be read (`E`, the reader's
+/// error), or an event in it could not be decoded.
 #[derive(Debug, thiserror::Error)]
-pub enum ViewsError {
+pub enum ViewsError<E> {
     #[error(transparent)]
-    Source(#[from] SourceError),
+    Source(E),
     #[error(transparent)]
     Fold(#[from] fundtrail_projections::FoldError),
 }
 
-pub(crate) fn recorded(e: Envelope) -> RecordedEvent {
-    RecordedEvent {
+/// Folds one event into the views, which are not persisted: their changes are forgotten.
+fn apply<E>(views: &mut Views, e: &Envelope) -> Result<(), ViewsError<E>> {
+    let mark = Mark {
         position: e.position,
-        event_id: e.event_id,
-        stream: e.stream,
-        version: e.version,
-        event_type: e.event_type,
-        payload: e.payload,
-        metadata: e.metadata,
         recorded_at: e.recorded_at,
-        prev_hash: e.prev_hash,
-        hash: e.hash,
-    }
+    };
+    views.apply(&decode_parts(mark, &e.event_type, &e.payload)?);
+    views.clear_changes();
+    Ok(())
 }
 
-/// The views as they were known at `as_of` (`None`: the whole history).
-pub async fn fold(
-    source: &Source,
+/// The views as they were known at `as_of` (`None`: the whole history), from the history's
+/// events in position order.
+pub async fn fold<E>(
+    events: impl Stream<Item = Result<Envelope, E>>,
     reporting: Currency,
     as_of: Option<AsOf>,
-) -> Result<Views, ViewsError> {
+) -> Result<Views, ViewsError<E>> {
     let mut views = Views::new(Reporting(reporting));
-    let mut events = source.events().await?;
+    let mut events = pin!(events);
     while let Some(event) = events.next().await {
-        let event = event?;
+        let event = event.map_err(ViewsError::Source)?;
         if as_of.is_some_and(|a| !a.admits(&event)) {
             break;
         }
-        views.apply_recorded(&recorded(event))?;
-        views.clear_changes();
+        apply(&mut views, &event)?;
     }
     Ok(views)
 }
@@ -159,23 +156,23 @@ fn delta(figure: &'static str, before: &Amount, after: &Amount) -> Option<Delta>
 }
 
 /// The events after position `from` up to `to` that changed the country's figures, with
-/// how much each moved them.
-pub async fn diff(
-    source: &Source,
+/// how much each moved them, from the history's events in position order.
+pub async fn diff<E>(
+    events: impl Stream<Item = Result<Envelope, E>>,
     reporting: Currency,
     country: CountryCode,
     from: u64,
     to: u64,
-) -> Result<(CountryReport, Vec<Change>, CountryReport), ViewsError> {
+) -> Result<(CountryReport, Vec<Change>, CountryReport), ViewsError<E>> {
     let mut views = Views::new(Reporting(reporting));
-    let mut events = source.events().await?;
+    let mut events = pin!(events);
     let mut before: Option<CountryReport> = None;
     // The country's report as of its last change: between changes it stays the same, so a
     // report is computed once per change rather than once per event.
     let mut current: Option<CountryReport> = None;
     let mut changes = Vec::new();
     while let Some(event) = events.next().await {
-        let event = event?;
+        let event = event.map_err(ViewsError::Source)?;
         let position = event.position;
         if position > to {
             break;
@@ -185,13 +182,7 @@ pub async fn diff(
             before = Some(report.clone());
             current = Some(report);
         }
-        let (recorded_at, stream, event_type) = (
-            event.recorded_at,
-            event.stream.clone(),
-            event.event_type.clone(),
-        );
-        views.apply_recorded(&recorded(event))?;
-        views.clear_changes();
+        apply(&mut views, &event)?;
         if let Some(previous) = current.as_mut()
             && views.country.changed_at(country) == position
         {
@@ -204,9 +195,9 @@ pub async fn diff(
             if !deltas.is_empty() {
                 changes.push(Change {
                     position,
-                    recorded_at,
-                    stream,
-                    event_type,
+                    recorded_at: event.recorded_at,
+                    stream: event.stream,
+                    event_type: event.event_type,
                     deltas,
                 });
             }

@@ -27,11 +27,11 @@ fn originals(a: &Amount) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("writing {path}: {source}")]
-    Csv { path: String, source: csv::Error },
+    Csv { path: String, source: ::csv::Error },
 }
 
-fn writer(path: &Path) -> Result<csv::Writer<std::fs::File>, ReportError> {
-    csv::Writer::from_path(path).map_err(|source| ReportError::Csv {
+fn writer(path: &Path) -> Result<::csv::Writer<std::fs::File>, ReportError> {
+    ::csv::Writer::from_path(path).map_err(|source| ReportError::Csv {
         path: path.display().to_string(),
         source,
     })
@@ -41,7 +41,7 @@ fn writer(path: &Path) -> Result<csv::Writer<std::fs::File>, ReportError> {
 pub fn write(views: &Views, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     let fail = |path: &Path| {
         let path = path.display().to_string();
-        move |source: csv::Error| ReportError::Csv {
+        move |source: ::csv::Error| ReportError::Csv {
             path: path.clone(),
             source,
         }

@@ -51,18 +51,6 @@ pub struct Finding {
     pub problem: Problem,
 }
 
-impl Finding {
-    pub fn is_checkpoint(&self) -> bool {
-        matches!(
-            self.problem,
-            Problem::BadSignature
-                | Problem::UntrustedKey { .. }
-                | Problem::CheckpointMismatch { .. }
-                | Problem::Truncated { .. }
-        )
-    }
-}
-
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "position {}", self.position)?;
@@ -291,33 +279,8 @@ impl Report {
 
 #[cfg(test)]
 mod tests {
-    use uuid::Uuid;
-
     use super::*;
-    use crate::checkpoint::CheckpointSigner;
-
-    fn history(n: u64) -> Vec<Envelope> {
-        let mut prev = GENESIS;
-        (1..=n)
-            .map(|position| {
-                let mut e = Envelope {
-                    position,
-                    event_id: Uuid::from_u128(u128::from(position)),
-                    stream: format!("pledge-{}", position % 3),
-                    version: position / 3,
-                    event_type: "fundtrail.v1.PledgeRecorded".to_owned(),
-                    payload: vec![u8::try_from(position % 250).unwrap(); 4],
-                    metadata: b"m".to_vec(),
-                    recorded_at: i64::try_from(position).unwrap() * 1000,
-                    prev_hash: prev,
-                    hash: GENESIS,
-                };
-                e.hash = chain::link(&prev, &e).unwrap();
-                prev = e.hash;
-                e
-            })
-            .collect()
-    }
+    use crate::testing::{history, public_key, sign};
 
     fn run(events: &[Envelope], cps: &[SignedCheckpoint], key: Option<[u8; 32]>) -> Report {
         let mut v = ChainVerifier::new();
@@ -330,12 +293,8 @@ mod tests {
     #[test]
     fn an_intact_history_verifies_with_its_checkpoints() {
         let events = history(10);
-        let signer = CheckpointSigner::from_seed([1; 32]);
-        let cps = [
-            signer.sign(4, events[3].hash, String::new()),
-            signer.sign(10, events[9].hash, String::new()),
-        ];
-        let report = run(&events, &cps, Some(signer.public_key()));
+        let cps = [sign(1, 4, events[3].hash), sign(1, 10, events[9].hash)];
+        let report = run(&events, &cps, Some(public_key(1)));
         assert!(report.is_ok(), "{:?}", report.findings);
         assert_eq!(report.checkpoints_verified, 2);
         assert_eq!(report.last_position, 10);
@@ -344,9 +303,8 @@ mod tests {
     #[test]
     fn each_kind_of_tampering_is_named_at_its_position() {
         let events = history(10);
-        let signer = CheckpointSigner::from_seed([1; 32]);
-        let key = Some(signer.public_key());
-        let head = [signer.sign(10, events[9].hash, String::new())];
+        let key = Some(public_key(1));
+        let head = [sign(1, 10, events[9].hash)];
 
         let mut edited = events.clone();
         edited[4].payload[0] ^= 1;
@@ -402,22 +360,20 @@ mod tests {
     #[test]
     fn forged_and_replayed_checkpoints_are_refused() {
         let events = history(6);
-        let signer = CheckpointSigner::from_seed([1; 32]);
-        let key = Some(signer.public_key());
-        let mut forged = signer.sign(6, events[5].hash, String::new());
+        let key = Some(public_key(1));
+        let mut forged = sign(1, 6, events[5].hash);
         forged.signature[0] ^= 1;
         assert_eq!(
             run(&events, &[forged], key).findings[0].problem,
             Problem::BadSignature
         );
-        let intruder = CheckpointSigner::from_seed([2; 32]);
-        let foreign = intruder.sign(6, events[5].hash, String::new());
+        let foreign = sign(2, 6, events[5].hash);
         assert!(matches!(
             run(&events, &[foreign], key).findings[0].problem,
             Problem::UntrustedKey { .. }
         ));
         // A genuine checkpoint of another history, replayed here.
-        let replayed = signer.sign(3, [5; 32], String::new());
+        let replayed = sign(1, 3, [5; 32]);
         assert!(matches!(
             run(&events, &[replayed], key).findings[0].problem,
             Problem::CheckpointMismatch { .. }

@@ -1,0 +1,14 @@
+//! Reports folded from a history: what donors, finance staff and IATI get, as opposed to what
+//! decides whether the history is intact (`fundtrail-verifier`).
+//!
+//! Every report is folded from [`Envelope`](fundtrail_verifier::Envelope)s in position order, whatever they were read from
+//! (a store, a server or an export file); none reads a database.
+//!
+//! - [`iati`]: IATI 2.03 activity and organisation files.
+//! - [`views`]: the funding views of `fundtrail-projections` "as of" a point, and what changed
+//!   a country's figures between two points.
+//! - [`csv`]: CSV of the per-country view and of the donor statements.
+
+pub mod csv;
+pub mod iati;
+pub mod views;
