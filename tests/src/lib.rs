@@ -4,10 +4,14 @@
 pub mod story;
 
 use std::future::Future;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use anyhow::Context;
 use fundtrail_server::{self as server, Roles, RunningServer, ServerSettings};
+use fundtrail_identity::{
+    AuthorizedChannel, Credentials, DEV_AUDIENCE, DEV_ISSUER, Issuer, Principal, Role,
+};
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::audit_client::AuditClient;
 use fundtrail_proto::v1::disbursements_client::DisbursementsClient;
@@ -71,6 +75,65 @@ pub fn nats() -> String {
     std::env::var("FUNDTRAIL_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
+/// The issuer every test server trusts, so a token minted here is accepted by all of them.
+static ISSUER: LazyLock<Arc<Issuer>> = LazyLock::new(|| {
+    Arc::new(Issuer::generate().expect("the operating system provides randomness"))
+});
+
+/// The subject of requests sent without naming anyone.
+pub const STAFF: &str = "dev@fundtrail.local";
+
+/// Every role of the fund's staff: what a test that is not about access control acts with.
+pub const STAFF_ROLES: &[Role] = &[
+    Role::FinanceOfficer,
+    Role::Approver,
+    Role::ProgrammeOfficer,
+    Role::Verifier,
+    Role::Administrator,
+    Role::Auditor,
+];
+
+pub fn issuer() -> Arc<Issuer> {
+    Arc::clone(&ISSUER)
+}
+
+/// Settings of a server on `store_url` trusting [`issuer`].
+pub fn settings(store_url: impl Into<String>) -> anyhow::Result<ServerSettings> {
+    Ok(ServerSettings::new("127.0.0.1:0".parse()?, store_url).trusting(issuer()))
+}
+
+/// A member of the fund's staff holding `roles`.
+pub fn principal(subject: &str, roles: &[Role]) -> Principal {
+    Principal {
+        subject: subject.to_owned(),
+        display_name: subject.to_owned(),
+        organisation: "ITF Enhancing Human Security".to_owned(),
+        roles: roles.iter().copied().collect(),
+        donor_id: None,
+    }
+}
+
+/// A donor's system acting for `donor_id`.
+pub fn donor_integration(subject: &str, donor_id: &str) -> Principal {
+    Principal {
+        donor_id: Some(donor_id.to_owned()),
+        organisation: donor_id.to_owned(),
+        ..principal(subject, &[Role::DonorIntegration])
+    }
+}
+
+/// A bearer token for `principal`, signed by [`issuer`].
+pub fn token(principal: &Principal) -> String {
+    issuer()
+        .issue(principal, DEV_ISSUER, DEV_AUDIENCE, Duration::from_secs(3600))
+        .expect("test principals are valid")
+}
+
+/// The credentials of `principal`.
+pub fn credentials(principal: &Principal) -> Credentials {
+    Credentials::bearer(&token(principal)).expect("a signed token is a header value")
+}
+
 /// A server running only `roles`, on a PostgreSQL schema shared with other servers, fed by
 /// `log_url`: one service of the distributed shape.
 pub async fn one_service(
@@ -85,7 +148,7 @@ pub async fn one_service(
             schema: Some(schema.to_owned()),
             ..StoreOptions::default()
         },
-        ..ServerSettings::new("127.0.0.1:0".parse()?, database_url())
+        ..settings(database_url())?
     })
     .await
 }
@@ -119,7 +182,7 @@ impl TestServer {
                 schema: schema.clone(),
                 ..StoreOptions::default()
             },
-            ..ServerSettings::new("127.0.0.1:0".parse()?, store_url)
+            ..settings(store_url)?
         })
         .await?;
         Ok(Self {
@@ -131,6 +194,11 @@ impl TestServer {
 
     pub async fn clients(&self) -> anyhow::Result<Clients> {
         Clients::connect(&self.server.url()).await
+    }
+
+    /// Clients acting as `principal`.
+    pub async fn clients_as(&self, principal: &Principal) -> anyhow::Result<Clients> {
+        Clients::connect_as(&self.server.url(), principal).await
     }
 
     /// Stops the server and drops its PostgreSQL schema.
@@ -164,19 +232,26 @@ pub async fn drop_schema(schema: &str) -> anyhow::Result<()> {
 /// gRPC clients of one server.
 #[derive(Debug, Clone)]
 pub struct Clients {
-    pub channel: Channel,
-    pub pledges: PledgesClient<Channel>,
-    pub milestones: MilestonesClient<Channel>,
-    pub disbursements: DisbursementsClient<Channel>,
-    pub audit: AuditClient<Channel>,
+    pub channel: AuthorizedChannel,
+    pub pledges: PledgesClient<AuthorizedChannel>,
+    pub milestones: MilestonesClient<AuthorizedChannel>,
+    pub disbursements: DisbursementsClient<AuthorizedChannel>,
+    pub audit: AuditClient<AuthorizedChannel>,
 }
 
 impl Clients {
+    /// Clients acting as [`STAFF`], with every staff role.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_as(url, &principal(STAFF, STAFF_ROLES)).await
+    }
+
+    /// Clients acting as `principal`.
+    pub async fn connect_as(url: &str, principal: &Principal) -> anyhow::Result<Self> {
         let channel = Channel::from_shared(url.to_owned())?
             .connect()
             .await
             .with_context(|| format!("connecting to {url}"))?;
+        let channel = credentials(principal).authorize(channel);
         Ok(Self {
             pledges: PledgesClient::new(channel.clone()),
             milestones: MilestonesClient::new(channel.clone()),
@@ -224,12 +299,19 @@ impl Clients {
     }
 }
 
-/// A request sent as `actor` (the development principal header).
+/// A request sent as `actor`, a member of staff with every staff role: its own bearer token
+/// overrides the one the clients carry.
 pub fn as_actor<T>(actor: &str, message: T) -> tonic::Request<T> {
+    as_principal(&principal(actor, STAFF_ROLES), message)
+}
+
+/// A request sent with `principal`'s token.
+pub fn as_principal<T>(principal: &Principal, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    if let Ok(value) = actor.parse() {
-        request.metadata_mut().insert("x-fundtrail-actor", value);
-    }
+    let value = format!("Bearer {}", token(principal))
+        .parse()
+        .expect("a signed token is a header value");
+    request.metadata_mut().insert("authorization", value);
     request
 }
 

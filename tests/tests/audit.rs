@@ -4,6 +4,13 @@
 use std::time::Duration;
 
 use fundtrail_operator::audit::{self as audit_cli, SourceArgs};
+
+fn staff_credentials() -> fundtrail_identity::Credentials {
+    fundtrail_tests::credentials(&fundtrail_tests::principal(
+        fundtrail_tests::STAFF,
+        fundtrail_tests::STAFF_ROLES,
+    ))
+}
 use fundtrail_server::{self as server, RunningServer, ServerSettings};
 use fundtrail_audit::{AuditSettings, CheckpointSigner, CheckpointStore, Source};
 use fundtrail_proto::v1;
@@ -52,7 +59,7 @@ impl AuditServer {
                 signer: Some(signer.clone()),
                 checkpoint_interval: interval,
             },
-            ..ServerSettings::new("127.0.0.1:0".parse().unwrap(), store_url.clone())
+            ..fundtrail_tests::settings(store_url.clone()).unwrap()
         })
         .await
         .unwrap();
@@ -188,7 +195,10 @@ async fn checkpoints_proofs_and_exports(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
-    let line = audit_cli::prove(&url, 1, 0, Some(audit.key()))
+    let session = fundtrail_client::Session::connect_with(&url, staff_credentials())
+        .await
+        .unwrap();
+    let line = audit_cli::prove(&session, 1, 0, Some(audit.key()))
         .await
         .unwrap();
     assert!(line.contains("is included"), "{line}");
@@ -196,14 +206,14 @@ async fn checkpoints_proofs_and_exports(backend: Backend) {
     // Exports from the server and from the store hold the same events, and verify.
     let dir = tempfile::tempdir().unwrap();
     let from_server = dir.path().join("server.ndjson");
-    audit_cli::export(&SourceArgs::for_server(&url), &from_server)
+    audit_cli::export(&SourceArgs::for_server(&url).with_credentials(staff_credentials()), &from_server)
         .await
         .unwrap();
     let lines = audit_cli::verify(&SourceArgs::for_file(&from_server), Some(audit.key()))
         .await
         .unwrap();
     assert!(lines[0].contains("events recomputed"), "{lines:?}");
-    audit_cli::verify(&SourceArgs::for_server(&url), Some(audit.key()))
+    audit_cli::verify(&SourceArgs::for_server(&url).with_credentials(staff_credentials()), Some(audit.key()))
         .await
         .unwrap();
     let store = audit.source().await;
@@ -360,7 +370,7 @@ async fn tampering_behind_the_stores_back(backend: Backend) {
     let f = first_finding().await;
     assert_eq!((f.position, f.stream.clone()), (p, stream_of(p)));
     assert!(matches!(f.problem, Problem::HashMismatch { .. }), "{f}");
-    let cli = audit_cli::verify(&SourceArgs::for_server(&url), Some(audit.key()))
+    let cli = audit_cli::verify(&SourceArgs::for_server(&url).with_credentials(staff_credentials()), Some(audit.key()))
         .await
         .unwrap_err()
         .to_string();

@@ -258,7 +258,9 @@ async fn reports_from_a_real_history(backend: Backend) {
     }
     assert_eq!(nowhere, ["fundtrail.v1.DonorRegistered"]);
     let dir = tempfile::tempdir().unwrap();
-    let source = SourceArgs::for_server(&url);
+    let source = SourceArgs::for_server(&url).with_credentials(fundtrail_tests::credentials(
+        &fundtrail_tests::principal(fundtrail_tests::STAFF, fundtrail_tests::STAFF_ROLES),
+    ));
 
     // IATI: valid, with the codelist values the schema leaves open, and the money netted.
     let iati = dir.path().join("iati");

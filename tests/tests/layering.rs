@@ -5,6 +5,9 @@
 //! Only declared dependencies count, read with `cargo metadata --no-deps`: the layering is
 //! about what a crate's manifest says it needs, and reading the manifests needs neither the
 //! network nor a resolved lock file.
+//!
+//! Longer than most files on purpose: the check and the hand-made graphs that test it belong
+//! together.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;

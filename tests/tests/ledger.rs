@@ -1,4 +1,6 @@
 //! The whole ledger through gRPC, once on PostgreSQL and once on SQLite.
+//!
+//! Longer than most files on purpose: one story told through every service, on both stores.
 #![allow(
     clippy::inconsistent_digit_grouping,
     reason = "amounts in cents read as major units and cents: 100_000_00 is 100 000.00"

@@ -20,7 +20,7 @@ use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_client::FundingClient;
 use fundtrail_service::ServiceError;
 use fundtrail_service::reaction::{self, Handled, Reaction};
-use fundtrail_store::{Checkpoint, EventStore, RecordedEvent};
+use fundtrail_store::{Cursor, EventStore, RecordedEvent};
 use fundtrail_telemetry::metrics::{self as names, attr};
 use fundtrail_telemetry::testing::{Recorder, SpanData, SpanId, SpanKind, attribute, recorder};
 use fundtrail_tests::story::{self, EFFECT_TIMEOUT, FINANCE};
@@ -392,7 +392,7 @@ impl Reaction for Idle {
         &self,
         _: &RecordedEvent,
         _: &Event,
-        _: Checkpoint,
+        _: Cursor,
     ) -> Result<Handled, ServiceError> {
         Ok(Handled::Skipped)
     }

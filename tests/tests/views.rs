@@ -82,17 +82,18 @@ async fn demo_views(log_url: &str) -> Value {
     let store = format!("sqlite://{}", dir.path().join("fund.db").display());
     let running = server::start(ServerSettings {
         log_url: log_url.to_owned(),
-        ..ServerSettings::new("127.0.0.1:0".parse().unwrap(), store)
+        ..fundtrail_tests::settings(store).unwrap()
     })
     .await
     .unwrap();
-    demo::load(&running.url()).await.unwrap();
-    let head = running.store.head().await.unwrap().position;
-    let channel = tonic::transport::Channel::from_shared(running.url())
-        .unwrap()
-        .connect()
+    demo::load(&running.url(), &fundtrail_tests::issuer())
         .await
         .unwrap();
+    let head = running.store.head().await.unwrap().position;
+    let channel = fundtrail_tests::Clients::connect(&running.url())
+        .await
+        .unwrap()
+        .channel;
     let mut funding = FundingClient::new(channel.clone());
     let mut request = tonic::Request::new(v1::ListCountriesRequest {
         min_position: head,

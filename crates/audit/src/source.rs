@@ -14,7 +14,7 @@ use fundtrail_store::StoreOptions;
 use fundtrail_verifier::export::{self, Record};
 use fundtrail_verifier::{Envelope, SignedCheckpoint};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use tonic::transport::Channel;
+use fundtrail_identity::AuthorizedChannel;
 
 use crate::storage::{self, OpenedStore};
 use crate::stored;
@@ -41,7 +41,7 @@ pub enum SourceError {
 #[derive(Debug, Clone)]
 pub enum Source {
     Store(OpenedStore),
-    Server(AuditClient<Channel>),
+    Server(AuditClient<AuthorizedChannel>),
     File(PathBuf),
 }
 
@@ -55,7 +55,7 @@ impl Source {
     }
 
     /// A server's history, read through a connected Audit API client.
-    pub fn server(client: AuditClient<Channel>) -> Self {
+    pub fn server(client: AuditClient<AuthorizedChannel>) -> Self {
         // Exports carry whole payloads; the default 4 MiB per message is a per-event bound.
         Self::Server(client.max_decoding_message_size(64 * 1024 * 1024))
     }

@@ -7,6 +7,7 @@
 
 use clap::{Args, Subcommand};
 
+pub mod credentials;
 mod disbursements;
 mod donors;
 mod events;
@@ -52,7 +53,8 @@ const REQUEST: &str = "Retries and concurrency";
 /// Options every command takes, before or after the command's name.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// The fundtrail server (http://host:port).
+    /// The fundtrail server (http://host:port, or https://host:port with the server's CA in
+    /// FUNDTRAIL_CA unless a public CA issued its certificate).
     #[arg(
         long,
         global = true,
@@ -61,11 +63,14 @@ pub struct Global {
         help_heading = GLOBAL
     )]
     pub server: String,
-    /// Who is acting, e.g. finance@itf.si: sent as the x-fundtrail-actor header, the principal
-    /// the server records on events under development authentication. Without it the server
-    /// acts as its development principal.
-    #[arg(long, global = true, env = "FUNDTRAIL_ACTOR", help_heading = GLOBAL)]
-    pub actor: Option<String>,
+    /// A bearer token to act with (also FUNDTRAIL_TOKEN). Without one the client reads
+    /// FUNDTRAIL_TOKEN_FILE, or else .fundtrail/tokens/staff.jwt when `fundtrail dev` wrote it.
+    #[arg(long, global = true, value_name = "JWT", hide_env_values = true, help_heading = GLOBAL)]
+    pub token: Option<String>,
+    /// Act with the token `fundtrail dev` wrote for this profile, .fundtrail/tokens/NAME.jwt:
+    /// staff, approver, verifier, auditor or donor.
+    #[arg(long, global = true, value_name = "NAME", conflicts_with = "token", help_heading = GLOBAL)]
+    pub profile: Option<String>,
     /// Print the response as JSON for scripts: the protobuf JSON mapping with the .proto field
     /// names, every field present, 64-bit integers (minor units, positions) as strings.
     #[arg(long, global = true, help_heading = GLOBAL)]
@@ -74,11 +79,8 @@ pub struct Global {
 
 impl Global {
     pub(crate) async fn session(&self) -> anyhow::Result<Session> {
-        let session = Session::connect(&self.server).await?;
-        match &self.actor {
-            Some(actor) => session.acting_as(actor),
-            None => Ok(session),
-        }
+        let credentials = credentials::resolve(self.token.as_deref(), self.profile.as_deref())?;
+        Session::connect_with(&self.server, credentials).await
     }
 }
 

@@ -3,15 +3,14 @@
 use std::fmt;
 use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
+use fundtrail_identity::{AuthorizedChannel, Credentials};
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::audit_client::AuditClient;
 use fundtrail_proto::v1::disbursements_client::DisbursementsClient;
 use fundtrail_proto::v1::milestones_client::MilestonesClient;
 use fundtrail_proto::v1::pledges_client::PledgesClient;
-use fundtrail_service::context::ACTOR_HEADER;
-use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
@@ -19,18 +18,28 @@ use tonic_types::StatusExt;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one unary call may take; the server stops working on it after that too.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// A PEM file of the CA that issued an `https://` server's certificate, when the public roots
+/// do not cover it.
+pub const CA_ENV: &str = "FUNDTRAIL_CA";
 
-/// A channel to one server and the principal its requests act as.
+/// A channel to one server, presenting one principal's credentials on every call.
 #[derive(Debug, Clone)]
 pub struct Session {
     url: String,
-    channel: Channel,
-    actor: Option<AsciiMetadataValue>,
+    connection: Channel,
+    channel: AuthorizedChannel,
 }
 
 impl Session {
-    /// Connects now, so an unreachable server is reported as such before anything else.
+    /// Connects now with the credentials the environment names (`FUNDTRAIL_TOKEN`,
+    /// `FUNDTRAIL_TOKEN_FILE`, or the staff profile `fundtrail dev` wrote), so an unreachable
+    /// server is reported as such before anything else.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, crate::credentials::resolve(None, None)?).await
+    }
+
+    /// Connects now, presenting `credentials` on every call.
+    pub async fn connect_with(url: &str, credentials: Credentials) -> anyhow::Result<Self> {
         let url = url.trim();
         // People type host:port; the transport needs a scheme.
         let full = if url.contains("://") {
@@ -38,10 +47,15 @@ impl Session {
         } else {
             format!("http://{url}")
         };
-        let endpoint = Endpoint::from_shared(full.clone())
+        let mut endpoint = Endpoint::from_shared(full.clone())
             .map_err(|_| anyhow!("server {url:?} is not a URL; use http://host:port"))?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true);
+        if full.starts_with("https://") {
+            endpoint = endpoint
+                .tls_config(tls(std::env::var(CA_ENV).ok().as_deref())?)
+                .context("setting up TLS")?;
+        }
         let channel = endpoint.connect().await.map_err(|e| {
             anyhow!(
                 "cannot reach a fundtrail server at {full}: {}. Is one running? \
@@ -51,31 +65,19 @@ impl Session {
         })?;
         Ok(Self {
             url: full,
-            channel,
-            actor: None,
+            channel: credentials.authorize(channel.clone()),
+            connection: channel,
         })
     }
 
-    /// The same connection, acting as `actor`.
-    pub fn acting_as(&self, actor: &str) -> anyhow::Result<Self> {
-        let name = actor.trim();
-        // gRPC metadata is visible ASCII; the server accepts at most 200 characters.
-        let valid = !name.is_empty()
-            && name.len() <= 200
-            && name.chars().all(|c| c.is_ascii_graphic() || c == ' ');
-        let value = valid
-            .then(|| AsciiMetadataValue::try_from(name).ok())
-            .flatten()
-            .ok_or_else(|| {
-                anyhow!(
-                    "actor {actor:?}: name the principal in at most 200 printable ASCII \
-                     characters, e.g. finance@itf.si"
-                )
-            })?;
-        Ok(Self {
-            actor: Some(value),
-            ..self.clone()
-        })
+    /// The same connection, presenting `credentials` instead.
+    #[must_use]
+    pub fn acting_with(&self, credentials: Credentials) -> Self {
+        Self {
+            url: self.url.clone(),
+            channel: credentials.authorize(self.connection.clone()),
+            connection: self.connection.clone(),
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -91,30 +93,28 @@ impl Session {
 
     /// A request without a deadline, for streams that may follow the history indefinitely.
     pub fn streaming_request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(actor) = &self.actor {
-            request.metadata_mut().insert(ACTOR_HEADER, actor.clone());
-        }
-        request
+        tonic::Request::new(message)
     }
 
-    pub fn pledges(&self) -> PledgesClient<Channel> {
+    pub fn pledges(&self) -> PledgesClient<AuthorizedChannel> {
         PledgesClient::new(self.channel.clone())
     }
 
-    pub fn milestones(&self) -> MilestonesClient<Channel> {
+    pub fn milestones(&self) -> MilestonesClient<AuthorizedChannel> {
         MilestonesClient::new(self.channel.clone())
     }
 
-    pub fn disbursements(&self) -> DisbursementsClient<Channel> {
+    pub fn disbursements(&self) -> DisbursementsClient<AuthorizedChannel> {
         DisbursementsClient::new(self.channel.clone())
     }
 
-    pub fn audit(&self) -> AuditClient<Channel> {
+    pub fn audit(&self) -> AuditClient<AuthorizedChannel> {
         AuditClient::new(self.channel.clone())
     }
 
-    pub fn funding(&self) -> fundtrail_proto::v1::funding_client::FundingClient<Channel> {
+    pub fn funding(
+        &self,
+    ) -> fundtrail_proto::v1::funding_client::FundingClient<AuthorizedChannel> {
         fundtrail_proto::v1::funding_client::FundingClient::new(self.channel.clone())
     }
 
@@ -251,6 +251,20 @@ pub fn code_name(code: Code) -> &'static str {
         Code::Unavailable => "UNAVAILABLE",
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// TLS towards an `https://` server: its certificate checked against `ca` (a PEM file) when
+/// given, else against the public roots.
+fn tls(ca: Option<&str>) -> anyhow::Result<ClientTlsConfig> {
+    let config = ClientTlsConfig::new();
+    match ca.map(str::trim).filter(|path| !path.is_empty()) {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading the server CA {path} ({CA_ENV})"))?;
+            Ok(config.ca_certificate(Certificate::from_pem(pem)))
+        }
+        None => Ok(config.with_webpki_roots()),
     }
 }
 

@@ -22,6 +22,7 @@ use fundtrail_domain::{
     CountryCode, Currency, DonorId, DonorKind, DonorProfile, MatchRatio, MatchingPoolId, Money,
     PoolTerms,
 };
+use fundtrail_identity::{Credentials, DEV_AUDIENCE, DEV_ISSUER, Issuer, Principal, Role};
 use fundtrail_proto::v1;
 use tonic::{Response, Status};
 
@@ -31,7 +32,7 @@ use fundtrail_client::{CallError, Session, output};
 mod script;
 
 use script::{
-    DIRECTOR, DONORS, Donor, FINANCE, MONITORING, PLEDGES, POOL_CAP, POOL_COUNTRIES, POOL_DONOR,
+    DIRECTOR, DONORS, Donor, FINANCE, FUND, MONITORING, PLEDGES, POOL_CAP, POOL_COUNTRIES, POOL_DONOR,
     POOL_EXPIRES, PROGRAMMES, PROJECTS, Pledge, Project, Rate, SCRIPT, Step,
 };
 
@@ -84,7 +85,10 @@ struct Tally {
 }
 
 /// What the loader learned: the ids the server gave, by the keys of the script.
-struct Loader {
+struct Loader<'a> {
+    /// Signs the tokens of the people the demo acts as.
+    issuer: &'a Issuer,
+    /// The finance office's session, for what the loader reads.
     session: Session,
     pledges: HashMap<&'static str, (String, Currency)>,
     projects: HashMap<&'static str, (String, Currency, &'static Project)>,
@@ -96,9 +100,57 @@ struct Loader {
     tally: Tally,
 }
 
-impl Loader {
-    fn acting(&self, actor: &str) -> anyhow::Result<Session> {
-        self.session.acting_as(actor)
+/// How long the demo's tokens last: the load takes seconds.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// A member of the fund's staff in the demo, with the roles their work needs.
+fn staff(subject: &str) -> Principal {
+    let (name, roles): (&str, &[Role]) = match subject {
+        FINANCE => (
+            "Finance office",
+            &[
+                Role::FinanceOfficer,
+                Role::ProgrammeOfficer,
+                Role::Administrator,
+                Role::Auditor,
+            ],
+        ),
+        DIRECTOR => ("Director", &[Role::Approver]),
+        MONITORING => ("Monitoring officer", &[Role::Verifier]),
+        _ => ("Programme office", &[Role::ProgrammeOfficer]),
+    };
+    Principal {
+        subject: subject.to_owned(),
+        display_name: name.to_owned(),
+        organisation: FUND.to_owned(),
+        roles: roles.iter().copied().collect(),
+        donor_id: None,
+    }
+}
+
+/// The implementing partner's reporter on a project: a programme officer of the partner.
+fn reporter(project: &Project) -> Principal {
+    Principal {
+        subject: project.reporter.to_owned(),
+        display_name: format!("Reporting officer, {}", project.partner.0),
+        organisation: project.partner.0.to_owned(),
+        roles: BTreeSet::from([Role::ProgrammeOfficer]),
+        donor_id: None,
+    }
+}
+
+impl Loader<'_> {
+    /// The session of `principal`, with a token the issuer signs for it.
+    fn acting_as(&self, principal: &Principal) -> anyhow::Result<Session> {
+        let token = self
+            .issuer
+            .issue(principal, DEV_ISSUER, DEV_AUDIENCE, TOKEN_LIFETIME)
+            .with_context(|| format!("signing a token for {}", principal.subject))?;
+        Ok(self.session.acting_with(Credentials::bearer(&token)?))
+    }
+
+    fn acting(&self, subject: &str) -> anyhow::Result<Session> {
+        self.acting_as(&staff(subject))
     }
 
     /// Counts a command's result; an error names the step.
@@ -338,7 +390,7 @@ impl Loader {
             }
             Step::Report(r) => {
                 let (project_id, _, spec) = self.project(r.project)?;
-                let partner = self.acting(spec.reporter)?;
+                let partner = self.acting_as(&reporter(spec))?;
                 let id = request_id("report", r.key);
                 let request = v1::ReportProgressRequest {
                     request_id: id.clone(),
@@ -420,6 +472,7 @@ impl Loader {
                 );
             }
             Step::Pay(p) => {
+                let director = self.acting(DIRECTOR)?;
                 let (project, disbursement_id, _) = self.disbursement(p.disbursement)?;
                 let (project_id, account_currency, _) = self.project(project)?;
                 let (payment_currency, payment_rate) = match p.currency {
@@ -440,9 +493,10 @@ impl Loader {
                     rate: payment_rate,
                     ..Default::default()
                 };
-                send!(self, finance, disbursements.pay_disbursement, id, request);
+                send!(self, director, disbursements.pay_disbursement, id, request);
             }
             Step::Reverse(r) => {
+                let director = self.acting(DIRECTOR)?;
                 let (project, disbursement_id, _) = self.disbursement(r.disbursement)?;
                 let id = request_id("reversal", r.disbursement);
                 let request = v1::ReverseDisbursementRequest {
@@ -454,7 +508,7 @@ impl Loader {
                 };
                 send!(
                     self,
-                    finance,
+                    director,
                     disbursements.reverse_disbursement,
                     id,
                     request
@@ -680,9 +734,10 @@ fn date(text: &str) -> anyhow::Result<NaiveDate> {
 }
 
 /// Loads the demo data into the server at `url`; returns a one-line summary.
-pub async fn load(url: &str) -> anyhow::Result<String> {
+pub async fn load(url: &str, issuer: &Issuer) -> anyhow::Result<String> {
     let mut loader = Loader {
-        session: Session::connect(url).await?,
+        issuer,
+        session: Session::connect_with(url, Credentials::none()).await?,
         pledges: HashMap::new(),
         projects: HashMap::new(),
         allocations: HashMap::new(),
@@ -690,6 +745,7 @@ pub async fn load(url: &str) -> anyhow::Result<String> {
         verified: Vec::new(),
         tally: Tally::default(),
     };
+    loader.session = loader.acting(FINANCE)?;
     loader.donors().await?;
     loader.projects().await?;
     // Open before any money arrives: the matching process manager looks for pools as it

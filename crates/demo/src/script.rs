@@ -10,6 +10,8 @@ pub const FINANCE: &str = "finance@itf.si";
 pub const DIRECTOR: &str = "director@itf.si";
 pub const PROGRAMMES: &str = "programmes@itf.si";
 pub const MONITORING: &str = "monitoring@itf.si";
+/// The fund the staff work for.
+pub const FUND: &str = "ITF Enhancing Human Security";
 
 const ECB: &str = "ECB reference rate";
 

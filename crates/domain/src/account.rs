@@ -11,6 +11,9 @@
 //! rejected disbursements no longer count. A pending request already holds its amount: the
 //! fund never approves money it has promised to someone else, so a request beyond what is
 //! available is refused as early as an approval would be.
+//!
+//! Longer than most files on purpose: the aggregate's state, its `decide` and its `evolve` stay
+//! together so that every rule it enforces is read in one place.
 
 use std::collections::{BTreeMap, BTreeSet};
 

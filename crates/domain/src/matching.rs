@@ -8,6 +8,9 @@
 //! order they were reserved, each one whole. A reserved match can be voided, which frees its
 //! room under the cap. Reserved plus confirmed never exceeds the cap; confirmed never exceeds
 //! the funds received.
+//!
+//! Longer than most files on purpose: the aggregate's state, its `decide` and its `evolve` stay
+//! together so that every rule it enforces is read in one place.
 
 use std::collections::{BTreeMap, BTreeSet};
 

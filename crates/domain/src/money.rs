@@ -3,6 +3,9 @@
 //! Every amount is an `i64` count of the currency's minor unit (cents for EUR, yen for JPY,
 //! fils for KWD) with the currency beside it. Arithmetic is checked: an overflow or a mix of
 //! currencies is an error, never a panic and never a silent wrap.
+//!
+//! Longer than most files on purpose: money, currencies and their exact arithmetic are one
+//! small algebra whose rules are checked together.
 
 use std::fmt;
 use std::str::FromStr;

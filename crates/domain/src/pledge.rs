@@ -6,6 +6,9 @@
 //! booked. Received money that is not yet allocated may be allocated to a project, within the
 //! pledge's earmark; an allocation returned by the project account is released back to the
 //! pledge.
+//!
+//! Longer than most files on purpose: the aggregate's state, its `decide` and its `evolve` stay
+//! together so that every rule it enforces is read in one place.
 
 use std::collections::BTreeMap;
 
@@ -149,7 +152,7 @@ pub enum PledgeCommand {
         signed_on: NaiveDate,
         amount: Money,
     },
-    ReceiveContribution {
+    RecordReceipt {
         receipt_id: ReceiptId,
         amount: Money,
         value_date: NaiveDate,
@@ -499,7 +502,7 @@ impl Aggregate for Pledge {
                     earmark: terms.earmark,
                 }])
             }
-            PledgeCommand::ReceiveContribution {
+            PledgeCommand::RecordReceipt {
                 receipt_id,
                 amount,
                 value_date,

@@ -5,6 +5,9 @@
 //! are planned with an indicator, a target and the tranche they release. The partner reports
 //! progress with evidence; someone other than the reporter verifies or rejects it. A verified
 //! milestone is what allows its tranche to be paid (see the project account).
+//!
+//! Longer than most files on purpose: the aggregate's state, its `decide` and its `evolve` stay
+//! together so that every rule it enforces is read in one place.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,8 @@
 //! Project accounts: credits, tranches, disbursement requests, approvals, payments, reversals,
 //! refunds, rejections and returned allocations.
+//!
+//! Longer than most files on purpose: one test per rule, each standing alone, so a failing rule
+//! is found by its name; splitting would scatter one aggregate's rules.
 
 mod common;
 

@@ -34,7 +34,7 @@ fn pledge_history(earmark: Earmark) -> Vec<Event> {
         signed_on: day(2024, 2, 1),
         amount: eur(90_000),
     });
-    pledge.run(PledgeCommand::ReceiveContribution {
+    pledge.run(PledgeCommand::RecordReceipt {
         receipt_id: receipt_id(1),
         amount: eur(50_000),
         value_date: day(2024, 3, 5),

@@ -1,4 +1,7 @@
 //! Matching pools: open, reserve, fund, confirm first-reserved-first, void.
+//!
+//! Longer than most files on purpose: one test per rule, each standing alone, so a failing rule
+//! is found by its name; splitting would scatter one aggregate's rules.
 
 mod common;
 

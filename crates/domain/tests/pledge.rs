@@ -1,4 +1,7 @@
 //! Pledges: record, amend, withdraw, agreement, receipts, allocations and releases.
+//!
+//! Longer than most files on purpose: one test per rule, each standing alone, so a failing rule
+//! is found by its name; splitting would scatter one aggregate's rules.
 
 mod common;
 
@@ -41,7 +44,7 @@ fn unearmarked_pledge() -> Ledger<Pledge> {
 
 /// A receipt in EUR booked into the USD reporting currency at `rate`.
 fn receive_at(n: u128, amount: Money, rate: Option<ExchangeRate>) -> PledgeCommand {
-    PledgeCommand::ReceiveContribution {
+    PledgeCommand::RecordReceipt {
         receipt_id: receipt_id(n),
         amount,
         value_date: day(2024, 3, 5),
@@ -59,7 +62,7 @@ fn receive(n: u128, amount: Money) -> PledgeCommand {
 
 fn over_payment(command: PledgeCommand) -> PledgeCommand {
     match command {
-        PledgeCommand::ReceiveContribution {
+        PledgeCommand::RecordReceipt {
             receipt_id,
             amount,
             value_date,
@@ -68,7 +71,7 @@ fn over_payment(command: PledgeCommand) -> PledgeCommand {
             bank_reference,
             donor_matching_eligible,
             ..
-        } => PledgeCommand::ReceiveContribution {
+        } => PledgeCommand::RecordReceipt {
             receipt_id,
             amount,
             value_date,
@@ -515,7 +518,7 @@ fn receipts_beyond_the_pledge_need_to_be_an_over_payment() {
 fn a_bank_reference_is_booked_once_per_pledge() {
     let mut pledge = bosnia_pledge();
     pledge.run(receive(1, eur(100)));
-    let again = PledgeCommand::ReceiveContribution {
+    let again = PledgeCommand::RecordReceipt {
         receipt_id: receipt_id(2),
         amount: eur(200),
         value_date: day(2024, 3, 6),
@@ -532,7 +535,7 @@ fn a_bank_reference_is_booked_once_per_pledge() {
 fn receipts_of_a_pledge_are_reported_in_one_currency() {
     let mut pledge = bosnia_pledge();
     pledge.run(receive(1, eur(100)));
-    let in_chf = PledgeCommand::ReceiveContribution {
+    let in_chf = PledgeCommand::RecordReceipt {
         receipt_id: receipt_id(2),
         amount: eur(100),
         value_date: day(2024, 3, 6),
@@ -549,7 +552,7 @@ fn receipts_of_a_pledge_are_reported_in_one_currency() {
 fn receipt_refuses_a_non_positive_amount_and_a_missing_bank_reference() {
     let pledge = bosnia_pledge();
     assert_eq!(pledge.invalid(receive(1, eur(0))), "amount");
-    let no_reference = PledgeCommand::ReceiveContribution {
+    let no_reference = PledgeCommand::RecordReceipt {
         receipt_id: receipt_id(1),
         amount: eur(100),
         value_date: day(2024, 3, 5),

@@ -1,4 +1,7 @@
 //! Projects: registration, milestones, progress, verification, rejection, closing.
+//!
+//! Longer than most files on purpose: one test per rule, each standing alone, so a failing rule
+//! is found by its name; splitting would scatter one aggregate's rules.
 
 mod common;
 

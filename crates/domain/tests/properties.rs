@@ -1,5 +1,7 @@
 //! Properties of the domain under arbitrary input: exact money arithmetic and conversion,
 //! accounts never overdrawn, matching pools within their cap, and deterministic folds.
+//!
+//! Longer than most files on purpose: every property shares the generators defined here.
 
 mod common;
 
@@ -834,7 +836,7 @@ fn pledge_command(op: &PledgeOp) -> PledgeCommand {
             amount,
             rate_ten_thousandths,
             over_payment,
-        } => PledgeCommand::ReceiveContribution {
+        } => PledgeCommand::RecordReceipt {
             receipt_id: receipt_id(u128::from(n)),
             amount: eur(amount),
             value_date: day(2024, 3, 5),

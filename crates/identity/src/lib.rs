@@ -4,11 +4,13 @@
 //! JWKS) or a TLS client certificate issued by a configured client CA. Either becomes a
 //! [`Principal`] with [`Role`]s; [`access`] says which roles may call each gRPC method, and
 //! [`AuthLayer`] enforces both on a tonic server. The fund's process managers act as
-//! [`Principal::process`], a subject no credential can claim.
+//! [`Principal::process`], a subject no credential can claim. A client presents its token
+//! with [`Credentials`].
 
 mod authenticator;
 mod certificate;
 mod config;
+mod credentials;
 mod error;
 mod fetch;
 mod issuer;
@@ -22,6 +24,7 @@ mod token;
 
 pub use authenticator::Authenticator;
 pub use config::{AuthConfig, DEV_AUDIENCE, DEV_ISSUER, JwksSource};
+pub use credentials::{AuthorizedChannel, Credentials, MalformedToken};
 pub use error::{AuthError, IdentityError};
 pub use issuer::Issuer;
 pub use layer::{AuthLayer, AuthService, principal_of};

@@ -48,7 +48,7 @@ pub struct NatsConfig {
 }
 
 impl LogConfig {
-    /// The consumer name the relay keeps its checkpoint (and its lease) under; `None` when
+    /// The consumer name the relay keeps its cursor (and its lease) under; `None` when
     /// there is nothing to relay.
     pub fn relay_name(&self) -> Option<&'static str> {
         match self {

@@ -1,15 +1,15 @@
-//! Consuming any log with checkpoints in the database: dedup by position, per lane.
+//! Consuming any log with cursors in the database: dedup by position, per lane.
 //!
-//! Delivery is at least once. A consumer commits, with each effect, the checkpoint of the
-//! event's lane ([`Next::checkpoint`]); an event whose position is not above its lane's
-//! checkpoint was already handled and is dropped here. Events without an effect only move the
-//! checkpoint in memory, saved every so often: handling them again after a crash changes
+//! Delivery is at least once. A consumer commits, with each effect, the cursor of the
+//! event's lane ([`Next::cursor`]); an event whose position is not above its lane's
+//! cursor was already handled and is dropped here. Events without an effect only move the
+//! cursor in memory, saved every so often: handling them again after a crash changes
 //! nothing.
 //!
 //! A dense lane (the store, a NATS stream) holds every position, so a jump forward means the
 //! broker delivered out of order — a redelivery overtaken by newer messages after a restart,
 //! or a hole left by a publish that failed while later ones succeeded. The missing events are
-//! read from the store, whose database the checkpoints live in anyway, so nothing is skipped.
+//! read from the store, whose database the cursors live in anyway, so nothing is skipped.
 //! Kafka lanes are not dense (a partition holds some countries); the broker's per-partition
 //! order and the relay's idempotent producer keep them gap-free.
 
@@ -17,7 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fundtrail_store::{Checkpoint, EventStore, RecordedEvent};
+use fundtrail_store::{Cursor, EventStore, RecordedEvent};
 use fundtrail_telemetry::metrics::attr;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -28,7 +28,7 @@ use crate::source::{Ack, Delivery, EventSource, Lane};
 
 #[derive(Debug, Clone)]
 pub struct ConsumerOptions {
-    /// Checkpoints moved only in memory are saved after this many events…
+    /// Cursors moved only in memory are saved after this many events…
     pub save_every: u64,
     /// …or when nothing arrived for this long.
     pub idle_save: Duration,
@@ -46,11 +46,11 @@ impl Default for ConsumerOptions {
     }
 }
 
-/// An event to handle and the checkpoint to commit with its effect.
+/// An event to handle and the cursor to commit with its effect.
 #[derive(Debug)]
 pub struct Next {
     pub event: RecordedEvent,
-    pub checkpoint: Checkpoint,
+    pub cursor: Cursor,
     lane: Lane,
     ack: Ack,
 }
@@ -72,7 +72,7 @@ pub struct Consumer {
     store: Arc<dyn EventStore>,
     deliveries: BoxStream<'static, Result<Delivery, LogError>>,
     lanes: HashMap<Lane, LaneState>,
-    /// The global checkpoint at open: a floor for every lane, so a consumer moved from an
+    /// The global cursor at open: a floor for every lane, so a consumer moved from an
     /// ordered log to Kafka does not handle again what it handled before.
     floor: u64,
     filling: VecDeque<RecordedEvent>,
@@ -100,7 +100,7 @@ impl Consumer {
         source: &dyn EventSource,
         options: ConsumerOptions,
     ) -> Result<Self, LogError> {
-        let floor = store.load_checkpoint(name).await?;
+        let floor = store.load_cursor(name).await?;
         let lanes = HashMap::from([(Lane::Global, LaneState::at(0, floor))]);
         Ok(Self {
             name: name.to_owned(),
@@ -119,7 +119,7 @@ impl Consumer {
         &self.name
     }
 
-    /// The next event not handled yet; `None` when the source ended. Saves moved checkpoints
+    /// The next event not handled yet; `None` when the source ended. Saves moved cursors
     /// while idle. Dropping the future (to stop) loses nothing.
     pub async fn next(&mut self) -> Option<Result<Next, LogError>> {
         loop {
@@ -153,21 +153,21 @@ impl Consumer {
         }
     }
 
-    /// Records that `next` was handled — with its checkpoint committed (`wrote_checkpoint`) or
+    /// Records that `next` was handled — with its cursor committed (`wrote_cursor`) or
     /// with no effect — and acknowledges it to the broker.
-    pub async fn done(&mut self, next: Next, wrote_checkpoint: bool) -> Result<(), LogError> {
+    pub async fn done(&mut self, next: Next, wrote_cursor: bool) -> Result<(), LogError> {
         let position = next.event.position;
         let state = self
             .lanes
             .entry(next.lane)
             .or_insert_with(|| LaneState::at(0, 0));
         state.seen = state.seen.max(position);
-        if wrote_checkpoint {
+        if wrote_cursor {
             state.saved = state.saved.max(position);
         }
         let behind = state.seen - state.saved;
         if let Err(error) = next.ack.ack().await {
-            // The broker will deliver it again; the checkpoint drops it then.
+            // The broker will deliver it again; the cursor drops it then.
             tracing::debug!(consumer = %self.name, position, %error, "acknowledgement failed");
         }
         if behind >= self.options.save_every {
@@ -176,7 +176,7 @@ impl Consumer {
         Ok(())
     }
 
-    /// Saves every checkpoint moved only in memory.
+    /// Saves every cursor moved only in memory.
     pub async fn flush(&mut self) -> Result<(), LogError> {
         let lanes: Vec<Lane> = self
             .lanes
@@ -196,8 +196,8 @@ impl Consumer {
             state.handed = state.handed.max(event.position);
         }
         Next {
-            checkpoint: Checkpoint {
-                consumer: lane.checkpoint_name(&self.name),
+            cursor: Cursor {
+                consumer: lane.cursor_name(&self.name),
                 position: event.position,
             },
             event,
@@ -264,10 +264,10 @@ impl Consumer {
             }
         }
         let stored = match lane {
-            Lane::Global => self.store.load_checkpoint(&self.name).await?,
+            Lane::Global => self.store.load_cursor(&self.name).await?,
             Lane::Partition(_) => self
                 .store
-                .load_checkpoint(&lane.checkpoint_name(&self.name))
+                .load_cursor(&lane.cursor_name(&self.name))
                 .await?
                 .max(self.floor),
         };
@@ -300,7 +300,7 @@ async fn save_lanes(
         };
         if state.seen > state.saved {
             store
-                .save_checkpoint(&lane.checkpoint_name(name), state.seen)
+                .save_cursor(&lane.cursor_name(name), state.seen)
                 .await?;
             state.saved = state.seen;
         }

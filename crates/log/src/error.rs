@@ -5,14 +5,14 @@ use fundtrail_store::StoreError;
 /// Everything publishing to or consuming from the log can fail with.
 ///
 /// Only [`LogError::Config`] is final: the relay and the consumers retry every other kind
-/// with backoff, resuming from their checkpoints.
+/// with backoff, resuming from their cursors.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// The log URL or an option is not understood; nothing was started.
     #[error("log configuration: {0}")]
     Config(String),
 
-    /// The event store failed (reading events, checkpoints or the lease).
+    /// The event store failed (reading events, cursors or the lease).
     #[error(transparent)]
     Store(#[from] StoreError),
 

@@ -1,7 +1,7 @@
 //! One relay per store and log: the lease a relay holds while it publishes.
 //!
 //! Two relays publishing at once would interleave old and new events on the log, and a
-//! consumer that drops everything at or below its checkpoint would then skip the old ones.
+//! consumer that drops everything at or below its cursor would then skip the old ones.
 //! So a relay publishes only while it holds a lease, and checks it before every batch.
 //!
 //! - `PostgreSQL`: a session advisory lock (`pg_try_advisory_lock`) keyed by the schema and the

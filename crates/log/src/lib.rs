@@ -6,21 +6,21 @@
 //! gives consumers (process managers, projections) an [`EventSource`] over it, and
 //! [`Consumer`] turns any source into events to handle exactly once.
 //!
-//! # Delivery and checkpoints
+//! # Delivery and cursors
 //!
-//! Every log delivers at least once. Consumers keep their checkpoints in the store's database
-//! and commit each checkpoint with the effect it covers, so an event takes effect once however
-//! often it arrives. A checkpoint covers a [`Lane`]: the store and a NATS stream deliver in
-//! global position order (one lane, checkpoint named after the consumer); Kafka orders only
-//! within a partition (one lane per partition, checkpoint `<consumer>/p<partition>`). A
-//! delivery at or below its lane's checkpoint was handled already and is dropped. Broker-side
-//! progress (Kafka offsets, NATS acknowledgements) is recorded after the database checkpoint
+//! Every log delivers at least once. Consumers keep their cursors in the store's database
+//! and commit each cursor with the effect it covers, so an event takes effect once however
+//! often it arrives. A cursor covers a [`Lane`]: the store and a NATS stream deliver in
+//! global position order (one lane, cursor named after the consumer); Kafka orders only
+//! within a partition (one lane per partition, cursor `<consumer>/p<partition>`). A
+//! delivery at or below its lane's cursor was handled already and is dropped. Broker-side
+//! progress (Kafka offsets, NATS acknowledgements) is recorded after the database cursor
 //! and only saves work; the database is the truth. A consumer whose decisions depend on the
 //! order of events across countries reads through [`InPositionOrder`], which makes any log a
 //! single ordered lane (what a partition has not delivered yet is read from the store). The
 //! wire format is docs/log-format.md.
 
-pub mod checkpoint;
+pub mod cursor;
 pub mod config;
 mod consumer;
 pub mod envelope;

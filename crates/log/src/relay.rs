@@ -1,11 +1,11 @@
 //! The relay: tails the store in position order and publishes every event to the log.
 //!
-//! It holds the lease ([`crate::lease`]) while it publishes, reads from its checkpoint on,
+//! It holds the lease ([`crate::lease`]) while it publishes, reads from its cursor on,
 //! publishes in batches (as many events as are ready, up to [`RelayOptions::batch`]) and moves
-//! its checkpoint only after the broker acknowledged the batch. Any failure — broker down,
+//! its cursor only after the broker acknowledged the batch. Any failure — broker down,
 //! database down, lease lost — ends the round: the relay waits (with growing backoff), takes
-//! the lease again and resumes from its checkpoint. Events acknowledged by the broker but not
-//! yet checkpointed are published again; consumers drop them by position. So delivery is at
+//! the lease again and resumes from its cursor. Events acknowledged by the broker but not
+//! yet under its cursor are published again; consumers drop them by position. So delivery is at
 //! least once, in position order, and nothing is lost.
 //!
 //! Each event goes out with the trace context of the command that recorded it, and its publish
@@ -68,7 +68,7 @@ impl Default for RelayOptions {
 #[derive(Debug, Default)]
 pub struct RelayStats {
     published: AtomicU64,
-    checkpoint: AtomicU64,
+    cursor: AtomicU64,
     failures: AtomicU64,
     leased: AtomicBool,
 }
@@ -78,9 +78,9 @@ impl RelayStats {
     pub fn published(&self) -> u64 {
         self.published.load(Ordering::Relaxed)
     }
-    /// The relay's last saved checkpoint.
-    pub fn checkpoint(&self) -> u64 {
-        self.checkpoint.load(Ordering::Relaxed)
+    /// The relay's last saved cursor.
+    pub fn cursor(&self) -> u64 {
+        self.cursor.load(Ordering::Relaxed)
     }
     /// Rounds that ended in an error and were retried.
     pub fn failures(&self) -> u64 {
@@ -96,8 +96,8 @@ impl RelayStats {
 #[async_trait]
 pub(crate) trait Publisher: Send {
     /// Makes sure the topic or stream exists. Returns the last position the log is known to
-    /// hold contiguously (at least `checkpoint`), so the relay can skip what is there.
-    async fn prepare(&mut self, checkpoint: u64) -> Result<u64, LogError>;
+    /// hold contiguously (at least `cursor`), so the relay can skip what is there.
+    async fn prepare(&mut self, cursor: u64) -> Result<u64, LogError>;
 
     /// Publishes the batch in order and waits for the broker's acknowledgements.
     async fn publish(&mut self, batch: &[Outgoing]) -> Result<(), Partial>;
@@ -177,7 +177,7 @@ impl Relay {
                         Ok(()) => break,
                         Err(error) => {
                             self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(relay = name, %error, ?backoff, "relay round failed; resuming from the checkpoint");
+                            tracing::warn!(relay = name, %error, ?backoff, "relay round failed; resuming from the cursor");
                             let pause = backoff;
                             backoff = (backoff * 2).min(self.options.retry_max);
                             pause
@@ -222,12 +222,12 @@ impl Relay {
         shutdown: &CancellationToken,
     ) -> Result<(), LogError> {
         let mut publisher = self.publisher().await?;
-        let saved = store.load_checkpoint(name).await?;
+        let saved = store.load_cursor(name).await?;
         let held = publisher.prepare(saved).await?;
         if held > saved {
-            store.save_checkpoint(name, held).await?;
+            store.save_cursor(name, held).await?;
         }
-        self.stats.checkpoint.store(held, Ordering::Relaxed);
+        self.stats.cursor.store(held, Ordering::Relaxed);
         let mut next = held + 1;
         let mut renew = tokio::time::interval(self.options.lease_ttl / 4);
         loop {
@@ -265,7 +265,7 @@ impl Relay {
             let outgoing: Vec<Outgoing> = batch.iter().map(Outgoing::of).collect();
             let spans = self.publish_spans(&batch, &outgoing);
             let result = tokio::select! {
-                // Abandoned mid-batch: the next relay publishes it again from the checkpoint.
+                // Abandoned mid-batch: the next relay publishes it again from the cursor.
                 () = shutdown.cancelled() => return Ok(()),
                 result = publisher.publish(&outgoing) => result,
             };
@@ -286,8 +286,8 @@ impl Relay {
                 }
             }
             if let Some(last) = acknowledged.checked_sub(1).map(|i| outgoing[i].position) {
-                store.save_checkpoint(name, last).await?;
-                self.stats.checkpoint.store(last, Ordering::Relaxed);
+                store.save_cursor(name, last).await?;
+                self.stats.cursor.store(last, Ordering::Relaxed);
                 self.stats
                     .published
                     .fetch_add(acknowledged as u64, Ordering::Relaxed);
@@ -357,7 +357,7 @@ impl Relay {
     }
 }
 
-/// Measures, every `interval` until `shutdown`, how far the relay's checkpoint trails the
+/// Measures, every `interval` until `shutdown`, how far the relay's cursor trails the
 /// store's head and how long the first event after it has waited.
 async fn watch_lag(
     name: &'static str,
@@ -389,7 +389,7 @@ async fn watch_lag(
 /// Positions behind the head, and seconds the oldest unpublished event has been stored.
 async fn lag(name: &str, store: &dyn EventStore) -> Result<(u64, f64), StoreError> {
     let head = store.head().await?.position;
-    let published = store.load_checkpoint(name).await?;
+    let published = store.load_cursor(name).await?;
     if head <= published {
         return Ok((0, 0.0));
     }

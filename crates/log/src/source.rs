@@ -10,11 +10,11 @@ use futures::stream::BoxStream;
 
 use crate::error::LogError;
 
-/// The unit of order a checkpoint covers.
+/// The unit of order a cursor covers.
 ///
 /// The store and a NATS stream deliver everything in global position order, so one
-/// checkpoint covers all events. Kafka keeps order only within a partition, so each partition
-/// is a lane of its own with its own checkpoint: a lane's positions rise, but one lane can be
+/// cursor covers all events. Kafka keeps order only within a partition, so each partition
+/// is a lane of its own with its own cursor: a lane's positions rise, but one lane can be
 /// far ahead of another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Lane {
@@ -23,9 +23,9 @@ pub enum Lane {
 }
 
 impl Lane {
-    /// The name the lane's checkpoint is stored under: the consumer's own name for the global
+    /// The name the lane's cursor is stored under: the consumer's own name for the global
     /// lane, `<consumer>/p<partition>` for a Kafka partition.
-    pub fn checkpoint_name(self, consumer: &str) -> String {
+    pub fn cursor_name(self, consumer: &str) -> String {
         match self {
             Self::Global => consumer.to_owned(),
             Self::Partition(partition) => format!("{consumer}/p{partition}"),
@@ -81,7 +81,7 @@ pub struct Delivery {
     pub event: RecordedEvent,
     pub lane: Lane,
     /// Bumped when the source's lanes were reassigned (a Kafka rebalance): another member may
-    /// have moved a lane's checkpoint meanwhile, so what a consumer cached for it is stale.
+    /// have moved a lane's cursor meanwhile, so what a consumer cached for it is stale.
     pub generation: u64,
     pub ack: Ack,
 }
@@ -101,7 +101,7 @@ impl Delivery {
 ///
 /// One source serves any number of consumers; each call opens a delivery stream for one.
 /// Brokers keep their own per-consumer progress (a Kafka group's offsets, a NATS durable
-/// consumer); `from` — the consumer's global checkpoint + 1 — is where a source without such
+/// consumer); `from` — the consumer's global cursor + 1 — is where a source without such
 /// progress (the store) starts. The stream ends after yielding an error; open it again.
 pub trait EventSource: Send + Sync + 'static {
     fn deliveries(
@@ -153,7 +153,7 @@ const READ_AHEAD: usize = 4096;
 /// The embedded log: the store's own catch-up-then-live subscription.
 ///
 /// The subscription runs in a task of its own and hands events over through a channel, so a
-/// consumer that stops polling (idle, or saving its checkpoint or its views) never leaves a
+/// consumer that stops polling (idle, or saving its cursor or its views) never leaves a
 /// read halfway with a connection held — on a pool of one (an in-memory `SQLite` store) that
 /// connection is the one the consumer's next query waits for. Needs a Tokio runtime.
 #[derive(Debug, Clone)]

@@ -52,8 +52,8 @@ async fn store_with(events: usize) -> (SqliteStore, Arc<dyn EventStore>) {
     (store, shared)
 }
 
-/// Handles everything the source delivers, each effect "committed" with its checkpoint;
-/// returns `(position, checkpoint name)` in the order handled.
+/// Handles everything the source delivers, each effect "committed" with its cursor;
+/// returns `(position, cursor name)` in the order handled.
 async fn drain(store: &Arc<dyn EventStore>, source: &dyn EventSource) -> Vec<(u64, String)> {
     let mut consumer = Consumer::open(
         "views.test",
@@ -66,9 +66,9 @@ async fn drain(store: &Arc<dyn EventStore>, source: &dyn EventSource) -> Vec<(u6
     let mut handled = Vec::new();
     while let Some(next) = consumer.next().await {
         let next = next.unwrap();
-        handled.push((next.event.position, next.checkpoint.consumer.clone()));
+        handled.push((next.event.position, next.cursor.consumer.clone()));
         store
-            .save_checkpoint(&next.checkpoint.consumer, next.checkpoint.position)
+            .save_cursor(&next.cursor.consumer, next.cursor.position)
             .await
             .unwrap();
         consumer.done(next, true).await.unwrap();
@@ -99,11 +99,11 @@ async fn the_store_source_delivers_everything_once_in_order() {
     for position in 1..=15 {
         let next = consumer.next().await.unwrap().unwrap();
         assert_eq!(next.event.position, position);
-        assert_eq!(next.checkpoint.consumer, "views.test");
+        assert_eq!(next.cursor.consumer, "views.test");
         consumer.done(next, false).await.unwrap();
     }
     consumer.flush().await.unwrap();
-    assert_eq!(store.load_checkpoint("views.test").await.unwrap(), 15);
+    assert_eq!(store.load_cursor("views.test").await.unwrap(), 15);
 }
 
 #[tokio::test]
@@ -123,11 +123,11 @@ async fn an_ordered_log_out_of_order_is_put_back_in_order_from_the_store() {
     let handled = drain(&store, &script(&store, &plan)).await;
     let positions: Vec<u64> = handled.iter().map(|h| h.0).collect();
     assert_eq!(positions, (1..=8).collect::<Vec<_>>());
-    assert_eq!(store.load_checkpoint("views.test").await.unwrap(), 8);
+    assert_eq!(store.load_cursor("views.test").await.unwrap(), 8);
 }
 
 #[tokio::test]
-async fn kafka_lanes_keep_their_own_checkpoints_and_reload_them_after_a_rebalance() {
+async fn kafka_lanes_keep_their_own_cursors_and_reload_them_after_a_rebalance() {
     let (_, store) = store_with(10).await;
     let (p0, p1) = (Lane::Partition(0), Lane::Partition(1));
     // Partition 1 runs ahead of partition 0: neither may drop the other's events.
@@ -152,7 +152,7 @@ async fn kafka_lanes_keep_their_own_checkpoints_and_reload_them_after_a_rebalanc
     );
     // Meanwhile another member of the group handled partition 0 up to 7; after the rebalance
     // this member gets it back from an older offset and must not handle 5 or 7 again.
-    store.save_checkpoint("views.test/p0", 7).await.unwrap();
+    store.save_cursor("views.test/p0", 7).await.unwrap();
     let plan = [(5, p0, 1), (7, p0, 1), (9, p0, 1), (8, p1, 1)];
     let handled = drain(&store, &script(&store, &plan)).await;
     assert_eq!(
@@ -167,7 +167,7 @@ async fn kafka_lanes_keep_their_own_checkpoints_and_reload_them_after_a_rebalanc
 #[tokio::test]
 async fn a_consumer_moved_from_an_ordered_log_to_kafka_does_not_start_over() {
     let (_, store) = store_with(6).await;
-    store.save_checkpoint("views.test", 4).await.unwrap();
+    store.save_cursor("views.test", 4).await.unwrap();
     let plan = [(2, Lane::Partition(3), 0), (5, Lane::Partition(3), 0)];
     let handled = drain(&store, &script(&store, &plan)).await;
     assert_eq!(handled, vec![(5, "views.test/p3".to_owned())]);
@@ -195,7 +195,7 @@ async fn kafka_lanes_read_in_position_order_come_out_in_global_order() {
     assert!(
         handled
             .iter()
-            .all(|(_, checkpoint)| checkpoint == "views.test")
+            .all(|(_, cursor)| cursor == "views.test")
     );
-    assert_eq!(store.load_checkpoint("views.test").await.unwrap(), 8);
+    assert_eq!(store.load_cursor("views.test").await.unwrap(), 8);
 }

@@ -60,7 +60,7 @@ async fn each_country_keeps_its_order_through_a_consumer_group() {
         effects
             .iter()
             .all(|(_, _, lane)| lane.starts_with(&format!("{name}/p"))),
-        "Kafka checkpoints are per partition"
+        "Kafka cursors are per partition"
     );
 
     let messages = raw::read(&brokers, &topic, PARTITIONS, 60).await;
@@ -103,13 +103,13 @@ async fn a_relay_killed_and_republishing_repeats_no_effect() {
     let counter = counter(&store, Arc::new(source), &name, &shutdown);
     let mut appended = append_many(&store, 40).await;
     let (relay, stats, _) = start_relay(&url, &store);
-    while stats.checkpoint() < 20 {
+    while stats.cursor() < 20 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     relay.abort();
     let _ = relay.await;
-    let published = usize::try_from(stats.checkpoint()).unwrap();
-    // What a relay that died between the broker's acknowledgement and its checkpoint leaves:
+    let published = usize::try_from(stats.cursor()).unwrap();
+    // What a relay that died between the broker's acknowledgement and its cursor leaves:
     // the same events on the topic twice.
     let first = raw::read(&brokers, &topic, PARTITIONS, published).await;
     raw::republish(&brokers, &topic, &first[..published / 2]).await;
@@ -206,7 +206,7 @@ async fn the_relay_outlasts_a_broker_restart() {
     let store = sqlite().await;
     let (relay, stats, stop_relay) = start_relay(&url, &store);
     append_many(&store, 20).await;
-    while stats.checkpoint() < 20 {
+    while stats.cursor() < 20 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -219,7 +219,7 @@ async fn the_relay_outlasts_a_broker_restart() {
     tansu.restart(&binary);
     let after = append_many(&store, 10).await;
     let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
-    while stats.checkpoint() < 50 {
+    while stats.cursor() < 50 {
         assert!(tokio::time::Instant::now() < deadline, "the relay resumed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

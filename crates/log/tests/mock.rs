@@ -63,7 +63,7 @@ async fn refused_produce_requests_and_a_broker_down_lose_nothing() {
     wait_for(&store, "views.count", 30, Duration::from_secs(30)).await;
 
     // A broker down longer than the publish timeout: the relay's round fails, it backs off
-    // and resumes from its checkpoint once the broker is back.
+    // and resumes from its cursor once the broker is back.
     cluster.broker_down(1).unwrap();
     cluster.broker_down(2).unwrap();
     appended.extend(append_many(&store, 30).await);
@@ -78,7 +78,7 @@ async fn refused_produce_requests_and_a_broker_down_lose_nothing() {
         stats.failures() > 0,
         "the relay noticed the brokers were down"
     );
-    assert_eq!(stats.checkpoint(), 70);
+    assert_eq!(stats.cursor(), 70);
     shutdown.cancel();
     stop_relay.cancel();
     counter.await.unwrap();

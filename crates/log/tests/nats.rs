@@ -280,7 +280,7 @@ async fn a_broker_stopped_mid_run_loses_nothing_and_repeats_no_effect() {
         stats.failures() > 0,
         "the relay noticed the broker was gone"
     );
-    assert_eq!(stats.checkpoint(), 50);
+    assert_eq!(stats.cursor(), 50);
     assert_eq!(
         stream_positions(&server.url(), "FUNDTRAIL").await,
         (1..=50).collect::<Vec<_>>()
@@ -311,7 +311,7 @@ async fn a_relay_killed_and_restarted_leaves_no_gap() {
     relay.abort();
     let _ = relay.await;
     appended.extend(append_many(&store, 20).await);
-    // As if it crashed after publishing but before checkpointing: the stream is ahead.
+    // As if it crashed after publishing but before saving its cursor: the stream is ahead.
     let (relay, stats, stop_relay) = start_relay(&url, store.clone());
     wait_for(&store, "views.count", 60, Duration::from_secs(20)).await;
     check_exactly_once_in_country_order(&effects(&store, "views.count").await, &appended);
@@ -319,7 +319,7 @@ async fn a_relay_killed_and_restarted_leaves_no_gap() {
         stream_positions(&nats_url(), &stream).await,
         (1..=60).collect::<Vec<_>>()
     );
-    assert_eq!(store.load_checkpoint("relay.nats").await.unwrap(), 60);
+    assert_eq!(store.load_cursor("relay.nats").await.unwrap(), 60);
     assert!(stats.published() <= 60);
     shutdown.cancel();
     stop_relay.cancel();
@@ -334,12 +334,12 @@ async fn second_relay_waits_for_the_lease(first: OpenedStore, second: OpenedStor
     let store = first.events();
     append_many(&*store, 10).await;
     let (a, a_stats, _) = start_relay(&url, first);
-    while a_stats.checkpoint() < 10 {
+    while a_stats.cursor() < 10 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let (b, b_stats, stop_b) = start_relay(&url, second);
     append_many(&*store, 10).await;
-    while a_stats.checkpoint() < 20 {
+    while a_stats.cursor() < 20 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -348,12 +348,12 @@ async fn second_relay_waits_for_the_lease(first: OpenedStore, second: OpenedStor
     assert_eq!(b_stats.published(), 0);
 
     // The holder dies without releasing; the other takes over (at once on PostgreSQL, after
-    // the lease expired on SQLite) and resumes from the checkpoint.
+    // the lease expired on SQLite) and resumes from the cursor.
     a.abort();
     let _ = a.await;
     append_many(&*store, 10).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while b_stats.checkpoint() < 30 {
+    while b_stats.cursor() < 30 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the second relay took over"

@@ -8,6 +8,7 @@ use chrono::{SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use fundtrail_audit::{Source, audit};
 use fundtrail_client::Session;
+use fundtrail_identity::Credentials;
 use fundtrail_proto::v1;
 use fundtrail_reports::views::{self, AsOf};
 use fundtrail_verifier::{InclusionProof, SignedCheckpoint, parse_public_key};
@@ -136,6 +137,10 @@ pub struct SourceArgs {
     /// An export file written by `fundtrail audit export`.
     #[arg(long)]
     file: Option<PathBuf>,
+    /// What a server is called with; without them, what the environment names
+    /// (`FUNDTRAIL_TOKEN`, `FUNDTRAIL_TOKEN_FILE`, the staff profile).
+    #[arg(skip)]
+    credentials: Option<Credentials>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -192,6 +197,16 @@ impl SourceArgs {
             server: Some(url.to_owned()),
             store: None,
             file: None,
+            credentials: None,
+        }
+    }
+
+    /// These arguments, calling a server with `credentials`.
+    #[must_use]
+    pub fn with_credentials(self, credentials: Credentials) -> Self {
+        Self {
+            credentials: Some(credentials),
+            ..self
         }
     }
 
@@ -200,6 +215,7 @@ impl SourceArgs {
             server: None,
             store: Some(url.to_owned()),
             file: None,
+            credentials: None,
         }
     }
 
@@ -208,6 +224,7 @@ impl SourceArgs {
             server: None,
             store: None,
             file: Some(path.to_owned()),
+            credentials: None,
         }
     }
 
@@ -224,7 +241,11 @@ impl SourceArgs {
             return Ok((source, label));
         }
         let url = server_url(self.server.as_ref());
-        let source = Source::server(Session::connect(&url).await?.audit());
+        let session = match &self.credentials {
+            Some(credentials) => Session::connect_with(&url, credentials.clone()).await?,
+            None => Session::connect(&url).await?,
+        };
+        let source = Source::server(session.audit());
         Ok((source, format!("server {url}")))
     }
 }
@@ -242,7 +263,8 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
             verify(&args.source, key).await?
         }
         AuditSubcommand::Checkpoint(args) => {
-            let cp = create_checkpoint(&server_url(args.server.as_ref())).await?;
+            let session = Session::connect(&server_url(args.server.as_ref())).await?;
+            let cp = create_checkpoint(&session).await?;
             vec![describe_checkpoint(&cp)]
         }
         AuditSubcommand::Prove(args) => {
@@ -251,8 +273,8 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
                 .as_deref()
                 .map(parse_public_key)
                 .transpose()?;
-            let url = server_url(args.server.server.as_ref());
-            vec![prove(&url, args.position, args.checkpoint, key).await?]
+            let session = Session::connect(&server_url(args.server.server.as_ref())).await?;
+            vec![prove(&session, args.position, args.checkpoint, key).await?]
         }
         AuditSubcommand::Iati(args) => wrote(&iati(&args).await?),
         AuditSubcommand::Csv(args) => {
@@ -382,8 +404,7 @@ pub async fn export(source: &SourceArgs, out: &Path) -> anyhow::Result<String> {
 pub async fn verify(source: &SourceArgs, key: Option<[u8; 32]>) -> anyhow::Result<Vec<String>> {
     let (source, label) = source.open().await?;
     let verification = audit::verify(&source, key).await?;
-    let mut lines =
-        fundtrail_verifier::summary(&verification.report, verification.trust, &label);
+    let mut lines = fundtrail_verifier::summary(&verification.report, verification.trust, &label);
     if verification.report.is_ok() {
         return Ok(lines);
     }
@@ -397,9 +418,8 @@ pub async fn verify(source: &SourceArgs, key: Option<[u8; 32]>) -> anyhow::Resul
 }
 
 /// Signs the head of the history now, through the Audit API.
-pub async fn create_checkpoint(url: &str) -> anyhow::Result<SignedCheckpoint> {
-    let cp = Session::connect(url)
-        .await?
+pub async fn create_checkpoint(session: &Session) -> anyhow::Result<SignedCheckpoint> {
+    let cp = session
         .audit()
         .create_checkpoint(v1::CreateCheckpointRequest {})
         .await
@@ -421,13 +441,12 @@ fn describe_checkpoint(cp: &SignedCheckpoint) -> String {
 
 /// Fetches an inclusion proof and checks it.
 pub async fn prove(
-    url: &str,
+    session: &Session,
     position: u64,
     checkpoint: u64,
     key: Option<[u8; 32]>,
 ) -> anyhow::Result<String> {
-    let proof = Session::connect(url)
-        .await?
+    let proof = session
         .audit()
         .prove_inclusion(v1::ProveInclusionRequest {
             position,

@@ -109,7 +109,7 @@ pub struct Mark {
 
 /// A read model: a pure fold over the history, persisted as documents.
 pub trait View: Sized + Send + Sync + 'static {
-    /// The view's name: its table, its checkpoint and `projections rebuild --view NAME`.
+    /// The view's name: its table, its cursor and `projections rebuild --view NAME`.
     const NAME: &'static str;
 
     fn new(reporting: Reporting) -> Self;

@@ -1,5 +1,5 @@
 //! Read models of the trust fund as pure folds over the event history (per-country funding,
-//! donor statements, the fund overview), with their persistence and checkpoints.
+//! donor statements, the fund overview), with their persistence and cursors.
 //!
 //! # The views
 //!
@@ -51,7 +51,7 @@
 //! # Persistence
 //!
 //! [`persist`] keeps each view as JSON documents in a table of its own, with its position and
-//! checkpoint written in the same transaction; [`rebuild()`] replays the history into fresh
+//! cursor written in the same transaction; [`rebuild()`] replays the history into fresh
 //! tables and swaps them in; [`replay`] folds the history from the store for "as of" answers.
 
 pub mod codec;

@@ -2,7 +2,7 @@
 //! environment variables over that, and command-line flags over everything.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use fundtrail_domain::Currency;
@@ -10,7 +10,13 @@ use fundtrail_telemetry::LogFormat;
 use fundtrail_store::StoreOptions;
 use serde::{Deserialize, Serialize};
 
-use crate::{Roles, ServerSettings};
+use fundtrail_identity::{AuthConfig, JwksSource};
+
+use crate::{Roles, ServerSettings, TlsFiles};
+
+fn non_empty(value: &str) -> Option<&str> {
+    Some(value.trim()).filter(|value| !value.is_empty())
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -32,6 +38,21 @@ pub struct Config {
     pub audit_signing_key: String,
     /// How often the projector signs the head when it moved, in seconds.
     pub audit_checkpoint_seconds: u64,
+    /// The JSON Web Key Set bearer tokens are checked with: a file, or the identity
+    /// provider's `https://` URL. Every server needs one; `fundtrail dev` makes its own in
+    /// `.fundtrail/` when this is empty.
+    pub auth_jwks: String,
+    /// The `iss` bearer tokens must carry.
+    pub auth_issuer: String,
+    /// The `aud` bearer tokens must include.
+    pub auth_audience: String,
+    /// The server's certificate chain (PEM); with `tls_key`, the server speaks TLS only.
+    pub tls_cert: String,
+    /// The private key of `tls_cert` (PEM).
+    pub tls_key: String,
+    /// The CAs (PEM) whose client certificates authenticate a caller (mutual TLS); needs
+    /// `tls_cert`.
+    pub tls_client_ca: String,
 }
 
 impl Default for Config {
@@ -45,6 +66,12 @@ impl Default for Config {
             max_payload_bytes: 1024 * 1024,
             audit_signing_key: String::new(),
             audit_checkpoint_seconds: 300,
+            auth_jwks: String::new(),
+            auth_issuer: String::new(),
+            auth_audience: fundtrail_identity::DEV_AUDIENCE.to_owned(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_client_ca: String::new(),
         }
     }
 }
@@ -62,6 +89,12 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "FUNDTRAIL_AUDIT_CHECKPOINT_SECONDS",
         "audit_checkpoint_seconds",
     ),
+    ("FUNDTRAIL_AUTH_JWKS", "auth_jwks"),
+    ("FUNDTRAIL_AUTH_ISSUER", "auth_issuer"),
+    ("FUNDTRAIL_AUTH_AUDIENCE", "auth_audience"),
+    ("FUNDTRAIL_TLS_CERT", "tls_cert"),
+    ("FUNDTRAIL_TLS_KEY", "tls_key"),
+    ("FUNDTRAIL_TLS_CLIENT_CA", "tls_client_ca"),
 ];
 
 /// Where `fundtrail dev` keeps its checkpoint signing key.
@@ -108,6 +141,12 @@ impl Config {
                         .parse()
                         .with_context(|| format!("{name}={value:?} is not a number of seconds"))?;
                 }
+                "auth_jwks" => self.auth_jwks = value,
+                "auth_issuer" => self.auth_issuer = value,
+                "auth_audience" => self.auth_audience = value,
+                "tls_cert" => self.tls_cert = value,
+                "tls_key" => self.tls_key = value,
+                "tls_client_ca" => self.tls_client_ca = value,
                 _ => {}
             }
         }
@@ -158,7 +197,59 @@ impl Config {
         if self.audit_checkpoint_seconds == 0 {
             bail!("audit_checkpoint_seconds must be positive");
         }
+        if !self.auth_jwks.trim().is_empty() && self.auth_issuer.trim().is_empty() {
+            bail!("auth_jwks is set: set auth_issuer too, the `iss` its tokens carry");
+        }
+        if self.auth_audience.trim().is_empty() {
+            bail!("auth_audience must name the audience tokens are for");
+        }
+        if self.tls_cert.trim().is_empty() != self.tls_key.trim().is_empty() {
+            bail!("tls_cert and tls_key go together: set both or neither");
+        }
+        if !self.tls_client_ca.trim().is_empty() && self.tls_cert.trim().is_empty() {
+            bail!("tls_client_ca needs TLS: set tls_cert and tls_key");
+        }
         Ok(())
+    }
+
+    /// For `fundtrail dev`: without a configured key set, trusts (and makes, in `.fundtrail/`)
+    /// the development issuer, and returns it to sign tokens with.
+    pub fn use_dev_identity(&mut self) -> anyhow::Result<Option<fundtrail_identity::Issuer>> {
+        if !self.auth_jwks.trim().is_empty() {
+            return Ok(None);
+        }
+        let issuer = crate::dev::issuer()?;
+        crate::dev::JWKS.clone_into(&mut self.auth_jwks);
+        fundtrail_identity::DEV_ISSUER.clone_into(&mut self.auth_issuer);
+        Ok(Some(issuer))
+    }
+
+    /// Whom the server trusts; `None` when nothing is configured, which a server refuses.
+    pub fn auth_config(&self) -> Option<AuthConfig> {
+        let jwks = self.auth_jwks.trim();
+        if jwks.is_empty() {
+            return None;
+        }
+        let source = if jwks.starts_with("https://") || jwks.starts_with("http://") {
+            JwksSource::Url(jwks.to_owned())
+        } else {
+            JwksSource::File(PathBuf::from(jwks))
+        };
+        Some(AuthConfig {
+            jwks: source,
+            issuer: self.auth_issuer.trim().to_owned(),
+            audience: self.auth_audience.trim().to_owned(),
+            leeway_seconds: AuthConfig::DEFAULT_LEEWAY_SECONDS,
+            client_ca: non_empty(&self.tls_client_ca).map(PathBuf::from),
+        })
+    }
+
+    /// The server's certificate and key, when it speaks TLS.
+    pub fn tls(&self) -> Option<TlsFiles> {
+        Some(TlsFiles {
+            cert: PathBuf::from(non_empty(&self.tls_cert)?),
+            key: PathBuf::from(non_empty(&self.tls_key)?),
+        })
     }
 
     /// For `fundtrail dev`: without a configured key, uses (and makes, readable by its owner
@@ -193,6 +284,9 @@ impl Config {
                 ..StoreOptions::default()
             },
             audit: self.audit_settings()?,
+            auth: self.auth_config(),
+            tls: self.tls(),
+            issuer: None,
         })
     }
 
@@ -258,6 +352,46 @@ mod tests {
         assert!(c
             .apply_environment(|n| (n == "FUNDTRAIL_MAX_PAYLOAD_BYTES").then(|| "lots".to_owned()))
             .is_err());
+    }
+
+    #[test]
+    fn authentication_and_tls_are_read_and_checked() {
+        let mut config = Config::default();
+        assert_eq!(config.auth_config(), None, "nothing is trusted unless configured");
+        config
+            .apply_environment(|name| match name {
+                "FUNDTRAIL_AUTH_JWKS" => Some("https://login.example.org/jwks".to_owned()),
+                "FUNDTRAIL_AUTH_ISSUER" => Some("https://login.example.org".to_owned()),
+                "FUNDTRAIL_TLS_CERT" => Some("server.pem".to_owned()),
+                "FUNDTRAIL_TLS_KEY" => Some("server.key".to_owned()),
+                "FUNDTRAIL_TLS_CLIENT_CA" => Some("clients.pem".to_owned()),
+                _ => None,
+            })
+            .unwrap();
+        config.validate().unwrap();
+        let auth = config.auth_config().unwrap();
+        assert_eq!(
+            auth.jwks,
+            JwksSource::Url("https://login.example.org/jwks".to_owned())
+        );
+        assert_eq!(auth.audience, fundtrail_identity::DEV_AUDIENCE);
+        assert_eq!(auth.client_ca, Some(PathBuf::from("clients.pem")));
+        assert_eq!(config.tls().unwrap().key, PathBuf::from("server.key"));
+        config.auth_jwks = "/etc/fundtrail/jwks.json".to_owned();
+        assert_eq!(
+            config.auth_config().unwrap().jwks,
+            JwksSource::File(PathBuf::from("/etc/fundtrail/jwks.json"))
+        );
+
+        let bad = |f: fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.validate().is_err()
+        };
+        assert!(bad(|c| c.auth_jwks = "jwks.json".into()), "an issuer is needed");
+        assert!(bad(|c| c.auth_audience = " ".into()));
+        assert!(bad(|c| c.tls_cert = "server.pem".into()), "a key is needed");
+        assert!(bad(|c| c.tls_client_ca = "clients.pem".into()), "TLS is needed");
     }
 
     #[test]

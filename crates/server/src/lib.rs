@@ -2,13 +2,16 @@
 //! composition root: the binary and the end-to-end tests start exactly what is started here.
 
 pub mod config;
+pub mod dev;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use fundtrail_disbursements::{CreditReaction, DisbursementsService, TrancheReaction};
 use fundtrail_domain::Currency;
+use fundtrail_identity::{AuthConfig, AuthLayer, Authenticator, DEV_AUDIENCE, DEV_ISSUER, Issuer};
 use fundtrail_milestones::MilestonesService;
 use fundtrail_pledges::{MatchingReaction, PledgesService, ReleaseReaction};
 use fundtrail_projector::AuditService;
@@ -18,6 +21,7 @@ use fundtrail_store::{EventStore, StoreOptions};
 use fundtrail_telemetry::redact_url;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -52,12 +56,29 @@ pub struct ServerSettings {
     pub store_options: StoreOptions,
     /// The checkpoint signing key and how often the projector signs.
     pub audit: fundtrail_audit::AuditSettings,
+    /// Whom the server trusts; a server without it refuses to start.
+    pub auth: Option<AuthConfig>,
+    /// The server's certificate and key; without them it speaks plaintext.
+    pub tls: Option<TlsFiles>,
+    /// The issuer `auth` trusts, when this process holds its key (development and tests), to
+    /// sign tokens for callers with.
+    pub issuer: Option<Arc<Issuer>>,
+}
+
+/// The PEM files a TLS server presents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl ServerSettings {
     /// Every service on `store_url`, on the embedded log, reporting in USD, without a
-    /// checkpoint signing key.
+    /// checkpoint signing key, trusting a fresh issuer of its own (see
+    /// [`ServerSettings::issuer`]).
     pub fn new(listen: SocketAddr, store_url: impl Into<String>) -> Self {
+        // Randomness for a key is the operating system's to give; there is no server without.
+        let issuer = Issuer::generate().expect("the operating system provides randomness");
         Self {
             listen,
             store_url: store_url.into(),
@@ -66,6 +87,21 @@ impl ServerSettings {
             roles: Roles::ALL,
             store_options: StoreOptions::default(),
             audit: fundtrail_audit::AuditSettings::default(),
+            auth: None,
+            tls: None,
+            issuer: None,
+        }
+        .trusting(Arc::new(issuer))
+    }
+
+    /// These settings, trusting `issuer`'s tokens (for the development issuer and audience)
+    /// and holding it to sign more.
+    #[must_use]
+    pub fn trusting(self, issuer: Arc<Issuer>) -> Self {
+        Self {
+            auth: Some(issuer.config(DEV_ISSUER, DEV_AUDIENCE)),
+            issuer: Some(issuer),
+            ..self
         }
     }
 }
@@ -75,6 +111,9 @@ impl ServerSettings {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub store: Arc<dyn EventStore>,
+    /// The issuer the server trusts, when its settings held one.
+    pub issuer: Option<Arc<Issuer>>,
+    tls: bool,
     shutdown: CancellationToken,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     reactions: Vec<JoinHandle<()>>,
@@ -86,9 +125,10 @@ impl RunningServer {
         self.shutdown.clone()
     }
 
-    /// `http://addr`, for clients.
+    /// `http://addr` (`https://` under TLS), for clients.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting requests, lets in-flight ones finish, stops the reactions (which save
@@ -111,6 +151,23 @@ impl RunningServer {
 
 /// Opens the store, binds the address and starts the services and their process managers.
 pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
+    let auth = settings.auth.clone().context(
+        "no authentication is configured: set auth_jwks (a JWKS file or URL) and auth_issuer \
+         (FUNDTRAIL_AUTH_JWKS, FUNDTRAIL_AUTH_ISSUER); `fundtrail dev` makes its own",
+    )?;
+    let authenticator = Arc::new(
+        Authenticator::new(auth)
+            .await
+            .context("setting up authentication")?,
+    );
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(|files| tls_config(files, &authenticator))
+        .transpose()?;
+    if tls.is_none() && authenticator.client_ca_pem().is_some() {
+        anyhow::bail!("client certificates need TLS: configure tls_cert and tls_key");
+    }
     // Opened with its checkpoint table, which lives in the store's own database.
     let opened =
         fundtrail_audit::storage::open(&settings.store_url, settings.store_options.clone())
@@ -240,8 +297,14 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
     }
 
     let signal = shutdown.clone();
-    let router = tonic::transport::Server::builder()
+    let tls_enabled = tls.is_some();
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).context("setting up TLS")?;
+    }
+    let router = builder
         .layer(fundtrail_telemetry::grpc::ServerLayer)
+        .layer(AuthLayer::new(authenticator))
         .add_service(health_service)
         .add_service(reflection)
         .add_optional_service(pledges)
@@ -255,14 +318,32 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
             signal.cancelled().await;
         },
     ));
-    tracing::info!(%addr, ?roles, "fundtrail listening");
+    tracing::info!(%addr, ?roles, tls = tls_enabled, "fundtrail listening");
     Ok(RunningServer {
         addr,
         store,
+        issuer: settings.issuer.clone(),
+        tls: tls_enabled,
         shutdown,
         server,
         reactions,
     })
+}
+
+/// The server's TLS: its certificate, and the client CAs when callers may authenticate with
+/// certificates. A client certificate is optional, since bearer tokens authenticate too.
+fn tls_config(files: &TlsFiles, authenticator: &Authenticator) -> anyhow::Result<ServerTlsConfig> {
+    let read = |path: &PathBuf| {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let mut config =
+        ServerTlsConfig::new().identity(Identity::from_pem(read(&files.cert)?, read(&files.key)?));
+    if let Some(ca) = authenticator.client_ca_pem() {
+        config = config
+            .client_ca_root(Certificate::from_pem(ca))
+            .client_auth_optional(true);
+    }
+    Ok(config)
 }
 
 /// The connections a listener accepts, with `TCP_NODELAY` set on each: without it a response's

@@ -3,7 +3,9 @@
 //! docs/architecture.md §8: malformed input is `INVALID_ARGUMENT` with field violations; a broken
 //! rule is `FAILED_PRECONDITION` with the reason code; an expected-version conflict is
 //! `ABORTED` with the actual version; a reused request id is `ALREADY_EXISTS`; a missing thing
-//! is `NOT_FOUND`; an unreachable store is `UNAVAILABLE`. Every status carries a
+//! is `NOT_FOUND`; an unreachable store is `UNAVAILABLE`; a request without an authenticated
+//! principal is `UNAUTHENTICATED`; a donor integration reaching for another donor's data is
+//! `PERMISSION_DENIED` (`DONOR_MISMATCH`). Every status carries a
 //! `google.rpc.ErrorInfo` whose reason is the stable code, so clients branch on codes, never
 //! on messages.
 //!
@@ -17,6 +19,8 @@ use std::time::Duration;
 use fundtrail_domain::{DomainError, ErrorKind};
 use fundtrail_proto::DecodeError;
 use fundtrail_store::{InvalidInput, StoreError};
+
+use crate::context::request_id_of;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -61,6 +65,12 @@ pub enum ServiceError {
     Unfoldable(String),
     #[error(transparent)]
     Audit(#[from] AuditRefusal),
+    /// The request reached a service without an authenticated principal.
+    #[error("the request carries no authenticated principal")]
+    Unauthenticated,
+    /// A donor integration named a donor other than its own.
+    #[error("this credential acts for donor {own}, not for donor {requested}")]
+    DonorMismatch { requested: String, own: String },
 }
 
 /// What the Audit API refuses besides malformed input and the store's own failures.
@@ -187,6 +197,23 @@ impl From<ServiceError> for Status {
                 )
             }
             ServiceError::Audit(refusal) => audit_status(&refusal),
+            ServiceError::Unauthenticated => status(
+                Code::Unauthenticated,
+                "no credentials: send `authorization: Bearer <token>` or connect with a client \
+                 certificate"
+                    .to_owned(),
+                "UNAUTHENTICATED",
+                HashMap::new(),
+            ),
+            ServiceError::DonorMismatch { requested, own } => {
+                tracing::warn!(%requested, %own, reason = "DONOR_MISMATCH", "refused a call");
+                status(
+                    Code::PermissionDenied,
+                    format!("this credential acts for donor {own}, not for donor {requested}"),
+                    "DONOR_MISMATCH",
+                    HashMap::from([("donor_id".to_owned(), requested)]),
+                )
+            }
         }
     }
 }
@@ -245,7 +272,10 @@ fn store_status(error: StoreError) -> Status {
                 ),
             ]),
         ),
-        StoreError::RequestConflict { request_id } => status(
+        StoreError::RequestConflict { request_id } => {
+            // The store knows the request by its idempotency key; the caller by its request id.
+            let request_id = request_id_of(&request_id).to_owned();
+            status(
             Code::AlreadyExists,
             format!(
                 "request_id {request_id:?} was already used for a different request; \
@@ -253,7 +283,8 @@ fn store_status(error: StoreError) -> Status {
             ),
             "REQUEST_ID_REUSED",
             HashMap::from([("request_id".to_owned(), request_id)]),
-        ),
+            )
+        }
         StoreError::InvalidInput(input) => {
             let field = match &input {
                 InvalidInput::ExpectedVersion(_) => "expected_version",
@@ -360,6 +391,18 @@ mod tests {
     }
 
     #[test]
+    fn callers_without_credentials_or_for_another_donor_are_refused() {
+        let status = Status::from(ServiceError::Unauthenticated);
+        assert_eq!(status.code(), Code::Unauthenticated);
+        let status = Status::from(ServiceError::DonorMismatch {
+            requested: "US-GOV-1".into(),
+            own: "XM-DAC-7".into(),
+        });
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert_eq!(info(&status).0, "DONOR_MISMATCH");
+    }
+
+    #[test]
     fn audit_refusals_have_their_codes() {
         let cases = [
             (AuditRefusal::NoCheckpoints, Code::Unimplemented),
@@ -385,6 +428,14 @@ mod tests {
         }));
         assert_eq!(status.code(), Code::AlreadyExists);
         assert_eq!(info(&status).0, "REQUEST_ID_REUSED");
+        let scoped = Status::from(ServiceError::Store(StoreError::RequestConflict {
+            request_id: "clerk@itf.si r-1".into(),
+        }));
+        assert_eq!(
+            info(&scoped).1.get("request_id").map(String::as_str),
+            Some("r-1")
+        );
+        assert!(!scoped.message().contains("clerk"), "{}", scoped.message());
         let status = Status::from(ServiceError::Store(StoreError::Unavailable("down".into())));
         assert_eq!(status.code(), Code::Unavailable);
     }

@@ -136,14 +136,14 @@ impl Ledger {
             .await
     }
 
-    /// A process manager's reaction: like [`Ledger::execute`], with the consumer's checkpoint
+    /// A process manager's reaction: like [`Ledger::execute`], with the consumer's cursor
     /// committed in the same transaction as the effect.
     pub async fn react<A, F>(
         &self,
         ctx: &CommandContext,
         stream: &str,
         decide: F,
-        checkpoint: fundtrail_store::Checkpoint,
+        cursor: fundtrail_store::Cursor,
     ) -> Result<v1::CommandResult, ServiceError>
     where
         A: Stored,
@@ -151,7 +151,7 @@ impl Ledger {
         A::Command: Send,
         F: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
     {
-        self.run(ctx, stream, decide, Some(checkpoint))
+        self.run(ctx, stream, decide, Some(cursor))
             .instrument(command_span(A::CATEGORY, ctx, stream))
             .await
     }
@@ -168,7 +168,7 @@ impl Ledger {
         ctx: &CommandContext,
         stream: &str,
         decide: F,
-        checkpoint: Option<fundtrail_store::Checkpoint>,
+        cursor: Option<fundtrail_store::Cursor>,
     ) -> Result<v1::CommandResult, ServiceError>
     where
         A: Stored,
@@ -199,9 +199,9 @@ impl Ledger {
             let events = decide(&loaded.state)?;
             if events.is_empty() {
                 // Nothing to append, but a reaction's progress still counts.
-                if let Some(checkpoint) = &checkpoint {
+                if let Some(cursor) = &cursor {
                     self.store
-                        .save_checkpoint(&checkpoint.consumer, checkpoint.position)
+                        .save_cursor(&cursor.consumer, cursor.position)
                         .await?;
                 }
                 return Ok(v1::CommandResult {
@@ -238,8 +238,8 @@ impl Ledger {
                 .version
                 .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             let mut request = AppendRequest::new(stream, expected, new_events)
-                .with_idempotency(ctx.request_id.clone(), ctx.fingerprint);
-            request.checkpoint.clone_from(&checkpoint);
+                .with_idempotency(ctx.idempotency_key.clone(), ctx.fingerprint);
+            request.cursor.clone_from(&cursor);
             let appended = self.store.append(request).instrument(append.clone()).await;
             if let Ok(result) = &appended {
                 append.record("fundtrail.position", result.last_position);
@@ -277,7 +277,7 @@ impl Ledger {
         &self,
         ctx: &CommandContext,
     ) -> Result<Option<v1::CommandResult>, ServiceError> {
-        match self.store.find_request(&ctx.request_id).await? {
+        match self.store.find_request(&ctx.idempotency_key).await? {
             None => Ok(None),
             Some(record) if record.fingerprint == ctx.fingerprint => {
                 self.result_of(&record.result).await.map(Some)

@@ -3,7 +3,7 @@
 //! - [`Ledger`]: the command pipeline — check the request id, load the stream, decide,
 //!   append with the expected version — with retries when another writer got there first.
 //! - [`CommandContext`]: the principal, request id, fingerprint and causation of a command.
-//! - [`reaction`]: process managers, consuming the history with checkpoints committed
+//! - [`reaction`]: process managers, consuming the history with cursors committed
 //!   alongside their effects; each states its [`Policy`] and runs as a [`ProcessManager`].
 //! - [`ServiceError`]: the one place errors become `tonic::Status` (docs/architecture.md §8).
 

@@ -2,13 +2,13 @@
 //!
 //! A reaction consumes the log — whichever one configuration chose — through
 //! [`fundtrail_log::Consumer`]: at least once, in order within each lane, with repeats
-//! dropped by position. When it has an effect, the effect's events and the checkpoint it is
+//! dropped by position. When it has an effect, the effect's events and the cursor it is
 //! handed commit in one transaction, so a restart neither loses nor repeats an effect; its
-//! request id is derived from the event, so even a reaction re-run from an older checkpoint
-//! replays instead of writing twice. Events without an effect only move the checkpoint, which
+//! request id is derived from the event, so even a reaction re-run from an older cursor
+//! replays instead of writing twice. Events without an effect only move the cursor, which
 //! is saved lazily: re-reading them after a crash changes nothing.
 //!
-//! The reaction never sees which log it runs on: the checkpoint it is handed is its own name
+//! The reaction never sees which log it runs on: the cursor it is handed is its own name
 //! on an ordered log, and `<name>/p<partition>` on Kafka.
 //!
 //! Its handling of an event is a span, child of the span that recorded the event, so what it
@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use fundtrail_domain::{Aggregate, Event};
 use fundtrail_log::{Consumer, ConsumerOptions, LogError};
 use fundtrail_proto::{DecodeError, decode};
-use fundtrail_store::{Checkpoint, EventStore, RecordedEvent};
+use fundtrail_store::{Cursor, EventStore, RecordedEvent};
 use fundtrail_telemetry::TRACE_TARGET;
 use fundtrail_telemetry::metrics::attr;
 use opentelemetry::KeyValue;
@@ -42,7 +42,7 @@ use crate::stored::Stored;
 /// What a reaction did with one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
-    /// It wrote an effect, checkpoint included.
+    /// It wrote an effect, cursor included.
     Written,
     /// Nothing to do (or the effect was refused by a rule and logged).
     Skipped,
@@ -50,7 +50,7 @@ pub enum Handled {
 
 #[async_trait]
 pub trait Reaction: Send + Sync + 'static {
-    /// The consumer name the checkpoint is kept under.
+    /// The consumer name the cursor is kept under.
     fn name(&self) -> &'static str;
 
     /// Whether the reaction must see events in global position order on every log. Kafka
@@ -62,19 +62,19 @@ pub trait Reaction: Send + Sync + 'static {
         false
     }
 
-    /// Reacts to one event. An effect must be written with `checkpoint` in its append.
+    /// Reacts to one event. An effect must be written with `cursor` in its append.
     async fn handle(
         &self,
         event: &RecordedEvent,
         decoded: &Event,
-        checkpoint: Checkpoint,
+        cursor: Cursor,
     ) -> Result<Handled, ServiceError>;
 }
 
 /// What a process manager does with an event: the command, if any, it sends to one aggregate.
 #[async_trait]
 pub trait Policy: Send + Sync + 'static {
-    /// The consumer name the checkpoint is kept under, and the actor of what it writes.
+    /// The consumer name the cursor is kept under, and the actor of what it writes.
     const NAME: &'static str;
 
     /// See [`Reaction::in_position_order`].
@@ -107,7 +107,7 @@ impl<A: Aggregate> std::fmt::Debug for Effect<A> {
 }
 
 /// A [`Policy`] and the ledger it writes through: the reaction a server runs. Its request id
-/// is derived from the event and its checkpoint commits with the command's events.
+/// is derived from the event and its cursor commits with the command's events.
 #[derive(Debug, Clone)]
 pub struct ProcessManager<P> {
     ledger: Ledger,
@@ -142,7 +142,7 @@ impl<P: Policy> Reaction for ProcessManager<P> {
         &self,
         event: &RecordedEvent,
         decoded: &Event,
-        checkpoint: Checkpoint,
+        cursor: Cursor,
     ) -> Result<Handled, ServiceError> {
         let Some(Effect { stream, command }) =
             self.policy.effect(&self.ledger, event, decoded).await?
@@ -156,11 +156,11 @@ impl<P: Policy> Reaction for ProcessManager<P> {
                 &ctx,
                 &stream,
                 |target| target.decide(command.clone()),
-                checkpoint,
+                cursor,
             )
             .await?;
         // A decision without events (the aggregate knew the event already) wrote nothing; the
-        // ledger saved the checkpoint on its own.
+        // ledger saved the cursor on its own.
         Ok(if result.event_count == 0 {
             Handled::Skipped
         } else {
@@ -200,7 +200,7 @@ pub async fn run(
                 fundtrail_telemetry::metrics()
                     .consumer_errors
                     .add(1, &[KeyValue::new(attr::CONSUMER, name)]);
-                tracing::warn!(reaction = name, %error, ?backoff, "reaction failed; resuming from its checkpoint");
+                tracing::warn!(reaction = name, %error, ?backoff, "reaction failed; resuming from its cursor");
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(backoff) => {}
@@ -236,7 +236,7 @@ async fn consume(
         })?;
         let span = process_span(name, &next.event);
         let (written, outcome) = match reaction
-            .handle(&next.event, &decoded, next.checkpoint.clone())
+            .handle(&next.event, &decoded, next.cursor.clone())
             .instrument(span.clone())
             .await
         {

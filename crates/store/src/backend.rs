@@ -171,14 +171,14 @@ impl<DB: Sql> EventStore for SqlStore<DB> {
         DB::list_streams(&mut conn, category).await
     }
 
-    async fn load_checkpoint(&self, consumer: &str) -> Result<u64, StoreError> {
-        let mut conn = self.connection("loading a checkpoint").await?;
-        DB::load_checkpoint(&mut conn, consumer).await
+    async fn load_cursor(&self, consumer: &str) -> Result<u64, StoreError> {
+        let mut conn = self.connection("loading a cursor").await?;
+        DB::load_cursor(&mut conn, consumer).await
     }
 
-    async fn save_checkpoint(&self, consumer: &str, position: u64) -> Result<(), StoreError> {
-        let mut conn = self.connection("saving a checkpoint").await?;
-        DB::save_checkpoint(&mut conn, consumer, position).await
+    async fn save_cursor(&self, consumer: &str, position: u64) -> Result<(), StoreError> {
+        let mut conn = self.connection("saving a cursor").await?;
+        DB::save_cursor(&mut conn, consumer, position).await
     }
 
     fn stats(&self) -> StoreStats {

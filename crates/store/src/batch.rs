@@ -44,14 +44,14 @@ pub(crate) struct Plan<'a> {
     /// Final version of every stream written, once per stream.
     pub streams: Vec<(&'a str, u64)>,
     pub requests: Vec<RequestRecord>,
-    /// Highest checkpoint per consumer among the successful appends.
-    pub checkpoints: Vec<(&'a str, u64)>,
+    /// Highest cursor per consumer among the successful appends.
+    pub cursors: Vec<(&'a str, u64)>,
     pub head: Head,
 }
 
 impl Plan<'_> {
     pub fn writes_anything(&self) -> bool {
-        !self.rows.is_empty() || !self.checkpoints.is_empty()
+        !self.rows.is_empty() || !self.cursors.is_empty()
     }
 }
 
@@ -71,7 +71,7 @@ pub(crate) fn plan(state: BatchState, batch: &[AppendRequest]) -> Plan<'_> {
     let mut stream_updates: HashMap<&str, u64> = HashMap::new();
     let mut new_requests: Vec<RequestRecord> = Vec::new();
     let mut new_request_index: HashMap<&str, usize> = HashMap::new();
-    let mut checkpoints: HashMap<&str, u64> = HashMap::new();
+    let mut cursors: HashMap<&str, u64> = HashMap::new();
 
     for request in batch {
         let earlier = request.idempotency.as_ref().and_then(|idem| {
@@ -113,11 +113,11 @@ pub(crate) fn plan(state: BatchState, batch: &[AppendRequest]) -> Plan<'_> {
                     });
                 }
             }
-            // A replayed request still moves its checkpoint: the consumer did handle that
-            // position, and the checkpoint only ever moves forward.
-            if let Some(checkpoint) = &request.checkpoint {
-                let entry = checkpoints.entry(&checkpoint.consumer).or_insert(0);
-                *entry = (*entry).max(checkpoint.position);
+            // A replayed request still moves its cursor: the consumer did handle that
+            // position, and the cursor only ever moves forward.
+            if let Some(cursor) = &request.cursor {
+                let entry = cursors.entry(&cursor.consumer).or_insert(0);
+                *entry = (*entry).max(cursor.position);
             }
         }
         outcomes.push(outcome);
@@ -128,7 +128,7 @@ pub(crate) fn plan(state: BatchState, batch: &[AppendRequest]) -> Plan<'_> {
         rows,
         streams: stream_updates.into_iter().collect(),
         requests: new_requests,
-        checkpoints: checkpoints.into_iter().collect(),
+        cursors: cursors.into_iter().collect(),
         head,
     }
 }
@@ -304,7 +304,7 @@ mod tests {
         let req = |n: u64, fp| {
             AppendRequest::new("a-1", ExpectedVersion::Any, vec![event(n.into())])
                 .with_idempotency("r1", [fp; 32])
-                .with_checkpoint("pm", n)
+                .with_cursor("pm", n)
         };
         let batch = vec![req(1, 7), req(2, 7), req(3, 8)];
         let plan = plan(empty(), &batch);
@@ -318,6 +318,6 @@ mod tests {
         ));
         assert_eq!(plan.rows.len(), 1);
         assert_eq!(plan.requests.len(), 1);
-        assert_eq!(plan.checkpoints, vec![("pm", 2)]);
+        assert_eq!(plan.cursors, vec![("pm", 2)]);
     }
 }

@@ -4,14 +4,14 @@
 //! (PostgreSQL) and [`SqliteStore`] (a SQLite file, or memory for tests) — chosen by URL with
 //! [`open`]. Both keep, per event, the envelope and hash chain of docs/architecture.md §3
 //! ([`chain`]), check expected versions, answer retried request ids with their original
-//! result, store consumer checkpoints, and serve catch-up-then-live subscriptions.
+//! result, store consumer cursors, and serve catch-up-then-live subscriptions.
 //!
 //! # Order without gaps
 //!
 //! Positions start at 1, are dense, and follow commit order: a reader that has seen position
 //! N has seen every event up to N. Stores that take positions from a sequence get this wrong:
 //! two transactions draw 7 and 8, the one holding 8 commits first, a tailing reader sees 8,
-//! moves its checkpoint past 7, and never sees 7.
+//! moves its cursor past 7, and never sees 7.
 //!
 //! Here there is a single sequencer per store. Every appending transaction first takes it —
 //! on PostgreSQL a transaction-scoped advisory lock (`pg_advisory_xact_lock`, keyed by the
@@ -48,9 +48,9 @@
 //! # Read models
 //!
 //! Projections that keep their views in the store's database use [`PgStore::pool`] or
-//! [`SqliteStore::pool`] and write their checkpoint inside their own transaction with
-//! [`postgres::save_checkpoint_in`] / [`sqlite::save_checkpoint_in`]; process managers pass
-//! their checkpoint in the [`AppendRequest`] so their effects and their progress commit
+//! [`SqliteStore::pool`] and write their cursor inside their own transaction with
+//! [`postgres::save_cursor_in`] / [`sqlite::save_cursor_in`]; process managers pass
+//! their cursor in the [`AppendRequest`] so their effects and their progress commit
 //! together.
 
 mod backend;
@@ -78,7 +78,7 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use store::EventStore;
 pub use types::{
-    AppendRequest, AppendResult, ChainProblem, Checkpoint, ExpectedVersion, Head, Idempotency,
+    AppendRequest, AppendResult, ChainProblem, Cursor, ExpectedVersion, Head, Idempotency,
     NewEvent, ProblemKind, RecordedEvent, RequestRecord, StoreOptions, StoreStats, StreamInfo,
     VerifyReport,
 };

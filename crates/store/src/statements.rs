@@ -22,9 +22,9 @@ pub(crate) const EVENT_COLUMNS: &str = "position, event_id, stream, version, eve
 pub(crate) const REQUEST_COLUMNS: &str = "request_id, fingerprint, stream, first_version, \
     last_version, first_position, last_position, recorded_at";
 
-/// The conflict clause of every checkpoint insert: a checkpoint only moves forward.
-pub(crate) const CHECKPOINT_FORWARD: &str = "ON CONFLICT (consumer) DO UPDATE \
-    SET position = excluded.position WHERE excluded.position > consumer_checkpoints.position";
+/// The conflict clause of every cursor insert: a cursor only moves forward.
+pub(crate) const CURSOR_FORWARD: &str = "ON CONFLICT (consumer) DO UPDATE \
+    SET position = excluded.position WHERE excluded.position > consumer_cursors.position";
 
 /// Reading the store's tables on one kind of database. Implemented once, for every sqlx
 /// database that can bind and decode the store's column types.
@@ -69,14 +69,14 @@ pub(crate) trait Sql: Database {
         category: &str,
     ) -> impl Future<Output = Result<Vec<StreamInfo>, StoreError>> + Send;
 
-    /// A consumer's checkpoint; 0 when it has none.
-    fn load_checkpoint(
+    /// A consumer's cursor; 0 when it has none.
+    fn load_cursor(
         conn: &mut Self::Connection,
         consumer: &str,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Saves a consumer's checkpoint, keeping the stored one if it is further along.
-    fn save_checkpoint(
+    /// Saves a consumer's cursor, keeping the stored one if it is further along.
+    fn save_cursor(
         conn: &mut Self::Connection,
         consumer: &str,
         position: u64,
@@ -241,33 +241,33 @@ where
             .collect()
     }
 
-    async fn load_checkpoint(conn: &mut DB::Connection, consumer: &str) -> Result<u64, StoreError> {
+    async fn load_cursor(conn: &mut DB::Connection, consumer: &str) -> Result<u64, StoreError> {
         let position: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM consumer_checkpoints WHERE consumer = $1")
+            sqlx::query_scalar("SELECT position FROM consumer_cursors WHERE consumer = $1")
                 .bind(consumer)
                 .fetch_optional(conn)
                 .await
-                .map_err(|e| db_error("loading a checkpoint", &e))?;
-        position.map_or(Ok(0), |p| decode::unsigned("checkpoint", p))
+                .map_err(|e| db_error("loading a cursor", &e))?;
+        position.map_or(Ok(0), |p| decode::unsigned("cursor", p))
     }
 
-    async fn save_checkpoint(
+    async fn save_cursor(
         conn: &mut DB::Connection,
         consumer: &str,
         position: u64,
     ) -> Result<(), StoreError> {
         validate::consumer(consumer)?;
-        let position = validate::in_db_range("checkpoint position", position)?;
+        let position = validate::in_db_range("cursor position", position)?;
         let sql = format!(
-            "INSERT INTO consumer_checkpoints (consumer, position) VALUES ($1, $2) \
-             {CHECKPOINT_FORWARD}"
+            "INSERT INTO consumer_cursors (consumer, position) VALUES ($1, $2) \
+             {CURSOR_FORWARD}"
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(consumer)
             .bind(position)
             .execute(conn)
             .await
-            .map_err(|e| db_error("saving a checkpoint", &e))?;
+            .map_err(|e| db_error("saving a cursor", &e))?;
         Ok(())
     }
 }

@@ -35,7 +35,7 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
 
     /// Every event with `position >= from_position`, in order and without gaps: first those
     /// already stored, then new ones as they commit. A consumer resumes with
-    /// `load_checkpoint(..) + 1`. The stream ends after yielding an error.
+    /// `load_cursor(..) + 1`. The stream ends after yielding an error.
     fn subscribe(
         &self,
         from_position: u64,
@@ -59,10 +59,10 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     async fn list_streams(&self, category: &str) -> Result<Vec<StreamInfo>, StoreError>;
 
     /// The last position a consumer saved; 0 when it has none.
-    async fn load_checkpoint(&self, consumer: &str) -> Result<u64, StoreError>;
+    async fn load_cursor(&self, consumer: &str) -> Result<u64, StoreError>;
 
     /// Saves a consumer's position; a lower position than the stored one is ignored.
-    async fn save_checkpoint(&self, consumer: &str, position: u64) -> Result<(), StoreError>;
+    async fn save_cursor(&self, consumer: &str, position: u64) -> Result<(), StoreError>;
 
     /// Counters of this instance's writer.
     fn stats(&self) -> StoreStats;

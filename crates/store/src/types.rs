@@ -132,7 +132,7 @@ impl Idempotency {
 
 /// A consumer's position, written in the same transaction as an append.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
+pub struct Cursor {
     pub consumer: String,
     pub position: u64,
 }
@@ -146,7 +146,7 @@ pub struct AppendRequest {
     pub idempotency: Option<Idempotency>,
     /// Saved (only forward) in the same transaction as the events; process managers use this
     /// so that their effects and their progress commit together.
-    pub checkpoint: Option<Checkpoint>,
+    pub cursor: Option<Cursor>,
 }
 
 impl AppendRequest {
@@ -160,7 +160,7 @@ impl AppendRequest {
             expected,
             events,
             idempotency: None,
-            checkpoint: None,
+            cursor: None,
         }
     }
 
@@ -175,8 +175,8 @@ impl AppendRequest {
     }
 
     #[must_use]
-    pub fn with_checkpoint(mut self, consumer: impl Into<String>, position: u64) -> Self {
-        self.checkpoint = Some(Checkpoint {
+    pub fn with_cursor(mut self, consumer: impl Into<String>, position: u64) -> Self {
+        self.cursor = Some(Cursor {
             consumer: consumer.into(),
             position,
         });

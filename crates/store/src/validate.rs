@@ -131,9 +131,9 @@ pub fn append(request: &AppendRequest, options: &StoreOptions) -> Result<(), Inv
     if let Some(idempotency) = &request.idempotency {
         idempotency_key(&idempotency.request_id)?;
     }
-    if let Some(checkpoint) = &request.checkpoint {
-        consumer(&checkpoint.consumer)?;
-        in_db_range("checkpoint position", checkpoint.position)?;
+    if let Some(cursor) = &request.cursor {
+        consumer(&cursor.consumer)?;
+        in_db_range("cursor position", cursor.position)?;
     }
     Ok(())
 }

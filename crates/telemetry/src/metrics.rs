@@ -110,7 +110,7 @@ pub const ALL: &[MetricDef] = &[
         name: CONSUMER_ERRORS,
         unit: "{error}",
         kind: Kind::Counter,
-        description: "Failures after which a consumer resumed from its checkpoint.",
+        description: "Failures after which a consumer resumed from its cursor.",
     },
 ];
 

@@ -13,7 +13,7 @@ use fundtrail_service::reaction::{self, EventSource, Reaction, StoreSource};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
-async fn reactions_are_named_for_their_checkpoints() {
+async fn reactions_are_named_for_their_cursors() {
     let f = fund().await;
     assert_eq!(f.credits.name(), "disbursements.credits");
     assert_eq!(CreditReaction::NAME, "disbursements.credits");
@@ -22,7 +22,7 @@ async fn reactions_are_named_for_their_checkpoints() {
 }
 
 #[tokio::test]
-async fn running_on_the_embedded_log_credits_each_allocation_and_checkpoints() {
+async fn running_on_the_embedded_log_credits_each_allocation_and_cursors() {
     let f = fund().await;
     let project_id = f.project().await;
     let first = f.allocate(&project_id, 30_000_000).await;
@@ -85,12 +85,12 @@ async fn running_on_the_embedded_log_credits_each_allocation_and_checkpoints() {
     assert!(account.credits.iter().any(|c| c.allocation_id == third));
     assert_eq!(f.account_events(&project_id).await.len(), 3);
     assert_eq!(
-        f.store.load_checkpoint(CreditReaction::NAME).await.unwrap(),
+        f.store.load_cursor(CreditReaction::NAME).await.unwrap(),
         f.head().await,
         "the reaction saved how far it read"
     );
 
-    // Started again from its checkpoint, it finds nothing more to do.
+    // Started again from its cursor, it finds nothing more to do.
     let shutdown = CancellationToken::new();
     let again = tokio::spawn(reaction::run(
         Arc::new(f.credits.clone()),
@@ -119,9 +119,9 @@ async fn an_allocation_delivered_twice_is_credited_once() {
     let (allocated, _) = written[0];
     assert_eq!(allocated.event_type, "fundtrail.v1.ContributionAllocated");
     assert_eq!(
-        f.store.load_checkpoint(CreditReaction::NAME).await.unwrap(),
+        f.store.load_cursor(CreditReaction::NAME).await.unwrap(),
         allocated.position,
-        "the checkpoint committed with the credit"
+        "the cursor committed with the credit"
     );
     let head = f.head().await;
 
@@ -130,7 +130,7 @@ async fn an_allocation_delivered_twice_is_credited_once() {
     assert_eq!(f.head().await, head, "nothing new was written");
 
     // A copy of the event under another id (a republished message) is known to the account
-    // by its allocation: no effect, so nothing to commit the checkpoint with.
+    // by its allocation: no effect, so nothing to commit the cursor with.
     let mut copy = allocated.clone();
     copy.event_id = uuid::Uuid::now_v7();
     assert_eq!(f.deliver_one(&f.credits, &copy).await, Handled::Skipped);
@@ -162,7 +162,7 @@ async fn a_verified_milestone_unlocks_its_tranche_once() {
     assert_eq!(verified.event_type, "fundtrail.v1.MilestoneVerified");
     let head = f.head().await;
 
-    // Delivered again, by the log or by a restart behind the checkpoint.
+    // Delivered again, by the log or by a restart behind the cursor.
     f.deliver(&f.tranches).await;
     let mut copy = verified.clone();
     copy.event_id = uuid::Uuid::now_v7();

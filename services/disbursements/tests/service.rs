@@ -1,4 +1,7 @@
 //! The disbursements service against a real in-memory store, called as a gRPC server would be.
+//!
+//! Longer than most files on purpose: one test per rule, each standing alone, so a failing rule
+//! is found by its name; splitting would scatter one aggregate's rules.
 
 mod common;
 

@@ -6,7 +6,7 @@
 // Doc comments here are clap's help text, read in a terminal rather than as rustdoc.
 #![allow(clippy::doc_markdown)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -142,16 +142,34 @@ fn config(args: &ServerArgs) -> anyhow::Result<Config> {
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let mut config = config(&args.server)?;
     config.use_dev_audit_key()?;
+    let issuer = config.use_dev_identity()?;
     let telemetry = fundtrail_telemetry::init(ALL_IN_ONE, config.log_format()?, "info")?;
     let running = server::start(config.settings(Roles::ALL)?).await?;
     let url = running.url();
     println!("fundtrail dev is running at {url}");
     println!("  store: {}", fundtrail_telemetry::redact_url(&config.store));
+    match &issuer {
+        Some(issuer) => {
+            let written = server::dev::write_tokens(issuer, Path::new(server::dev::TOKENS))?;
+            println!("  tokens, one per profile (fundtrail … --profile NAME):");
+            for (profile, path) in &written {
+                println!("    {profile:<9} {}", path.display());
+            }
+        }
+        None => println!("  tokens: from the identity provider of auth_jwks"),
+    }
     if args.demo {
-        let summary = fundtrail_demo::load(&url).await.context("loading the demo data")?;
+        let issuer = issuer
+            .as_ref()
+            .context("--demo signs its people's tokens with the development issuer: leave auth_jwks unset")?;
+        let summary = fundtrail_demo::load(&url, issuer)
+            .await
+            .context("loading the demo data")?;
         println!("  demo data loaded: {summary}");
         // An auditor's first look should find the history already under a signature.
-        let signed = audit_cli::create_checkpoint(&url)
+        let staff = fundtrail_client::credentials::resolve(None, Some("staff"))?;
+        let session = fundtrail_client::Session::connect_with(&url, staff).await?;
+        let signed = audit_cli::create_checkpoint(&session)
             .await
             .context("signing a checkpoint")?;
         println!("  signed checkpoint at position {}", signed.position);
@@ -220,6 +238,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     stopped
 }
 
+/// Loads the demo into a server that trusts the development issuer of this folder.
+async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
+    if !Path::new(server::dev::FOLDER).join("identity.key").exists() {
+        anyhow::bail!(
+            "the demo signs its people's tokens with the development issuer in {}: run \
+             `fundtrail dev` in this folder first",
+            server::dev::FOLDER
+        );
+    }
+    let summary = fundtrail_demo::load(&args.server, &server::dev::issuer()?).await?;
+    println!("demo data loaded: {summary}");
+    Ok(())
+}
+
 async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     for line in fundtrail_operator::rebuild::rebuild(&config(&args.server)?, &args.view).await? {
         println!("{line}");
@@ -233,9 +265,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Dev(args) => dev(args).await,
         Command::Serve(args) => serve(args).await,
-        Command::Demo(args) => fundtrail_demo::load(&args.server)
-            .await
-            .map(|summary| println!("demo data loaded: {summary}")),
+        Command::Demo(args) => demo(&args).await,
         Command::Audit(command) => audit_cli::run(command).await,
         Command::Projections(ProjectionsCommand::Rebuild(args)) => rebuild(args).await,
         Command::Client(command) => fundtrail_client::run(command).await,

@@ -3,18 +3,29 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use fundtrail_demo as demo;
+use fundtrail_identity::{DEV_AUDIENCE, DEV_ISSUER, Principal, Role};
 use fundtrail_server::{self as server, ServerSettings};
 use fundtrail_audit::{AuditSettings, CheckpointSigner};
 
+/// The token the binary acts with: an administrator's, who may also sign checkpoints.
+static TOKEN: OnceLock<String> = OnceLock::new();
+
 fn fundtrail(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fundtrail"));
+    command
         .args(args)
         .env_remove("FUNDTRAIL_SERVER")
-        .env_remove("FUNDTRAIL_REPORTING_CURRENCY")
-        .output()
-        .unwrap()
+        .env_remove("FUNDTRAIL_TOKEN_FILE")
+        .env_remove("FUNDTRAIL_REPORTING_CURRENCY");
+    match TOKEN.get() {
+        Some(token) => command.env("FUNDTRAIL_TOKEN", token),
+        None => command.env_remove("FUNDTRAIL_TOKEN"),
+    };
+    command.output().unwrap()
 }
 
 /// Runs the binary off the runtime's threads; the server under test runs on them.
@@ -58,7 +69,22 @@ async fn an_auditor_exports_verifies_and_reports() {
     .await
     .unwrap();
     let url = running.url();
-    demo::load(&url).await.unwrap();
+    let issuer = running.issuer.clone().unwrap();
+    let administrator = Principal {
+        subject: "administrator@itf.si".to_owned(),
+        display_name: "Administrator".to_owned(),
+        organisation: "ITF Enhancing Human Security".to_owned(),
+        roles: [Role::Administrator, Role::Auditor].into(),
+        donor_id: None,
+    };
+    TOKEN
+        .set(
+            issuer
+                .issue(&administrator, DEV_ISSUER, DEV_AUDIENCE, Duration::from_secs(600))
+                .unwrap(),
+        )
+        .unwrap();
+    demo::load(&url, &issuer).await.unwrap();
 
     let checkpoint = ok(&run(&["audit", "checkpoint", "--server", &url]).await);
     assert!(checkpoint.contains(&key), "{checkpoint}");

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use fundtrail_client::Session;
 use fundtrail_demo as demo;
+use fundtrail_identity::{Credentials, DEV_AUDIENCE, DEV_ISSUER, Principal, Role};
 use fundtrail_server::{self as server, RunningServer, ServerSettings};
 use fundtrail_proto::v1;
 use serde_json::Value;
@@ -15,6 +16,28 @@ async fn start() -> anyhow::Result<RunningServer> {
         "sqlite::memory:",
     ))
     .await
+}
+
+/// A token the server trusts, for the finance office with every staff role but approval.
+fn finance_token(running: &RunningServer) -> anyhow::Result<String> {
+    let principal = Principal {
+        subject: "finance@itf.si".to_owned(),
+        display_name: "Finance office".to_owned(),
+        organisation: "ITF Enhancing Human Security".to_owned(),
+        roles: [
+            Role::FinanceOfficer,
+            Role::ProgrammeOfficer,
+            Role::Administrator,
+            Role::Auditor,
+        ]
+        .into(),
+        donor_id: None,
+    };
+    let issuer = running
+        .issuer
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the test server holds its issuer"))?;
+    Ok(issuer.issue(&principal, DEV_ISSUER, DEV_AUDIENCE, Duration::from_secs(600))?)
 }
 
 /// The store's head once nothing has been appended for a while: the process managers act
@@ -33,15 +56,22 @@ async fn settled_head(running: &RunningServer) -> anyhow::Result<u64> {
     }
 }
 
-/// Runs the built binary; blocking, so off the runtime's threads.
-async fn fundtrail(args: Vec<String>) -> anyhow::Result<Output> {
+/// Runs the built binary, with `token` in FUNDTRAIL_TOKEN when given; blocking, so off the
+/// runtime's threads.
+async fn fundtrail(token: Option<&str>, args: Vec<String>) -> anyhow::Result<Output> {
+    let token = token.map(str::to_owned);
     Ok(tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_fundtrail"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fundtrail"));
+        command
             .args(&args)
             .env_remove("FUNDTRAIL_SERVER")
-            .env_remove("FUNDTRAIL_ACTOR")
-            .env_remove("FUNDTRAIL_REPORTING_CURRENCY")
-            .output()
+            .env_remove("FUNDTRAIL_TOKEN")
+            .env_remove("FUNDTRAIL_TOKEN_FILE")
+            .env_remove("FUNDTRAIL_REPORTING_CURRENCY");
+        if let Some(token) = token {
+            command.env("FUNDTRAIL_TOKEN", token);
+        }
+        command.output()
     })
     .await??)
 }
@@ -63,14 +93,19 @@ fn money(m: Option<&v1::Money>) -> (String, i64) {
 async fn the_demo_loads_through_the_api_and_replays_when_loaded_again() -> anyhow::Result<()> {
     let running = start().await?;
     let url = running.url();
-    let summary = demo::load(&url).await?;
+    let issuer = running
+        .issuer
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the test server holds its issuer"))?;
+    let summary = demo::load(&url, &issuer).await?;
     assert!(
         summary.starts_with("7 donors, 11 projects in 11 countries"),
         "{summary}"
     );
     assert!(summary.contains("(0 replayed)"), "{summary}");
 
-    let session = Session::connect(&url).await?;
+    let session =
+        Session::connect_with(&url, Credentials::bearer(&finance_token(&running)?)?).await?;
     let donors = session
         .pledges()
         .list_donors(session.request(v1::ListDonorsRequest {}))
@@ -155,7 +190,7 @@ async fn the_demo_loads_through_the_api_and_replays_when_loaded_again() -> anyho
     assert_eq!(money(pool.remaining.as_ref()), ("USD".into(), 0));
 
     let head = settled_head(&running).await?;
-    let again = demo::load(&url).await?;
+    let again = demo::load(&url, &issuer).await?;
     assert!(again.contains("wrote 0 events"), "{again}");
     assert_eq!(
         settled_head(&running).await?,
@@ -169,13 +204,14 @@ async fn the_demo_loads_through_the_api_and_replays_when_loaded_again() -> anyho
 async fn the_binary_registers_and_lists_donors_as_json() -> anyhow::Result<()> {
     let running = start().await?;
     let url = running.url();
-    let register = fundtrail(args(&[
+    let token = finance_token(&running)?;
+    let register = fundtrail(None, args(&[
         "donor",
         "register",
         "--server",
         &url,
-        "--actor",
-        "finance@itf.si",
+        "--token",
+        &token,
         "--id",
         "XM-DAC-7",
         "--name",
@@ -195,13 +231,13 @@ async fn the_binary_registers_and_lists_donors_as_json() -> anyhow::Result<()> {
     assert_eq!(result["replayed"], false);
 
     // The same request id again: the original result, nothing written.
-    let retry = fundtrail(args(&[
+    let retry = fundtrail(None, args(&[
         "donor",
         "register",
         "--server",
         &url,
-        "--actor",
-        "finance@itf.si",
+        "--token",
+        &token,
         "--id",
         "XM-DAC-7",
         "--name",
@@ -218,14 +254,18 @@ async fn the_binary_registers_and_lists_donors_as_json() -> anyhow::Result<()> {
     assert_eq!(replay["replayed"], true);
     assert_eq!(replay["position"], result["position"]);
 
-    let list = fundtrail(args(&["donor", "list", "--json", "--server", &url])).await?;
+    let list = fundtrail(
+        Some(&token),
+        args(&["donor", "list", "--json", "--server", &url]),
+    )
+    .await?;
     assert!(list.status.success(), "{}", text(&list.stderr));
     let donors: Value = serde_json::from_slice(&list.stdout)?;
     assert_eq!(donors["donors"][0]["donor_id"], "XM-DAC-7");
     assert_eq!(donors["donors"][0]["kind"], "DONOR_KIND_GOVERNMENT");
     assert_eq!(donors["donors"][0]["matching_eligible"], true);
 
-    let human = fundtrail(args(&["donor", "list", "--server", &url])).await?;
+    let human = fundtrail(Some(&token), args(&["donor", "list", "--server", &url])).await?;
     let table = text(&human.stdout);
     assert!(table.starts_with("ID"), "{table}");
     assert!(
@@ -233,7 +273,11 @@ async fn the_binary_registers_and_lists_donors_as_json() -> anyhow::Result<()> {
         "{table}"
     );
 
-    let events = fundtrail(args(&["events", "tail", "--server", &url, "--json"])).await?;
+    let events = fundtrail(
+        Some(&token),
+        args(&["events", "tail", "--server", &url, "--json"]),
+    )
+    .await?;
     let line: Value =
         serde_json::from_str(text(&events.stdout).lines().next().unwrap_or_default())?;
     assert_eq!(line["event_type"], "fundtrail.v1.DonorRegistered");
@@ -246,7 +290,8 @@ async fn the_binary_registers_and_lists_donors_as_json() -> anyhow::Result<()> {
 async fn the_server_refusal_is_printed_with_its_code_and_reason() -> anyhow::Result<()> {
     let running = start().await?;
     let url = running.url();
-    let missing = fundtrail(args(&[
+    let token = finance_token(&running)?;
+    let missing = fundtrail(Some(&token), args(&[
         "pledge",
         "record",
         "--server",
@@ -267,6 +312,11 @@ async fn the_server_refusal_is_printed_with_its_code_and_reason() -> anyhow::Res
     let error = text(&missing.stderr);
     assert!(error.contains("NOT_FOUND"), "{error}");
     assert!(error.contains("reason: DONOR_NOT_FOUND"), "{error}");
+
+    let anonymous = fundtrail(None, args(&["donor", "list", "--server", &url])).await?;
+    let error = text(&anonymous.stderr);
+    assert!(!anonymous.status.success());
+    assert!(error.contains("UNAUTHENTICATED"), "{error}");
     running.stop().await
 }
 
@@ -298,13 +348,13 @@ async fn bad_input_is_refused_before_anything_is_sent() -> anyhow::Result<()> {
         (record("-5", "EUR", "BA"), "must be positive"),
         (record("1000", "EUR", "YU"), "ISO 3166-1"),
     ] {
-        let output = fundtrail(input).await?;
+        let output = fundtrail(None, input).await?;
         let error = text(&output.stderr);
         assert!(!output.status.success(), "{error}");
         assert!(error.contains(expected), "{error}");
         assert!(!error.contains("cannot reach"), "{error}");
     }
-    let unreachable = fundtrail(args(&["donor", "list", "--server", nowhere])).await?;
+    let unreachable = fundtrail(None, args(&["donor", "list", "--server", nowhere])).await?;
     let error = text(&unreachable.stderr);
     assert!(!unreachable.status.success());
     assert!(error.contains("cannot reach a fundtrail server"), "{error}");

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use fundtrail_identity::{DEV_AUDIENCE, DEV_ISSUER, Issuer, Principal, Role};
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::pledges_client::PledgesClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
@@ -78,6 +79,9 @@ async fn the_binary_exports_its_spans_and_metrics_and_flushes_them_when_stopped(
 
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("fundtrail.db").display());
+    // The server trusts a key set in a file, as a deployment does; the test signs with its key.
+    let keys = dir.path().join("keys");
+    let issuer = Issuer::load_or_create(&keys).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_fundtrail"))
         .args([
             "serve",
@@ -88,6 +92,8 @@ async fn the_binary_exports_its_spans_and_metrics_and_flushes_them_when_stopped(
             &store,
         ])
         .current_dir(dir.path())
+        .env("FUNDTRAIL_AUTH_JWKS", keys.join("jwks.json"))
+        .env("FUNDTRAIL_AUTH_ISSUER", DEV_ISSUER)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{collector}"))
         // Nothing leaves before the shutdown but for the flush this test is about.
         .env("OTEL_BSP_SCHEDULE_DELAY", "600000")
@@ -128,6 +134,20 @@ async fn the_binary_exports_its_spans_and_metrics_and_flushes_them_when_stopped(
         format!("00-{trace_id}-00f067aa0ba902b7-01")
             .parse()
             .unwrap(),
+    );
+    let administrator = Principal {
+        subject: "administrator@itf.si".to_owned(),
+        display_name: "Administrator".to_owned(),
+        organisation: "ITF Enhancing Human Security".to_owned(),
+        roles: [Role::Administrator].into(),
+        donor_id: None,
+    };
+    let token = issuer
+        .issue(&administrator, DEV_ISSUER, DEV_AUDIENCE, Duration::from_mins(5))
+        .unwrap();
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().unwrap(),
     );
     let mut pledges = PledgesClient::connect(url).await.unwrap();
     pledges.register_donor(request).await.unwrap();

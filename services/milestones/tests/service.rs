@@ -1,8 +1,12 @@
 //! The milestones service against a real in-memory store, called as a gRPC server would be.
+//!
+//! Longer than most files on purpose: one test per rule, each standing alone, so a failing rule
+//! is found by its name; splitting would scatter one aggregate's rules.
 
 use std::sync::Arc;
 
 use fundtrail_domain::Currency;
+use fundtrail_identity::{Principal, Role};
 use fundtrail_milestones::MilestonesService;
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::milestones_server::Milestones;
@@ -157,11 +161,25 @@ impl Fixture {
     }
 }
 
+/// A request as the server's authentication layer hands it on: carrying the principal it
+/// authenticated, here a member of staff with every staff role.
 fn as_actor<T>(actor: &str, body: T) -> Request<T> {
     let mut request = Request::new(body);
-    request
-        .metadata_mut()
-        .insert("x-fundtrail-actor", actor.parse().unwrap());
+    request.extensions_mut().insert(Principal {
+        subject: actor.to_owned(),
+        display_name: actor.to_owned(),
+        organisation: "ITF Enhancing Human Security".to_owned(),
+        roles: [
+            Role::FinanceOfficer,
+            Role::Approver,
+            Role::ProgrammeOfficer,
+            Role::Verifier,
+            Role::Administrator,
+            Role::Auditor,
+        ]
+        .into(),
+        donor_id: None,
+    });
     request
 }
 
@@ -554,17 +572,14 @@ async fn malformed_input_names_the_field_and_writes_nothing() {
     assert_violation(f.report("p-5", &project_id, 0, 10).await, "milestone");
     assert_violation(f.verify(VERIFIER, "p-6", &project_id, 0).await, "milestone");
 
-    let bad_actor = {
-        let mut request = Request::new(register("r-10", "AF"));
-        request
-            .metadata_mut()
-            .insert("x-fundtrail-actor", "x".repeat(201).parse().unwrap());
-        request
-    };
-    assert_violation(
-        f.service.register_project(bad_actor).await,
-        "x-fundtrail-actor",
-    );
+    // 101 two-byte characters: a subject the ledger cannot record as an actor.
+    let bad_actor = as_actor(&"é".repeat(101), register("r-10", "AF"));
+    assert_violation(f.service.register_project(bad_actor).await, "actor");
+    let anonymous = f
+        .service
+        .register_project(Request::new(register("r-11", "AF")))
+        .await;
+    assert_refused(anonymous, Code::Unauthenticated, "UNAUTHENTICATED");
 
     assert_eq!(f.head().await, before, "nothing was written");
 }
@@ -612,7 +627,8 @@ async fn a_retried_request_returns_the_original_result_and_writes_nothing() {
     assert!(again.replayed);
     assert_eq!(f.head().await, head);
 
-    // The same request id for a different request, or from a different principal, is not a retry.
+    // The same request id for a different request is not a retry; from a different principal
+    // it is not a retry either, but that principal's own new request, decided afresh.
     assert_refused(
         f.service
             .register_project(as_actor(STAFF, register("r-1", "BA")))
@@ -622,9 +638,10 @@ async fn a_retried_request_returns_the_original_result_and_writes_nothing() {
     );
     assert_refused(
         f.verify(STAFF, "r-4", &project_id, 1).await,
-        Code::AlreadyExists,
-        "REQUEST_ID_REUSED",
+        Code::FailedPrecondition,
+        "MILESTONE_ALREADY_VERIFIED",
     );
+    assert_eq!(f.head().await, head);
 }
 
 #[tokio::test]

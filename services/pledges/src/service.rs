@@ -7,6 +7,7 @@ use fundtrail_domain::{
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::pledges_server::Pledges;
 use fundtrail_proto::wire::{self, RequestedEarmark};
+use fundtrail_service::context::{acts_for_donor, principal};
 use fundtrail_service::{CommandContext, Ledger, ServiceError, respond};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -96,6 +97,7 @@ impl PledgesService {
     ) -> Result<v1::CommandResult, ServiceError> {
         let ctx = context("RecordPledge", &request)?;
         let r = request.into_inner();
+        acts_for_donor(&ctx.principal, &r.donor_id)?;
         let donor_id = DonorId::parse(&r.donor_id)?;
         let amount = wire::money("amount", r.amount.as_ref())?;
         let requested = wire::requested_earmark("earmark", r.earmark.as_ref())?;
@@ -194,6 +196,9 @@ impl PledgesService {
         let value_date = wire::date("value_date", &r.value_date)?;
         let rate = wire::rate("rate", r.rate.as_ref())?;
         let pledge = lookup::pledge(&self.ledger, &pledge_id).await?;
+        if let Some(terms) = pledge.terms() {
+            acts_for_donor(&ctx.principal, terms.donor_id.as_str())?;
+        }
         let donor_matching_eligible = match pledge.terms() {
             Some(terms) => {
                 lookup::donor(&self.ledger, &terms.donor_id)
@@ -202,7 +207,7 @@ impl PledgesService {
             }
             None => false,
         };
-        let command = PledgeCommand::ReceiveContribution {
+        let command = PledgeCommand::RecordReceipt {
             receipt_id: ReceiptId::from_uuid(Uuid::now_v7()),
             amount,
             value_date,
@@ -334,6 +339,23 @@ impl PledgesService {
     }
 }
 
+impl PledgesService {
+    async fn donor(&self, request: &Request<v1::GetDonorRequest>) -> Result<v1::DonorView, ServiceError> {
+        let donor_id = &request.get_ref().donor_id;
+        acts_for_donor(principal(request)?, donor_id)?;
+        views::donor(&self.ledger, donor_id).await
+    }
+
+    /// A pledge; a donor integration reads its own donor's only, and learns nothing of the
+    /// others beyond that they are not its own.
+    async fn pledge(&self, request: &Request<v1::GetPledgeRequest>) -> Result<v1::PledgeView, ServiceError> {
+        let caller = principal(request)?;
+        let pledge = views::pledge(&self.ledger, &request.get_ref().pledge_id).await?;
+        acts_for_donor(caller, &pledge.donor_id)?;
+        Ok(pledge)
+    }
+}
+
 #[tonic::async_trait]
 impl Pledges for PledgesService {
     async fn register_donor(
@@ -411,7 +433,7 @@ impl Pledges for PledgesService {
     }
 
     async fn get_donor(&self, request: Request<v1::GetDonorRequest>) -> Reply<v1::DonorView> {
-        respond(views::donor(&self.ledger, &request.into_inner().donor_id).await)
+        respond(self.donor(&request).await)
     }
 
     async fn list_donors(
@@ -422,7 +444,7 @@ impl Pledges for PledgesService {
     }
 
     async fn get_pledge(&self, request: Request<v1::GetPledgeRequest>) -> Reply<v1::PledgeView> {
-        respond(views::pledge(&self.ledger, &request.into_inner().pledge_id).await)
+        respond(self.pledge(&request).await)
     }
 
     async fn get_matching_pool(

@@ -12,6 +12,7 @@ use fundtrail_projections::{
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_server::{Funding, FundingServer};
 use fundtrail_service::ServiceError;
+use fundtrail_service::context::{acts_for_donor, principal};
 use fundtrail_store::EventStore;
 use futures::Stream;
 use tokio::sync::Semaphore;
@@ -188,6 +189,7 @@ impl Funding for FundingService {
         &self,
         request: Request<v1::GetDonorStatementRequest>,
     ) -> Result<Response<v1::DonorStatement>, Status> {
+        acts_for_donor(principal(&request)?, &request.get_ref().donor_id)?;
         let r = request.into_inner();
         let id = DonorId::parse(&r.donor_id)
             .map_err(|e| ServiceError::invalid("donor_id", e.to_string()))?;

@@ -3,7 +3,7 @@
 //! API over the raw history.
 //!
 //! [`Projector`] folds any log (a `fundtrail_log::EventSource`) into the views and commits
-//! them with their checkpoints; [`FundingService`] answers queries from the views in memory,
+//! them with their cursors; [`FundingService`] answers queries from the views in memory,
 //! waiting for a client's `min_position`, or folds the history from the store for `as_of`
 //! questions.
 

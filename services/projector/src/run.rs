@@ -1,4 +1,4 @@
-//! The projector's loop: events in, views folded, documents and checkpoints committed together.
+//! The projector's loop: events in, views folded, documents and cursors committed together.
 //!
 //! Events arrive from any log ([`EventSource`]), put back into position order, and are folded
 //! in batches (whatever has arrived, up to [`ProjectorOptions::batch`]); each batch's changed

@@ -48,7 +48,7 @@ impl Ordered {
     }
 
     /// Every event from position `from` on, in position order. The stream ends after yielding
-    /// an error; the projector opens it again from its checkpoint.
+    /// an error; the projector opens it again from its cursor.
     pub(crate) fn events_from(
         &self,
         from: u64,

@@ -13,6 +13,19 @@ use fundtrail_proto::v1::funding_server::Funding;
 use futures::StreamExt;
 use tonic::{Code, Request};
 
+/// A request as the server's authentication layer hands it on, from an auditor.
+fn as_staff<T>(body: T) -> Request<T> {
+    let mut request = Request::new(body);
+    request.extensions_mut().insert(fundtrail_identity::Principal {
+        subject: "auditor@itf.si".into(),
+        display_name: "Auditor".into(),
+        organisation: "ITF Enhancing Human Security".into(),
+        roles: [fundtrail_identity::Role::Auditor].into(),
+        donor_id: None,
+    });
+    request
+}
+
 #[allow(clippy::unnecessary_wraps, reason = "requests take it optional")]
 fn as_of_position(position: u64) -> Option<v1::AsOf> {
     Some(v1::AsOf {
@@ -250,7 +263,7 @@ async fn bad_input_names_the_field() {
     );
     let status = running
         .funding
-        .get_donor_statement(Request::new(v1::GetDonorStatementRequest {
+        .get_donor_statement(as_staff(v1::GetDonorStatementRequest {
             donor_id: "not an id".into(),
             ..Default::default()
         }))
@@ -264,7 +277,7 @@ async fn bad_input_names_the_field() {
     );
     let status = running
         .funding
-        .get_donor_statement(Request::new(v1::GetDonorStatementRequest {
+        .get_donor_statement(as_staff(v1::GetDonorStatementRequest {
             donor_id: "XM-DAC-999".into(),
             ..Default::default()
         }))

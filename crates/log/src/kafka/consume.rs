@@ -2,8 +2,8 @@
 //!
 //! Offsets are stored only when the consumer acknowledges a delivery (after its effect
 //! committed) and committed by librdkafka in the background, so the group's offsets trail the
-//! database checkpoints: after a restart or a rebalance, a partition starts at or before what
-//! was handled, and the per-partition checkpoints drop the repeats.
+//! database cursors: after a restart or a rebalance, a partition starts at or before what
+//! was handled, and the per-partition cursors drop the repeats.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -145,7 +145,7 @@ async fn receive(
     }
 }
 
-/// Counts rebalances, so consumers reload the checkpoints of partitions that may have been
+/// Counts rebalances, so consumers reload the cursors of partitions that may have been
 /// handled elsewhere meanwhile.
 #[derive(Debug, Default)]
 struct RebalanceCounter {

@@ -40,9 +40,9 @@ impl KafkaPublisher {
 
 #[async_trait]
 impl Publisher for KafkaPublisher {
-    async fn prepare(&mut self, checkpoint: u64) -> Result<u64, LogError> {
+    async fn prepare(&mut self, cursor: u64) -> Result<u64, LogError> {
         ensure_topic(&self.config, self.timeout).await?;
-        Ok(checkpoint)
+        Ok(cursor)
     }
 
     async fn publish(&mut self, batch: &[Outgoing]) -> Result<(), Partial> {

@@ -1,7 +1,7 @@
 //! Consuming the stream through a durable pull consumer named after the consumer.
 //!
 //! Messages are acknowledged once the consumer's effect committed; the durable's
-//! acknowledgement floor trails the database checkpoint, and the checkpoint drops repeats.
+//! acknowledgement floor trails the database cursor, and the cursor drops repeats.
 //! A message redelivered after newer ones (its acknowledgement deadline passed while a
 //! restarted consumer went on) arrives out of order; the consumer fills such gaps from the
 //! store (see `Consumer`).

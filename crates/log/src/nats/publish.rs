@@ -42,14 +42,14 @@ impl NatsPublisher {
 
 #[async_trait]
 impl Publisher for NatsPublisher {
-    async fn prepare(&mut self, checkpoint: u64) -> Result<u64, LogError> {
+    async fn prepare(&mut self, cursor: u64) -> Result<u64, LogError> {
         let stream = stream(&self.context, &self.config).await?;
         let info = stream
             .get_info()
             .await
             .map_err(|e| LogError::nats("reading the stream", e))?;
         self.last_sequence = info.state.last_sequence;
-        let mut held = checkpoint;
+        let mut held = cursor;
         if self.last_sequence > 0 {
             let last = stream
                 .get_raw_message(self.last_sequence)
@@ -66,8 +66,8 @@ impl Publisher for NatsPublisher {
                         self.config.stream
                     ))
                 })?;
-            if position < checkpoint {
-                tracing::warn!(stream = %self.config.stream, position, checkpoint, "the stream holds less than the relay published (purged or recreated); continuing after the checkpoint");
+            if position < cursor {
+                tracing::warn!(stream = %self.config.stream, position, cursor, "the stream holds less than the relay published (purged or recreated); continuing after the cursor");
             }
             held = held.max(position);
         }

@@ -10,7 +10,7 @@ use fundtrail_domain::{
     CountryCode, Currency, DonorEvent, DonorId, DonorKind, Earmark, Event, Money, PledgeEvent,
     PledgeId,
 };
-use fundtrail_log::checkpoint::advance_sqlite;
+use fundtrail_log::cursor::advance_sqlite;
 use fundtrail_log::{Consumer, ConsumerOptions, EventSource};
 use fundtrail_store::{
     AppendRequest, EventStore, ExpectedVersion, NewEvent, PgStore, SqliteStore, StoreOptions,
@@ -143,7 +143,7 @@ pub async fn append_across(
     out
 }
 
-/// A consumer whose effect is one row per event, committed with its checkpoint (moved only
+/// A consumer whose effect is one row per event, committed with its cursor (moved only
 /// forward, or the effect is rolled back). Restarts itself after errors, like a service.
 pub fn counter(
     store: &SqliteStore,
@@ -198,8 +198,8 @@ pub fn counter_as(
                     let mut tx = store.pool().begin().await.unwrap();
                     let fresh = advance_sqlite(
                         &mut tx,
-                        &next.checkpoint.consumer,
-                        next.checkpoint.position,
+                        &next.cursor.consumer,
+                        next.cursor.position,
                     )
                     .await?;
                     if fresh {
@@ -210,7 +210,7 @@ pub fn counter_as(
                         .bind(&name)
                         .bind(next.event.position as i64)
                         .bind(&country)
-                        .bind(&next.checkpoint.consumer)
+                        .bind(&next.cursor.consumer)
                         .bind(&member)
                         .execute(&mut *tx)
                         .await

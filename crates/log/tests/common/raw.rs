@@ -1,5 +1,5 @@
 //! Reading and writing the Kafka topic directly, as an outside consumer (or a relay that
-//! crashed before its checkpoint) would.
+//! crashed before its cursor) would.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -68,7 +68,7 @@ pub async fn read(brokers: &str, topic: &str, partitions: i32, count: usize) -> 
 }
 
 /// Publishes `messages` again, as a relay that crashed between the broker's acknowledgement
-/// and its checkpoint does on restart.
+/// and its cursor does on restart.
 pub async fn republish(brokers: &str, topic: &str, messages: &[Raw]) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)

@@ -1,5 +1,5 @@
 //! Persisting views: one table of JSON documents per view, a row per view in
-//! `projection_views`, and the view's consumer checkpoint, all written in one transaction.
+//! `projection_views`, and the view's consumer cursor, all written in one transaction.
 //!
 //! # Layout
 //!
@@ -11,8 +11,8 @@
 //!   `projection_country_funding`. The documents are the fold's whole state, so a projector
 //!   resumes by loading them; see each view's module for what a kind holds.
 //! - `projection_<view>_next`: the table a rebuild fills before it is swapped in.
-//! - The store's `consumer_checkpoints` row `projection.<view>`, saved with
-//!   `save_checkpoint_in` in the same transaction, so the store's tooling sees the view's
+//! - The store's `consumer_cursors` row `projection.<view>`, saved with
+//!   `save_cursor_in` in the same transaction, so the store's tooling sees the view's
 //!   progress like any consumer's.
 //!
 //! Every transaction that writes a view first updates its `projection_views` row, which locks
@@ -203,7 +203,7 @@ impl ViewDb {
         })
     }
 
-    /// Writes a batch of changes and the views' checkpoints in one transaction.
+    /// Writes a batch of changes and the views' cursors in one transaction.
     pub async fn commit(
         &self,
         changes: &[ViewChanges],

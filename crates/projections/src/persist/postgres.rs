@@ -1,7 +1,7 @@
 //! Views on PostgreSQL: documents as `jsonb`, upserts of whole arrays through `UNNEST`.
 
 use fundtrail_store::StoreError;
-use fundtrail_store::postgres::save_checkpoint_in;
+use fundtrail_store::postgres::save_cursor_in;
 use sqlx::{AssertSqlSafe, PgConnection, Postgres};
 
 use super::sql::Dialect;
@@ -65,11 +65,11 @@ impl Dialect for Postgres {
         Ok(())
     }
 
-    async fn save_checkpoint(
+    async fn save_cursor(
         conn: &mut PgConnection,
         consumer: &str,
         position: u64,
     ) -> Result<(), StoreError> {
-        save_checkpoint_in(conn, consumer, position).await
+        save_cursor_in(conn, consumer, position).await
     }
 }

@@ -45,8 +45,8 @@ pub(super) trait Dialect: Database {
         docs: &[Doc],
     ) -> impl Future<Output = Result<(), PersistError>> + Send;
 
-    /// The store's checkpoint, saved in the caller's transaction.
-    fn save_checkpoint(
+    /// The store's cursor, saved in the caller's transaction.
+    fn save_cursor(
         conn: &mut Self::Connection,
         consumer: &str,
         position: u64,
@@ -267,7 +267,7 @@ where
                 return Err(PersistError::Superseded(change.view));
             }
             DB::upsert(&mut tx, &table(change.view), &change.docs).await?;
-            DB::save_checkpoint(&mut tx, &consumer(change.view), change.mark.position).await?;
+            DB::save_cursor(&mut tx, &consumer(change.view), change.mark.position).await?;
         }
         if let Some(failpoint) = before_commit {
             failpoint()?;
@@ -353,7 +353,7 @@ where
         .execute(&mut *tx)
         .await
         .map_err(|e| db_error("swapping a rebuild in", &e))?;
-        DB::save_checkpoint(&mut tx, &consumer(view), mark.position).await?;
+        DB::save_cursor(&mut tx, &consumer(view), mark.position).await?;
         tx.commit()
             .await
             .map_err(|e| db_error("swapping a rebuild in", &e))?;

@@ -1,7 +1,7 @@
 //! Views on SQLite: documents as text, multi-row upserts in chunks.
 
 use fundtrail_store::StoreError;
-use fundtrail_store::sqlite::save_checkpoint_in;
+use fundtrail_store::sqlite::save_cursor_in;
 use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection};
 
 use super::sql::Dialect;
@@ -61,11 +61,11 @@ impl Dialect for Sqlite {
         Ok(())
     }
 
-    async fn save_checkpoint(
+    async fn save_cursor(
         conn: &mut SqliteConnection,
         consumer: &str,
         position: u64,
     ) -> Result<(), StoreError> {
-        save_checkpoint_in(conn, consumer, position).await
+        save_cursor_in(conn, consumer, position).await
     }
 }

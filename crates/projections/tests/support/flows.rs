@@ -22,7 +22,7 @@ impl World {
             .as_ref()
             .and_then(|d| self.donors.iter().find(|(p, _, _)| &p.donor_id == d))
             .is_some_and(|(p, _, _)| p.matching_eligible);
-        let command = PledgeCommand::ReceiveContribution {
+        let command = PledgeCommand::RecordReceipt {
             receipt_id,
             amount: Money::new(currency, amount),
             value_date: self.date(),

@@ -4,7 +4,7 @@
 //!
 //! 1. `BEGIN; SELECT pg_advisory_xact_lock(key)` (one simple-protocol message) — the sequencer;
 //! 2. one query reading the head, the batch's stream versions, request ids and event ids;
-//! 3. one statement inserting every row (events, streams, requests, checkpoints) from `UNNEST`
+//! 3. one statement inserting every row (events, streams, requests, cursors) from `UNNEST`
 //!    arrays and queueing the NOTIFY;
 //! 4. `COMMIT`, which also releases the lock.
 
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::batch::{self, BatchState, Plan};
 use crate::decode;
 use crate::error::{StoreError, db_error};
-use crate::statements::{CHECKPOINT_FORWARD, REQUEST_COLUMNS, Sql};
+use crate::statements::{CURSOR_FORWARD, REQUEST_COLUMNS, Sql};
 use crate::types::{AppendRequest, Head, RequestRecord};
 use crate::writer::{BatchOutcome, Committer};
 
@@ -92,9 +92,9 @@ WITH ev AS (
     SELECT * FROM UNNEST($13::text[], $14::bytea[], $15::text[], $16::int8[], $17::int8[],
                          $18::int8[], $19::int8[], $20::int8[])
 ), cp AS (
-    INSERT INTO consumer_checkpoints (consumer, position)
+    INSERT INTO consumer_cursors (consumer, position)
     SELECT * FROM UNNEST($21::text[], $22::int8[])
-    {CHECKPOINT_FORWARD}
+    {CURSOR_FORWARD}
 )
 SELECT pg_notify($23, $24) WHERE cardinality($1::int8[]) > 0"
     )
@@ -209,8 +209,8 @@ impl PgCommitter {
         let (stream_names, stream_versions): (Vec<&str>, Vec<i64>) =
             plan.streams.iter().map(|&(s, v)| (s, v as i64)).unzip();
         let requests = RequestColumns::from(&plan.requests[..]);
-        let (consumers, checkpoints): (Vec<&str>, Vec<i64>) =
-            plan.checkpoints.iter().map(|&(c, p)| (c, p as i64)).unzip();
+        let (consumers, cursors): (Vec<&str>, Vec<i64>) =
+            plan.cursors.iter().map(|&(c, p)| (c, p as i64)).unzip();
 
         sqlx::query(AssertSqlSafe(self.write_sql.clone()))
             .bind(positions)
@@ -234,7 +234,7 @@ impl PgCommitter {
             .bind(requests.last_positions)
             .bind(requests.recorded_at)
             .bind(consumers)
-            .bind(checkpoints)
+            .bind(cursors)
             .bind(&self.channel)
             .bind(plan.head.position.to_string())
             .execute(&mut *tx)

@@ -82,20 +82,20 @@ async fn create_schema(connect: &PgConnectOptions, schema: &str) -> Result<(), S
     Ok(())
 }
 
-/// Saves a consumer's checkpoint (only forward) inside the caller's own transaction, so a
-/// projection commits its view rows and its checkpoint together. Pass `&mut *tx`.
-pub async fn save_checkpoint_in(
+/// Saves a consumer's cursor (only forward) inside the caller's own transaction, so a
+/// projection commits its view rows and its cursor together. Pass `&mut *tx`.
+pub async fn save_cursor_in(
     conn: &mut PgConnection,
     consumer: &str,
     position: u64,
 ) -> Result<(), StoreError> {
-    Postgres::save_checkpoint(conn, consumer, position).await
+    Postgres::save_cursor(conn, consumer, position).await
 }
 
-/// Loads a consumer's checkpoint inside the caller's own transaction; 0 when none.
-pub async fn load_checkpoint_in(
+/// Loads a consumer's cursor inside the caller's own transaction; 0 when none.
+pub async fn load_cursor_in(
     conn: &mut PgConnection,
     consumer: &str,
 ) -> Result<u64, StoreError> {
-    Postgres::load_checkpoint(conn, consumer).await
+    Postgres::load_cursor(conn, consumer).await
 }

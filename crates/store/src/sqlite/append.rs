@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::batch::{self, BatchState, Plan};
 use crate::decode;
 use crate::error::{StoreError, db_error};
-use crate::statements::{CHECKPOINT_FORWARD, REQUEST_COLUMNS, Sql};
+use crate::statements::{CURSOR_FORWARD, REQUEST_COLUMNS, Sql};
 use crate::types::{AppendRequest, RequestRecord};
 use crate::writer::{BatchOutcome, Committer};
 
@@ -256,10 +256,10 @@ async fn write(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), Store
     .await?;
     insert_rows(
         conn,
-        "INSERT INTO consumer_checkpoints (consumer, position)",
+        "INSERT INTO consumer_cursors (consumer, position)",
         2,
-        CHECKPOINT_FORWARD,
-        &plan.checkpoints,
+        CURSOR_FORWARD,
+        &plan.cursors,
         |q, &(consumer, position)| q.bind(consumer).bind(position as i64),
     )
     .await

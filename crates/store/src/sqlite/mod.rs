@@ -59,20 +59,20 @@ impl SqliteStore {
     }
 }
 
-/// Saves a consumer's checkpoint (only forward) inside the caller's own transaction, so a
-/// projection commits its view rows and its checkpoint together. Pass `&mut *tx`.
-pub async fn save_checkpoint_in(
+/// Saves a consumer's cursor (only forward) inside the caller's own transaction, so a
+/// projection commits its view rows and its cursor together. Pass `&mut *tx`.
+pub async fn save_cursor_in(
     conn: &mut SqliteConnection,
     consumer: &str,
     position: u64,
 ) -> Result<(), StoreError> {
-    Sqlite::save_checkpoint(conn, consumer, position).await
+    Sqlite::save_cursor(conn, consumer, position).await
 }
 
-/// Loads a consumer's checkpoint inside the caller's own transaction; 0 when none.
-pub async fn load_checkpoint_in(
+/// Loads a consumer's cursor inside the caller's own transaction; 0 when none.
+pub async fn load_cursor_in(
     conn: &mut SqliteConnection,
     consumer: &str,
 ) -> Result<u64, StoreError> {
-    Sqlite::load_checkpoint(conn, consumer).await
+    Sqlite::load_cursor(conn, consumer).await
 }

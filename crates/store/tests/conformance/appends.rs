@@ -249,7 +249,7 @@ pub async fn bad_input_writes_nothing<H: Harness>() {
     assert!(matches!(
         invalid(
             store
-                .append(req("order-1", events(1)).with_checkpoint("", 1))
+                .append(req("order-1", events(1)).with_cursor("", 1))
                 .await
         ),
         InvalidInput::Consumer { .. }
@@ -281,7 +281,7 @@ pub async fn bad_input_writes_nothing<H: Harness>() {
     assert_eq!(store.head().await.unwrap().position, 0);
     assert!(store.read_all(1, 10).await.unwrap().is_empty());
     assert!(store.list_streams("order").await.unwrap().is_empty());
-    assert_eq!(store.load_checkpoint("pm").await.unwrap(), 0);
+    assert_eq!(store.load_cursor("pm").await.unwrap(), 0);
     assert_eq!(store.stats().appends, 0);
 
     // A payload right at the limit is fine.

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fundtrail_store::{EventStore, PgStore, SqliteStore, StoreOptions, postgres, sqlite};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
 pub trait Harness: Sized {
@@ -26,11 +28,31 @@ pub trait Harness: Sized {
     /// A blob literal in this backend's SQL.
     fn blob(bytes: &[u8]) -> String;
 
-    /// Saves a checkpoint inside a transaction of the caller's, then commits or rolls back.
-    async fn checkpoint_in_transaction(&self, consumer: &str, position: u64, commit: bool);
+    /// Saves a cursor inside a transaction of the caller's, then commits or rolls back.
+    async fn cursor_in_transaction(&self, consumer: &str, position: u64, commit: bool);
+
+    /// A store opened on a database that a release before migration `version` created and
+    /// then wrote `sql` into, as an upgrade finds it.
+    async fn upgraded_from(version: i64, sql: &str) -> Self;
+
+    /// The migration that renamed the consumers' progress table to `consumer_cursors`.
+    const CURSORS_MIGRATION: i64;
 
     /// Whether another instance's commits reach subscribers without polling.
     const NOTIFIES_ACROSS_INSTANCES: bool;
+}
+
+/// The migrations an older release ran, recorded where the store looks for them.
+fn migrations_before(mut migrator: Migrator, version: i64) -> Migrator {
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < version)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    migrator.dangerous_set_table_name("fundtrail_store_migrations");
+    migrator
 }
 
 pub fn database_url() -> String {
@@ -101,13 +123,13 @@ impl Harness for Pg {
         format!("'\\x{}'::bytea", hex::encode(bytes))
     }
 
-    async fn checkpoint_in_transaction(&self, consumer: &str, position: u64, commit: bool) {
+    async fn cursor_in_transaction(&self, consumer: &str, position: u64, commit: bool) {
         let mut tx = self.store.pool().begin().await.unwrap();
-        postgres::save_checkpoint_in(&mut tx, consumer, position)
+        postgres::save_cursor_in(&mut tx, consumer, position)
             .await
             .unwrap();
         assert!(
-            postgres::load_checkpoint_in(&mut tx, consumer)
+            postgres::load_cursor_in(&mut tx, consumer)
                 .await
                 .unwrap()
                 >= position
@@ -119,6 +141,29 @@ impl Harness for Pg {
         }
     }
 
+    async fn upgraded_from(version: i64, sql: &str) -> Self {
+        let schema = unique_schema();
+        let mut conn = sqlx::PgConnection::connect(&database_url()).await.unwrap();
+        conn.execute(AssertSqlSafe(format!(
+            "CREATE SCHEMA {schema}; SET search_path TO {schema}"
+        )))
+        .await
+        .unwrap();
+        migrations_before(sqlx::migrate!("./migrations/postgres"), version)
+            .run(&mut conn)
+            .await
+            .unwrap();
+        conn.execute(AssertSqlSafe(sql.to_owned())).await.unwrap();
+        conn.close().await.unwrap();
+        let options = StoreOptions {
+            schema: Some(schema.clone()),
+            ..StoreOptions::default()
+        };
+        let store = PgStore::connect(&database_url(), options).await.unwrap();
+        Self { store, schema }
+    }
+
+    const CURSORS_MIGRATION: i64 = 3;
     const NOTIFIES_ACROSS_INSTANCES: bool = true;
 }
 
@@ -190,12 +235,12 @@ impl Harness for Sqlite {
         format!("x'{}'", hex::encode(bytes))
     }
 
-    async fn checkpoint_in_transaction(&self, consumer: &str, position: u64, commit: bool) {
+    async fn cursor_in_transaction(&self, consumer: &str, position: u64, commit: bool) {
         let mut tx = self.store.pool().begin().await.unwrap();
-        sqlite::save_checkpoint_in(&mut tx, consumer, position)
+        sqlite::save_cursor_in(&mut tx, consumer, position)
             .await
             .unwrap();
-        assert!(sqlite::load_checkpoint_in(&mut tx, consumer).await.unwrap() >= position);
+        assert!(sqlite::load_cursor_in(&mut tx, consumer).await.unwrap() >= position);
         if commit {
             tx.commit().await.unwrap();
         } else {
@@ -203,5 +248,32 @@ impl Harness for Sqlite {
         }
     }
 
+    async fn upgraded_from(version: i64, sql: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let connect = url
+            .parse::<SqliteConnectOptions>()
+            .unwrap()
+            .create_if_missing(true);
+        let mut conn = sqlx::SqliteConnection::connect_with(&connect)
+            .await
+            .unwrap();
+        migrations_before(sqlx::migrate!("./migrations/sqlite"), version)
+            .run(&mut conn)
+            .await
+            .unwrap();
+        conn.execute(AssertSqlSafe(sql.to_owned())).await.unwrap();
+        conn.close().await.unwrap();
+        let store = SqliteStore::connect(&url, StoreOptions::default())
+            .await
+            .unwrap();
+        Self {
+            store,
+            url,
+            _dir: dir,
+        }
+    }
+
+    const CURSORS_MIGRATION: i64 = 2;
     const NOTIFIES_ACROSS_INSTANCES: bool = false;
 }

@@ -4,7 +4,7 @@
 
 mod appends;
 mod chain;
-mod checkpoints;
+mod cursors;
 mod concurrency;
 mod harness;
 mod subscriptions;
@@ -40,9 +40,10 @@ macro_rules! suite {
                 chain::new_instance_continues_positions_and_chain,
                 subscriptions::live_subscription,
                 subscriptions::other_instance_commits_reach_subscribers,
-                checkpoints::save_and_load_only_forward,
-                checkpoints::checkpoint_commits_with_its_append,
-                checkpoints::checkpoint_in_callers_transaction,
+                cursors::save_and_load_only_forward,
+                cursors::cursor_commits_with_its_append,
+                cursors::cursor_in_callers_transaction,
+                cursors::cursors_saved_before_the_rename_are_kept,
             );
         )*
     };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use fundtrail_disbursements::{CreditReaction, DisbursementsService, TrancheReaction};
 use fundtrail_domain::Currency;
+use fundtrail_identity::{Principal, Role};
 use fundtrail_milestones::MilestonesService;
 use fundtrail_pledges::PledgesService;
 use fundtrail_proto::v1;
@@ -14,7 +15,7 @@ use fundtrail_proto::v1::disbursements_server::Disbursements;
 use fundtrail_proto::v1::milestones_server::Milestones;
 use fundtrail_proto::v1::pledges_server::Pledges;
 use fundtrail_service::{Handled, Ledger, Reaction};
-use fundtrail_store::{Checkpoint, EventStore, RecordedEvent, StoreOptions};
+use fundtrail_store::{Cursor, EventStore, RecordedEvent, StoreOptions};
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
@@ -65,11 +66,25 @@ pub async fn fund() -> Fund {
     fund
 }
 
+/// A request as the server's authentication layer hands it on: carrying the principal it
+/// authenticated, here a member of staff with every staff role.
 pub fn as_actor<T>(actor: &str, body: T) -> Request<T> {
     let mut request = Request::new(body);
-    request
-        .metadata_mut()
-        .insert("x-fundtrail-actor", actor.parse().unwrap());
+    request.extensions_mut().insert(Principal {
+        subject: actor.to_owned(),
+        display_name: actor.to_owned(),
+        organisation: "ITF Enhancing Human Security".to_owned(),
+        roles: [
+            Role::FinanceOfficer,
+            Role::Approver,
+            Role::ProgrammeOfficer,
+            Role::Verifier,
+            Role::Administrator,
+            Role::Auditor,
+        ]
+        .into(),
+        donor_id: None,
+    });
     request
 }
 
@@ -263,11 +278,11 @@ impl Fund {
 
     pub async fn deliver_one(&self, reaction: &dyn Reaction, event: &RecordedEvent) -> Handled {
         let decoded = fundtrail_proto::decode(&event.event_type, &event.payload).unwrap();
-        let checkpoint = Checkpoint {
+        let cursor = Cursor {
             consumer: reaction.name().to_owned(),
             position: event.position,
         };
-        reaction.handle(event, &decoded, checkpoint).await.unwrap()
+        reaction.handle(event, &decoded, cursor).await.unwrap()
     }
 
     /// A project that has USD `amount` credited to its account.

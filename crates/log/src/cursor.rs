@@ -1,6 +1,6 @@
-//! Moving a checkpoint inside a consumer's own transaction, only if it moves forward.
+//! Moving a cursor inside a consumer's own transaction, only if it moves forward.
 //!
-//! The store's `save_checkpoint_in` keeps the greater of the old and new position and cannot
+//! The store's `save_cursor_in` keeps the greater of the old and new position and cannot
 //! tell the caller which it was. A consumer that shares a lane with another member for a
 //! moment (a Kafka rebalance while an event is in flight) must know, so that its effect is
 //! rolled back when the other member got there first: call these first in the transaction
@@ -10,12 +10,12 @@ use sqlx::{PgConnection, SqliteConnection};
 
 use crate::error::LogError;
 
-const ADVANCE_PG: &str = "INSERT INTO consumer_checkpoints (consumer, position) VALUES ($1, $2) \
+const ADVANCE_PG: &str = "INSERT INTO consumer_cursors (consumer, position) VALUES ($1, $2) \
      ON CONFLICT (consumer) DO UPDATE SET position = excluded.position \
-     WHERE consumer_checkpoints.position < excluded.position";
-const ADVANCE_SQLITE: &str = "INSERT INTO consumer_checkpoints (consumer, position) VALUES (?, ?) \
+     WHERE consumer_cursors.position < excluded.position";
+const ADVANCE_SQLITE: &str = "INSERT INTO consumer_cursors (consumer, position) VALUES (?, ?) \
      ON CONFLICT (consumer) DO UPDATE SET position = excluded.position \
-     WHERE consumer_checkpoints.position < excluded.position";
+     WHERE consumer_cursors.position < excluded.position";
 
 /// On `PostgreSQL`: moves `consumer` to `position` if it is below it. `false`: the event was
 /// already handled, roll back.
@@ -29,7 +29,7 @@ pub async fn advance_pg(
         .bind(db_position(position)?)
         .execute(conn)
         .await
-        .map_err(|e| LogError::database("advancing a checkpoint", &e))?;
+        .map_err(|e| LogError::database("advancing a cursor", &e))?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -44,7 +44,7 @@ pub async fn advance_sqlite(
         .bind(db_position(position)?)
         .execute(conn)
         .await
-        .map_err(|e| LogError::database("advancing a checkpoint", &e))?;
+        .map_err(|e| LogError::database("advancing a cursor", &e))?;
     Ok(done.rows_affected() == 1)
 }
 
