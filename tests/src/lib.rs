@@ -8,7 +8,6 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use fundtrail_server::{self as server, Roles, RunningServer, ServerSettings};
 use fundtrail_identity::{
     AuthorizedChannel, Credentials, DEV_AUDIENCE, DEV_ISSUER, Issuer, Principal, Role,
 };
@@ -17,6 +16,7 @@ use fundtrail_proto::v1::audit_client::AuditClient;
 use fundtrail_proto::v1::disbursements_client::DisbursementsClient;
 use fundtrail_proto::v1::milestones_client::MilestonesClient;
 use fundtrail_proto::v1::pledges_client::PledgesClient;
+use fundtrail_server::{self as server, Roles, RunningServer, ServerSettings};
 use fundtrail_store::StoreOptions;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
@@ -125,7 +125,12 @@ pub fn donor_integration(subject: &str, donor_id: &str) -> Principal {
 /// A bearer token for `principal`, signed by [`issuer`].
 pub fn token(principal: &Principal) -> String {
     issuer()
-        .issue(principal, DEV_ISSUER, DEV_AUDIENCE, Duration::from_secs(3600))
+        .issue(
+            principal,
+            DEV_ISSUER,
+            DEV_AUDIENCE,
+            Duration::from_hours(1),
+        )
         .expect("test principals are valid")
 }
 

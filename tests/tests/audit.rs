@@ -11,9 +11,9 @@ fn staff_credentials() -> fundtrail_identity::Credentials {
         fundtrail_tests::STAFF_ROLES,
     ))
 }
-use fundtrail_server::{self as server, RunningServer, ServerSettings};
 use fundtrail_audit::{AuditSettings, CheckpointSigner, CheckpointStore, Source};
 use fundtrail_proto::v1;
+use fundtrail_server::{self as server, RunningServer, ServerSettings};
 use fundtrail_store::StoreOptions;
 use fundtrail_store::chain::{ChainFields, next_hash};
 use fundtrail_tests::story::{self, EFFECT_TIMEOUT};
@@ -206,16 +206,22 @@ async fn checkpoints_proofs_and_exports(backend: Backend) {
     // Exports from the server and from the store hold the same events, and verify.
     let dir = tempfile::tempdir().unwrap();
     let from_server = dir.path().join("server.ndjson");
-    audit_cli::export(&SourceArgs::for_server(&url).with_credentials(staff_credentials()), &from_server)
-        .await
-        .unwrap();
+    audit_cli::export(
+        &SourceArgs::for_server(&url).with_credentials(staff_credentials()),
+        &from_server,
+    )
+    .await
+    .unwrap();
     let lines = audit_cli::verify(&SourceArgs::for_file(&from_server), Some(audit.key()))
         .await
         .unwrap();
     assert!(lines[0].contains("events recomputed"), "{lines:?}");
-    audit_cli::verify(&SourceArgs::for_server(&url).with_credentials(staff_credentials()), Some(audit.key()))
-        .await
-        .unwrap();
+    audit_cli::verify(
+        &SourceArgs::for_server(&url).with_credentials(staff_credentials()),
+        Some(audit.key()),
+    )
+    .await
+    .unwrap();
     let store = audit.source().await;
     let verified = fundtrail_audit::audit::verify(&store, Some(audit.key()))
         .await
@@ -370,10 +376,13 @@ async fn tampering_behind_the_stores_back(backend: Backend) {
     let f = first_finding().await;
     assert_eq!((f.position, f.stream.clone()), (p, stream_of(p)));
     assert!(matches!(f.problem, Problem::HashMismatch { .. }), "{f}");
-    let cli = audit_cli::verify(&SourceArgs::for_server(&url).with_credentials(staff_credentials()), Some(audit.key()))
-        .await
-        .unwrap_err()
-        .to_string();
+    let cli = audit_cli::verify(
+        &SourceArgs::for_server(&url).with_credentials(staff_credentials()),
+        Some(audit.key()),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         cli.contains(&format!("TAMPERED: position {p} (stream")),
         "{cli}"

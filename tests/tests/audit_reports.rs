@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use fundtrail_operator::audit::{self as audit_cli, IatiArgs, SourceArgs};
 use fundtrail_audit::Source;
 use fundtrail_domain::{CountryCode, Currency};
+use fundtrail_log::StoreSource;
+use fundtrail_operator::audit::{self as audit_cli, IatiArgs, SourceArgs};
 use fundtrail_projections::persist::ViewDb;
 use fundtrail_projections::{Reporting, Views};
-use fundtrail_log::StoreSource;
 use fundtrail_projector::{Projector, ProjectorOptions, render};
 use fundtrail_proto::v1;
 use fundtrail_reports::views::{self, AsOf};

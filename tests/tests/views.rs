@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use fundtrail_demo as demo;
-use fundtrail_server::{self as server, ServerSettings};
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_client::FundingClient;
 use fundtrail_proto::v1::pledges_client::PledgesClient;
+use fundtrail_server::{self as server, ServerSettings};
 use prost::Message;
 use serde_json::Value;
 

@@ -8,13 +8,13 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
+use fundtrail_identity::AuthorizedChannel;
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::audit_client::AuditClient;
 use fundtrail_store::StoreOptions;
 use fundtrail_verifier::export::{self, Record};
 use fundtrail_verifier::{Envelope, SignedCheckpoint};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use fundtrail_identity::AuthorizedChannel;
 
 use crate::storage::{self, OpenedStore};
 use crate::stored;

@@ -54,7 +54,7 @@ const REQUEST: &str = "Retries and concurrency";
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// The fundtrail server (http://host:port, or https://host:port with the server's CA in
-    /// FUNDTRAIL_CA unless a public CA issued its certificate).
+    /// `FUNDTRAIL_CA` unless a public CA issued its certificate).
     #[arg(
         long,
         global = true,
@@ -63,9 +63,10 @@ pub struct Global {
         help_heading = GLOBAL
     )]
     pub server: String,
-    /// A bearer token to act with (also FUNDTRAIL_TOKEN). Without one the client reads
-    /// FUNDTRAIL_TOKEN_FILE, or else .fundtrail/tokens/staff.jwt when `fundtrail dev` wrote it.
-    #[arg(long, global = true, value_name = "JWT", hide_env_values = true, help_heading = GLOBAL)]
+    /// A bearer token to act with (also `FUNDTRAIL_TOKEN`). Without one the client reads the
+    /// file `FUNDTRAIL_TOKEN_FILE` names, or else .fundtrail/tokens/staff.jwt when `fundtrail
+    /// dev` wrote it.
+    #[arg(long, global = true, value_name = "JWT", help_heading = GLOBAL)]
     pub token: Option<String>,
     /// Act with the token `fundtrail dev` wrote for this profile, .fundtrail/tokens/NAME.jwt:
     /// staff, approver, verifier, auditor or donor.

@@ -112,9 +112,7 @@ impl Session {
         AuditClient::new(self.channel.clone())
     }
 
-    pub fn funding(
-        &self,
-    ) -> fundtrail_proto::v1::funding_client::FundingClient<AuthorizedChannel> {
+    pub fn funding(&self) -> fundtrail_proto::v1::funding_client::FundingClient<AuthorizedChannel> {
         fundtrail_proto::v1::funding_client::FundingClient::new(self.channel.clone())
     }
 

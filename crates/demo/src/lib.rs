@@ -32,8 +32,8 @@ use fundtrail_client::{CallError, Session, output};
 mod script;
 
 use script::{
-    DIRECTOR, DONORS, Donor, FINANCE, FUND, MONITORING, PLEDGES, POOL_CAP, POOL_COUNTRIES, POOL_DONOR,
-    POOL_EXPIRES, PROGRAMMES, PROJECTS, Pledge, Project, Rate, SCRIPT, Step,
+    DIRECTOR, DONORS, Donor, FINANCE, FUND, MONITORING, PLEDGES, POOL_CAP, POOL_COUNTRIES,
+    POOL_DONOR, POOL_EXPIRES, PROGRAMMES, PROJECTS, Pledge, Project, Rate, SCRIPT, Step,
 };
 
 /// How long the loader waits for a process manager before giving up.
@@ -101,7 +101,7 @@ struct Loader<'a> {
 }
 
 /// How long the demo's tokens last: the load takes seconds.
-const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+const TOKEN_LIFETIME: Duration = Duration::from_hours(1);
 
 /// A member of the fund's staff in the demo, with the roles their work needs.
 fn staff(subject: &str) -> Principal {

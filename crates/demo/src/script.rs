@@ -176,6 +176,10 @@ pub const PLEDGES: &[Pledge] = &[
 
 /// `1 base = rate quote`, from a source, for a day; the currencies follow from the step.
 #[derive(Clone, Copy)]
+#[allow(
+    clippy::struct_field_names,
+    reason = "an exchange rate's figure is its rate, as the wire calls it"
+)]
 pub struct Rate {
     pub rate: &'static str,
     pub source: &'static str,

@@ -42,8 +42,8 @@ impl Credentials {
         if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(MalformedToken);
         }
-        let value = AsciiMetadataValue::try_from(format!("Bearer {token}"))
-            .map_err(|_| MalformedToken)?;
+        let value =
+            AsciiMetadataValue::try_from(format!("Bearer {token}")).map_err(|_| MalformedToken)?;
         Ok(Self {
             authorization: Some(value),
         })
@@ -60,11 +60,16 @@ impl Credentials {
 }
 
 impl Interceptor for Credentials {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(value) = &self.authorization
             && !request.metadata().contains_key("authorization")
         {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }
@@ -86,14 +91,21 @@ mod tests {
         own.metadata_mut()
             .insert("authorization", "Bearer mine".parse().unwrap());
         let request = credentials.call(own).unwrap();
-        assert_eq!(request.metadata().get("authorization").unwrap(), "Bearer mine");
+        assert_eq!(
+            request.metadata().get("authorization").unwrap(),
+            "Bearer mine"
+        );
         assert!(!format!("{credentials:?}").contains("abc"));
     }
 
     #[test]
     fn tokens_that_cannot_be_headers_are_refused() {
         for bad in ["", "  ", "a b", "é"] {
-            assert_eq!(Credentials::bearer(bad).unwrap_err(), MalformedToken, "{bad:?}");
+            assert_eq!(
+                Credentials::bearer(bad).unwrap_err(),
+                MalformedToken,
+                "{bad:?}"
+            );
         }
         let mut none = Credentials::none();
         let request = none.call(tonic::Request::new(())).unwrap();

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use fundtrail_domain::Currency;
-use fundtrail_telemetry::LogFormat;
 use fundtrail_store::StoreOptions;
+use fundtrail_telemetry::LogFormat;
 use serde::{Deserialize, Serialize};
 
 use fundtrail_identity::{AuthConfig, JwksSource};
@@ -357,7 +357,11 @@ mod tests {
     #[test]
     fn authentication_and_tls_are_read_and_checked() {
         let mut config = Config::default();
-        assert_eq!(config.auth_config(), None, "nothing is trusted unless configured");
+        assert_eq!(
+            config.auth_config(),
+            None,
+            "nothing is trusted unless configured"
+        );
         config
             .apply_environment(|name| match name {
                 "FUNDTRAIL_AUTH_JWKS" => Some("https://login.example.org/jwks".to_owned()),
@@ -388,10 +392,16 @@ mod tests {
             f(&mut c);
             c.validate().is_err()
         };
-        assert!(bad(|c| c.auth_jwks = "jwks.json".into()), "an issuer is needed");
+        assert!(
+            bad(|c| c.auth_jwks = "jwks.json".into()),
+            "an issuer is needed"
+        );
         assert!(bad(|c| c.auth_audience = " ".into()));
         assert!(bad(|c| c.tls_cert = "server.pem".into()), "a key is needed");
-        assert!(bad(|c| c.tls_client_ca = "clients.pem".into()), "TLS is needed");
+        assert!(
+            bad(|c| c.tls_client_ca = "clients.pem".into()),
+            "TLS is needed"
+        );
     }
 
     #[test]

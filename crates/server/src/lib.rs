@@ -20,10 +20,10 @@ use fundtrail_service::reaction::{self, Reaction};
 use fundtrail_store::{EventStore, StoreOptions};
 use fundtrail_telemetry::redact_url;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 /// Which services a server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -172,7 +172,12 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
     let opened =
         fundtrail_audit::storage::open(&settings.store_url, settings.store_options.clone())
             .await
-            .with_context(|| format!("opening the event store {}", redact_url(&settings.store_url)))?;
+            .with_context(|| {
+                format!(
+                    "opening the event store {}",
+                    redact_url(&settings.store_url)
+                )
+            })?;
     let store = opened.events.clone();
     let log = fundtrail_log::open_source(&settings.log_url, store.clone())
         .with_context(|| format!("log {}", redact_url(&settings.log_url)))?;
@@ -333,9 +338,8 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
 /// The server's TLS: its certificate, and the client CAs when callers may authenticate with
 /// certificates. A client certificate is optional, since bearer tokens authenticate too.
 fn tls_config(files: &TlsFiles, authenticator: &Authenticator) -> anyhow::Result<ServerTlsConfig> {
-    let read = |path: &PathBuf| {
-        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-    };
+    let read =
+        |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
     let mut config =
         ServerTlsConfig::new().identity(Identity::from_pem(read(&files.cert)?, read(&files.key)?));
     if let Some(ca) = authenticator.client_ca_pem() {
@@ -389,9 +393,11 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let mut accepted = incoming(listener);
         let client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        assert!(!client.nodelay().unwrap(), "a plain socket starts without TCP_NODELAY");
+        assert!(
+            !client.nodelay().unwrap(),
+            "a plain socket starts without TCP_NODELAY"
+        );
         let served = accepted.next().await.unwrap().unwrap();
         assert!(served.nodelay().unwrap());
     }
-
 }

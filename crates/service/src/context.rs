@@ -86,6 +86,11 @@ fn check_request_id(request_id: &str) -> Result<String, ServiceError> {
     Ok(id.to_owned())
 }
 
+// Any key fits the store: a subject of 200 characters of at most 4 bytes each, the separator
+// and the longest request id.
+const _: () =
+    assert!(200 * 4 + 1 + fundtrail_store::MAX_REQUEST_ID <= fundtrail_store::MAX_IDEMPOTENCY_KEY);
+
 /// The key `principal`'s request `request_id` is remembered under.
 fn idempotency_key(principal: &Principal, request_id: &str) -> String {
     format!(
@@ -281,7 +286,10 @@ mod tests {
     #[test]
     fn a_request_without_a_principal_is_unauthenticated() {
         let refused = CommandContext::from_request("m", &request("r-1", None)).unwrap_err();
-        assert!(matches!(refused, ServiceError::Unauthenticated), "{refused:?}");
+        assert!(
+            matches!(refused, ServiceError::Unauthenticated),
+            "{refused:?}"
+        );
         let status = tonic::Status::from(refused);
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
     }
@@ -311,7 +319,9 @@ mod tests {
     fn a_retry_with_a_new_token_or_trace_is_the_same_request() {
         let original = CommandContext::from_request("m", &by("r-1", "a")).unwrap();
         let mut retry = by("r-1", "a");
-        retry.metadata_mut().insert("authorization", "Bearer other".parse().unwrap());
+        retry
+            .metadata_mut()
+            .insert("authorization", "Bearer other".parse().unwrap());
         retry.metadata_mut().insert(
             "traceparent",
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -337,8 +347,6 @@ mod tests {
         let ctx =
             CommandContext::from_request("m", &by(&"x".repeat(128), &"a".repeat(200))).unwrap();
         assert!(ctx.idempotency_key.len() <= fundtrail_store::MAX_IDEMPOTENCY_KEY);
-        // Even 200 four-byte characters would fit.
-        assert!(200 * 4 + 1 + fundtrail_store::MAX_REQUEST_ID <= fundtrail_store::MAX_IDEMPOTENCY_KEY);
     }
 
     #[test]

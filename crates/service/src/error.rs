@@ -276,13 +276,13 @@ fn store_status(error: StoreError) -> Status {
             // The store knows the request by its idempotency key; the caller by its request id.
             let request_id = request_id_of(&request_id).to_owned();
             status(
-            Code::AlreadyExists,
-            format!(
-                "request_id {request_id:?} was already used for a different request; \
+                Code::AlreadyExists,
+                format!(
+                    "request_id {request_id:?} was already used for a different request; \
                  use a new request_id for a new request"
-            ),
-            "REQUEST_ID_REUSED",
-            HashMap::from([("request_id".to_owned(), request_id)]),
+                ),
+                "REQUEST_ID_REUSED",
+                HashMap::from([("request_id".to_owned(), request_id)]),
             )
         }
         StoreError::InvalidInput(input) => {

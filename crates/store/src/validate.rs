@@ -217,7 +217,12 @@ mod tests {
     #[test]
     fn idempotency_keys() {
         let longest = format!("{} {}", "é".repeat(200), "x".repeat(MAX_REQUEST_ID));
-        for good in ["r-1", "alice@fund.org r-1", "Finance Gateway r-1", longest.as_str()] {
+        for good in [
+            "r-1",
+            "alice@fund.org r-1",
+            "Finance Gateway r-1",
+            longest.as_str(),
+        ] {
             assert_eq!(idempotency_key(good), Ok(()), "{good}");
         }
         let long = "x".repeat(MAX_IDEMPOTENCY_KEY + 1);

@@ -147,7 +147,10 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let running = server::start(config.settings(Roles::ALL)?).await?;
     let url = running.url();
     println!("fundtrail dev is running at {url}");
-    println!("  store: {}", fundtrail_telemetry::redact_url(&config.store));
+    println!(
+        "  store: {}",
+        fundtrail_telemetry::redact_url(&config.store)
+    );
     match &issuer {
         Some(issuer) => {
             let written = server::dev::write_tokens(issuer, Path::new(server::dev::TOKENS))?;
@@ -159,9 +162,9 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         None => println!("  tokens: from the identity provider of auth_jwks"),
     }
     if args.demo {
-        let issuer = issuer
-            .as_ref()
-            .context("--demo signs its people's tokens with the development issuer: leave auth_jwks unset")?;
+        let issuer = issuer.as_ref().context(
+            "--demo signs its people's tokens with the development issuer: leave auth_jwks unset",
+        )?;
         let summary = fundtrail_demo::load(&url, issuer)
             .await
             .context("loading the demo data")?;

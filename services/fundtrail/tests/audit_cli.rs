@@ -6,10 +6,10 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use fundtrail_audit::{AuditSettings, CheckpointSigner};
 use fundtrail_demo as demo;
 use fundtrail_identity::{DEV_AUDIENCE, DEV_ISSUER, Principal, Role};
 use fundtrail_server::{self as server, ServerSettings};
-use fundtrail_audit::{AuditSettings, CheckpointSigner};
 
 /// The token the binary acts with: an administrator's, who may also sign checkpoints.
 static TOKEN: OnceLock<String> = OnceLock::new();
@@ -80,7 +80,12 @@ async fn an_auditor_exports_verifies_and_reports() {
     TOKEN
         .set(
             issuer
-                .issue(&administrator, DEV_ISSUER, DEV_AUDIENCE, Duration::from_secs(600))
+                .issue(
+                    &administrator,
+                    DEV_ISSUER,
+                    DEV_AUDIENCE,
+                    Duration::from_mins(10),
+                )
                 .unwrap(),
         )
         .unwrap();

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use fundtrail_client::Session;
 use fundtrail_demo as demo;
 use fundtrail_identity::{Credentials, DEV_AUDIENCE, DEV_ISSUER, Principal, Role};
-use fundtrail_server::{self as server, RunningServer, ServerSettings};
 use fundtrail_proto::v1;
+use fundtrail_server::{self as server, RunningServer, ServerSettings};
 use serde_json::Value;
 
 async fn start() -> anyhow::Result<RunningServer> {
@@ -37,7 +37,12 @@ fn finance_token(running: &RunningServer) -> anyhow::Result<String> {
         .issuer
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("the test server holds its issuer"))?;
-    Ok(issuer.issue(&principal, DEV_ISSUER, DEV_AUDIENCE, Duration::from_secs(600))?)
+    Ok(issuer.issue(
+        &principal,
+        DEV_ISSUER,
+        DEV_AUDIENCE,
+        Duration::from_mins(10),
+    )?)
 }
 
 /// The store's head once nothing has been appended for a while: the process managers act
@@ -56,7 +61,7 @@ async fn settled_head(running: &RunningServer) -> anyhow::Result<u64> {
     }
 }
 
-/// Runs the built binary, with `token` in FUNDTRAIL_TOKEN when given; blocking, so off the
+/// Runs the built binary, with `token` in `FUNDTRAIL_TOKEN` when given; blocking, so off the
 /// runtime's threads.
 async fn fundtrail(token: Option<&str>, args: Vec<String>) -> anyhow::Result<Output> {
     let token = token.map(str::to_owned);
@@ -205,24 +210,27 @@ async fn the_binary_registers_and_lists_donors_as_json() -> anyhow::Result<()> {
     let running = start().await?;
     let url = running.url();
     let token = finance_token(&running)?;
-    let register = fundtrail(None, args(&[
-        "donor",
-        "register",
-        "--server",
-        &url,
-        "--token",
-        &token,
-        "--id",
-        "XM-DAC-7",
-        "--name",
-        "Netherlands",
-        "--kind",
-        "government",
-        "--matching-eligible",
-        "--request-id",
-        "cli-test-1",
-        "--json",
-    ]))
+    let register = fundtrail(
+        None,
+        args(&[
+            "donor",
+            "register",
+            "--server",
+            &url,
+            "--token",
+            &token,
+            "--id",
+            "XM-DAC-7",
+            "--name",
+            "Netherlands",
+            "--kind",
+            "government",
+            "--matching-eligible",
+            "--request-id",
+            "cli-test-1",
+            "--json",
+        ]),
+    )
     .await?;
     assert!(register.status.success(), "{}", text(&register.stderr));
     let result: Value = serde_json::from_slice(&register.stdout)?;
@@ -231,24 +239,27 @@ async fn the_binary_registers_and_lists_donors_as_json() -> anyhow::Result<()> {
     assert_eq!(result["replayed"], false);
 
     // The same request id again: the original result, nothing written.
-    let retry = fundtrail(None, args(&[
-        "donor",
-        "register",
-        "--server",
-        &url,
-        "--token",
-        &token,
-        "--id",
-        "XM-DAC-7",
-        "--name",
-        "Netherlands",
-        "--kind",
-        "government",
-        "--matching-eligible",
-        "--request-id",
-        "cli-test-1",
-        "--json",
-    ]))
+    let retry = fundtrail(
+        None,
+        args(&[
+            "donor",
+            "register",
+            "--server",
+            &url,
+            "--token",
+            &token,
+            "--id",
+            "XM-DAC-7",
+            "--name",
+            "Netherlands",
+            "--kind",
+            "government",
+            "--matching-eligible",
+            "--request-id",
+            "cli-test-1",
+            "--json",
+        ]),
+    )
     .await?;
     let replay: Value = serde_json::from_slice(&retry.stdout)?;
     assert_eq!(replay["replayed"], true);
@@ -291,22 +302,25 @@ async fn the_server_refusal_is_printed_with_its_code_and_reason() -> anyhow::Res
     let running = start().await?;
     let url = running.url();
     let token = finance_token(&running)?;
-    let missing = fundtrail(Some(&token), args(&[
-        "pledge",
-        "record",
-        "--server",
-        &url,
-        "--donor",
-        "XM-DAC-7",
-        "--amount",
-        "1000000.00",
-        "--currency",
-        "EUR",
-        "--country",
-        "BA",
-        "--date",
-        "2025-01-10",
-    ]))
+    let missing = fundtrail(
+        Some(&token),
+        args(&[
+            "pledge",
+            "record",
+            "--server",
+            &url,
+            "--donor",
+            "XM-DAC-7",
+            "--amount",
+            "1000000.00",
+            "--currency",
+            "EUR",
+            "--country",
+            "BA",
+            "--date",
+            "2025-01-10",
+        ]),
+    )
     .await?;
     assert!(!missing.status.success());
     let error = text(&missing.stderr);

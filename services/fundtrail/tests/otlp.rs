@@ -143,12 +143,16 @@ async fn the_binary_exports_its_spans_and_metrics_and_flushes_them_when_stopped(
         donor_id: None,
     };
     let token = issuer
-        .issue(&administrator, DEV_ISSUER, DEV_AUDIENCE, Duration::from_mins(5))
+        .issue(
+            &administrator,
+            DEV_ISSUER,
+            DEV_AUDIENCE,
+            Duration::from_mins(5),
+        )
         .unwrap();
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().unwrap(),
-    );
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let mut pledges = PledgesClient::connect(url).await.unwrap();
     pledges.register_donor(request).await.unwrap();
     assert!(

@@ -340,7 +340,10 @@ impl PledgesService {
 }
 
 impl PledgesService {
-    async fn donor(&self, request: &Request<v1::GetDonorRequest>) -> Result<v1::DonorView, ServiceError> {
+    async fn donor(
+        &self,
+        request: &Request<v1::GetDonorRequest>,
+    ) -> Result<v1::DonorView, ServiceError> {
         let donor_id = &request.get_ref().donor_id;
         acts_for_donor(principal(request)?, donor_id)?;
         views::donor(&self.ledger, donor_id).await
@@ -348,7 +351,10 @@ impl PledgesService {
 
     /// A pledge; a donor integration reads its own donor's only, and learns nothing of the
     /// others beyond that they are not its own.
-    async fn pledge(&self, request: &Request<v1::GetPledgeRequest>) -> Result<v1::PledgeView, ServiceError> {
+    async fn pledge(
+        &self,
+        request: &Request<v1::GetPledgeRequest>,
+    ) -> Result<v1::PledgeView, ServiceError> {
         let caller = principal(request)?;
         let pledge = views::pledge(&self.ledger, &request.get_ref().pledge_id).await?;
         acts_for_donor(caller, &pledge.donor_id)?;

@@ -16,13 +16,15 @@ use tonic::{Code, Request};
 /// A request as the server's authentication layer hands it on, from an auditor.
 fn as_staff<T>(body: T) -> Request<T> {
     let mut request = Request::new(body);
-    request.extensions_mut().insert(fundtrail_identity::Principal {
-        subject: "auditor@itf.si".into(),
-        display_name: "Auditor".into(),
-        organisation: "ITF Enhancing Human Security".into(),
-        roles: [fundtrail_identity::Role::Auditor].into(),
-        donor_id: None,
-    });
+    request
+        .extensions_mut()
+        .insert(fundtrail_identity::Principal {
+            subject: "auditor@itf.si".into(),
+            display_name: "Auditor".into(),
+            organisation: "ITF Enhancing Human Security".into(),
+            roles: [fundtrail_identity::Role::Auditor].into(),
+            donor_id: None,
+        });
     request
 }
 

@@ -16,10 +16,13 @@ impl Dialect for Postgres {
         view text PRIMARY KEY, generation bigint NOT NULL, position bigint NOT NULL, \
         recorded_at bigint NOT NULL, reporting_currency text NOT NULL)";
 
-    const BEGIN_CREATING: &'static str = "BEGIN; \
-        SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.projection_views'))";
+    const BEGIN_CREATING: &'static str = "BEGIN";
+    const AFTER_BEGIN_CREATING: &'static str =
+        "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.projection_views'))";
 
-    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN";
+    const AFTER_BEGIN_SNAPSHOT: &'static str =
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
     const DOC_AS_TEXT: &'static str = "doc::text";
 

@@ -29,6 +29,14 @@ pub(super) trait Dialect: Database {
     /// Begins a transaction that reads from one snapshot.
     const BEGIN_SNAPSHOT: &'static str;
 
+    /// Run as the first statement of the creating and the snapshot transactions, after a plain
+    /// `BEGIN`: a multi-statement or read-only `BEGIN` cancelled half-way leaves the pooled
+    /// connection inside a transaction sqlx does not know about, and the next user of that
+    /// connection fails (for example with "cannot execute CREATE TABLE in a read-only
+    /// transaction").
+    const AFTER_BEGIN_CREATING: &'static str;
+    const AFTER_BEGIN_SNAPSHOT: &'static str;
+
     /// The `doc` column as text.
     const DOC_AS_TEXT: &'static str;
 
@@ -146,6 +154,12 @@ where
             .begin_with(DB::BEGIN_CREATING)
             .await
             .map_err(|e| db_error("preparing views", &e))?;
+        if !DB::AFTER_BEGIN_CREATING.is_empty() {
+            sqlx::query(DB::AFTER_BEGIN_CREATING)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error("preparing views", &e))?;
+        }
         sqlx::query(DB::CREATE_VIEWS_TABLE)
             .execute(&mut *tx)
             .await
@@ -187,6 +201,12 @@ where
             .begin_with(DB::BEGIN_SNAPSHOT)
             .await
             .map_err(|e| db_error("reading a view", &e))?;
+        if !DB::AFTER_BEGIN_SNAPSHOT.is_empty() {
+            sqlx::query(DB::AFTER_BEGIN_SNAPSHOT)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error("reading a view", &e))?;
+        }
         let meta = DB::read_meta(&mut tx, view).await?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT kind, key, {} FROM {}",

@@ -24,6 +24,9 @@ impl Dialect for Sqlite {
     /// A SQLite transaction reads from one snapshot from its first read on.
     const BEGIN_SNAPSHOT: &'static str = "BEGIN";
 
+    const AFTER_BEGIN_CREATING: &'static str = "";
+    const AFTER_BEGIN_SNAPSHOT: &'static str = "";
+
     const DOC_AS_TEXT: &'static str = "doc";
 
     fn create_table(name: &str) -> String {

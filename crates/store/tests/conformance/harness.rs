@@ -128,12 +128,7 @@ impl Harness for Pg {
         postgres::save_cursor_in(&mut tx, consumer, position)
             .await
             .unwrap();
-        assert!(
-            postgres::load_cursor_in(&mut tx, consumer)
-                .await
-                .unwrap()
-                >= position
-        );
+        assert!(postgres::load_cursor_in(&mut tx, consumer).await.unwrap() >= position);
         if commit {
             tx.commit().await.unwrap();
         } else {
