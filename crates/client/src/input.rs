@@ -4,7 +4,6 @@
 //! currency's minor unit is an error, never a rounding.
 
 use anyhow::{anyhow, bail};
-use chrono::NaiveDate;
 use clap::Args;
 use fundtrail_domain::{
     CountryCode, Currency, DomainError, DonorId, ExchangeRate, MatchRatio, Money,
@@ -45,9 +44,9 @@ pub fn amount(option: &str, text: &str, currency: Currency) -> anyhow::Result<Mo
 }
 
 pub fn date(option: &str, text: &str) -> anyhow::Result<String> {
-    NaiveDate::parse_from_str(text.trim(), fundtrail_proto::wire::DATE_FORMAT)
+    fundtrail_proto::wire::calendar_date(text.trim())
         .map(fundtrail_proto::wire::date_text)
-        .map_err(|_| anyhow!("{option} {text:?}: not a date in the form YYYY-MM-DD"))
+        .ok_or_else(|| anyhow!("{option} {text:?}: not a date in the form YYYY-MM-DD"))
 }
 
 pub fn country(option: &str, text: &str) -> anyhow::Result<CountryCode> {
@@ -149,8 +148,8 @@ impl RateArgs {
         else {
             return Ok(None);
         };
-        let date = NaiveDate::parse_from_str(date.trim(), fundtrail_proto::wire::DATE_FORMAT)
-            .map_err(|_| anyhow!("--rate-date {date:?}: not a date in the form YYYY-MM-DD"))?;
+        let date = fundtrail_proto::wire::calendar_date(date.trim())
+            .ok_or_else(|| anyhow!("--rate-date {date:?}: not a date in the form YYYY-MM-DD"))?;
         let parsed = ExchangeRate::parse(base, quote, rate, source.clone(), date)
             .map_err(|e| anyhow!("--rate {rate:?} ({base} to {quote}): {e}"))?;
         Ok(Some(v1::ExchangeRate::from(&parsed)))

@@ -33,8 +33,24 @@ pub fn opt_money(field: &str, value: Option<&v1::Money>) -> Result<Option<Money>
     value.map(|m| money(field, Some(m))).transpose()
 }
 
+/// A calendar date written exactly `YYYY-MM-DD` (ISO 8601, four-digit year): chrono alone also
+/// takes a signed or unpadded year (`-2025-01-01`, `+2025-01-01`, `2025-1-1`) and a stored
+/// date must be what the client meant, so anything else is refused rather than rewritten.
+pub fn calendar_date(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shaped {
+        return None;
+    }
+    NaiveDate::parse_from_str(text, DATE_FORMAT).ok()
+}
+
 pub fn date(field: &str, text: &str) -> Result<NaiveDate, DomainError> {
-    NaiveDate::parse_from_str(text.trim(), DATE_FORMAT).map_err(|_| {
+    calendar_date(text).ok_or_else(|| {
         DomainError::invalid(
             field,
             format!("{text:?} is not a date in the form YYYY-MM-DD"),
@@ -267,4 +283,38 @@ impl From<DonorKind> for v1::DonorKind {
 
 pub fn date_text(date: NaiveDate) -> String {
     date.format(DATE_FORMAT).to_string()
+}
+
+#[cfg(test)]
+mod dates {
+    use super::{calendar_date, date};
+
+    #[test]
+    fn only_four_digit_padded_dates_are_dates() {
+        assert_eq!(
+            calendar_date("2025-01-31")
+                .map(|d| d.to_string())
+                .as_deref(),
+            Some("2025-01-31")
+        );
+        for refused in [
+            "-2025-01-01",
+            "+2025-01-01",
+            "2025-1-1",
+            "02025-01-01",
+            " 2025-01-01",
+            "2025-01-01 ",
+            "2025-02-30",
+            "2025/01/01",
+            "",
+            "２０２５-01-01",
+        ] {
+            assert!(
+                calendar_date(refused).is_none(),
+                "{refused:?} was taken as a date"
+            );
+            let error = date("pledged_on", refused).unwrap_err().to_string();
+            assert!(error.starts_with("pledged_on:"), "{error}");
+        }
+    }
 }
