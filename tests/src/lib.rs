@@ -125,12 +125,7 @@ pub fn donor_integration(subject: &str, donor_id: &str) -> Principal {
 /// A bearer token for `principal`, signed by [`issuer`].
 pub fn token(principal: &Principal) -> String {
     issuer()
-        .issue(
-            principal,
-            DEV_ISSUER,
-            DEV_AUDIENCE,
-            Duration::from_hours(1),
-        )
+        .issue(principal, DEV_ISSUER, DEV_AUDIENCE, Duration::from_hours(1))
         .expect("test principals are valid")
 }
 

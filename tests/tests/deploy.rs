@@ -16,9 +16,9 @@ mod telemetry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use fundtrail_server::config::{Config, ENVIRONMENT};
 use fundtrail_log::LogConfig;
 use fundtrail_proto::v1;
+use fundtrail_server::config::{Config, ENVIRONMENT};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use fundtrail_server::Roles;
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_client::FundingClient;
+use fundtrail_server::Roles;
 use fundtrail_tests::story;
 use fundtrail_tests::{
     Clients, country_earmark, drop_schema, kafka, money, nats, one_service, unique_schema,

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fundtrail_server::Roles;
 use fundtrail_domain::Event;
 use fundtrail_log::{Consumer, ConsumerOptions, Delivery, EventSource, LogError};
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::funding_client::FundingClient;
+use fundtrail_server::Roles;
 use fundtrail_service::ServiceError;
 use fundtrail_service::reaction::{self, Handled, Reaction};
 use fundtrail_store::{Cursor, EventStore, RecordedEvent};

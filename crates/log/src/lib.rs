@@ -20,9 +20,9 @@
 //! single ordered lane (what a partition has not delivered yet is read from the store). The
 //! wire format is docs/log-format.md.
 
-pub mod cursor;
 pub mod config;
 mod consumer;
+pub mod cursor;
 pub mod envelope;
 mod error;
 mod kafka;

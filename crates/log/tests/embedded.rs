@@ -192,10 +192,6 @@ async fn kafka_lanes_read_in_position_order_come_out_in_global_order() {
     let handled = drain(&store, &ordered).await;
     let positions: Vec<u64> = handled.iter().map(|h| h.0).collect();
     assert_eq!(positions, (1..=8).collect::<Vec<_>>());
-    assert!(
-        handled
-            .iter()
-            .all(|(_, cursor)| cursor == "views.test")
-    );
+    assert!(handled.iter().all(|(_, cursor)| cursor == "views.test"));
     assert_eq!(store.load_cursor("views.test").await.unwrap(), 8);
 }

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use fundtrail_server::config::Config;
 use fundtrail_log::LogConfig;
+use fundtrail_server::config::Config;
 use serde_yaml_ng::{Mapping, Value};
 
 use crate::image::image_environment;

@@ -196,12 +196,9 @@ pub fn counter_as(
                             .and_then(|e| e.country())
                             .map_or_else(|| "XX".to_owned(), |c| c.to_string());
                     let mut tx = store.pool().begin().await.unwrap();
-                    let fresh = advance_sqlite(
-                        &mut tx,
-                        &next.cursor.consumer,
-                        next.cursor.position,
-                    )
-                    .await?;
+                    let fresh =
+                        advance_sqlite(&mut tx, &next.cursor.consumer, next.cursor.position)
+                            .await?;
                     if fresh {
                         sqlx::query(
                             "INSERT INTO effects (consumer, position, country, lane, member) \

@@ -93,9 +93,6 @@ pub async fn save_cursor_in(
 }
 
 /// Loads a consumer's cursor inside the caller's own transaction; 0 when none.
-pub async fn load_cursor_in(
-    conn: &mut PgConnection,
-    consumer: &str,
-) -> Result<u64, StoreError> {
+pub async fn load_cursor_in(conn: &mut PgConnection, consumer: &str) -> Result<u64, StoreError> {
     Postgres::load_cursor(conn, consumer).await
 }

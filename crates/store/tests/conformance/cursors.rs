@@ -31,8 +31,7 @@ pub async fn cursor_commits_with_its_append<H: Harness>() {
     let h = H::new().await;
     let store = h.store();
     let effect = |expected, position| {
-        AppendRequest::new("account-1", expected, events(1))
-            .with_cursor("allocations", position)
+        AppendRequest::new("account-1", expected, events(1)).with_cursor("allocations", position)
     };
     store
         .append(effect(ExpectedVersion::NoStream, 7))

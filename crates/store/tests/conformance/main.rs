@@ -4,8 +4,8 @@
 
 mod appends;
 mod chain;
-mod cursors;
 mod concurrency;
+mod cursors;
 mod harness;
 mod subscriptions;
 mod util;
