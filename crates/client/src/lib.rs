@@ -7,6 +7,7 @@
 
 use clap::{Args, Subcommand};
 
+mod contributions;
 pub mod credentials;
 mod disbursements;
 mod donors;
@@ -15,6 +16,7 @@ mod funding;
 pub mod input;
 pub mod output;
 mod pledges;
+mod pools;
 mod projects;
 pub mod session;
 
@@ -30,9 +32,9 @@ pub enum Command {
     /// Pledges: what a donor promised, its agreement, amendments and withdrawal.
     Pledge(pledges::PledgeArgs),
     /// Contributions: money received on a pledge and its allocation to projects.
-    Contribution(pledges::ContributionArgs),
+    Contribution(contributions::ContributionArgs),
     /// Matching pools: one donor matching other donors' contributions.
-    Pool(pledges::PoolArgs),
+    Pool(pools::PoolArgs),
     /// Projects in mine-affected countries and their implementing partners.
     Project(projects::ProjectArgs),
     /// Project milestones: planning, progress reports and their verification.
@@ -114,8 +116,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
     let result = match command {
         Command::Donor(args) => donors::run(args).await,
         Command::Pledge(args) => pledges::run_pledge(args).await,
-        Command::Contribution(args) => pledges::run_contribution(args).await,
-        Command::Pool(args) => pledges::run_pool(args).await,
+        Command::Contribution(args) => contributions::run_contribution(args).await,
+        Command::Pool(args) => pools::run_pool(args).await,
         Command::Project(args) => projects::run_project(args).await,
         Command::Milestone(args) => projects::run_milestone(args).await,
         Command::Disbursement(args) => disbursements::run_disbursement(args).await,
