@@ -12,24 +12,25 @@
 //! The process managers act asynchronously, so the loader waits (bounded) for each credit
 //! and unlocked tranche before it relies on them. Rates are quoted in USD: the set assumes
 //! the server's default reporting currency.
+//!
+//! Longer than most files on purpose: `Loader::step` is one match over the script's kinds of
+//! step, read in the order the fund lives them; waiting and the matching expectations are apart.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
-use chrono::NaiveDate;
-use fundtrail_domain::{
-    CountryCode, Currency, DonorId, DonorKind, DonorProfile, MatchRatio, MatchingPoolId, Money,
-    PoolTerms,
-};
+use anyhow::{Context, anyhow};
+use fundtrail_domain::{Currency, MatchRatio, Money};
 use fundtrail_identity::{Credentials, DEV_AUDIENCE, DEV_ISSUER, Issuer, Principal, Role};
 use fundtrail_proto::v1;
 use tonic::{Response, Status};
 
-use fundtrail_client::{CallError, Session, output};
+use fundtrail_client::{CallError, Session};
 
+mod matching;
 #[rustfmt::skip]
 mod script;
+mod wait;
 
 use script::{
     DIRECTOR, DONORS, Donor, FINANCE, FUND, MONITORING, PLEDGES, POOL_CAP, POOL_COUNTRIES,
@@ -560,177 +561,6 @@ impl Loader<'_> {
         }
         Ok(())
     }
-
-    /// Polls a project's account until `ready`, within [`WAIT`].
-    async fn wait_for_account(
-        &self,
-        project: &str,
-        what: &str,
-        ready: impl Fn(&v1::ProjectAccountView) -> bool,
-    ) -> anyhow::Result<()> {
-        let (project_id, _, spec) = self.project(project)?;
-        let deadline = Instant::now() + WAIT;
-        let mut delay = Duration::from_millis(10);
-        loop {
-            let request = v1::GetProjectAccountRequest {
-                project_id: project_id.clone(),
-            };
-            let account = self.session.answer(
-                self.session
-                    .disbursements()
-                    .get_project_account(self.session.request(request))
-                    .await,
-                None,
-            )?;
-            if ready(&account) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "waited {}s for {what} on the account of project {project_id} ({}) in vain: \
-                     the process managers that credit accounts and unlock tranches run with the \
-                     disbursements service; are they running and following the same store?",
-                    WAIT.as_secs(),
-                    spec.country
-                );
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(250));
-        }
-    }
-
-    async fn wait_for_credits(&self, project: &str) -> anyhow::Result<()> {
-        let expected = self.allocations.get(project).cloned().unwrap_or_default();
-        self.wait_for_account(project, "the credit of its allocations", |account| {
-            expected
-                .iter()
-                .all(|a| account.credits.iter().any(|c| &c.allocation_id == a))
-        })
-        .await
-    }
-
-    async fn wait_for_tranche(&self, project: &str, milestone: u32) -> anyhow::Result<()> {
-        let what = format!("the tranche of milestone {milestone}");
-        self.wait_for_account(project, &what, |account| {
-            account.unlocked_tranches.contains_key(&milestone)
-        })
-        .await
-    }
-
-    /// Waits until the matching pool has seen every receipt it matches or is funded by.
-    async fn wait_for_pool(&self, pool_id: &str) -> anyhow::Result<v1::MatchingPoolView> {
-        let (matched, funds) = expected_matching()?;
-        let deadline = Instant::now() + WAIT;
-        let mut delay = Duration::from_millis(10);
-        loop {
-            let request = v1::GetMatchingPoolRequest {
-                pool_id: pool_id.to_owned(),
-            };
-            let pool = self.session.answer(
-                self.session
-                    .pledges()
-                    .get_matching_pool(self.session.request(request))
-                    .await,
-                None,
-            )?;
-            let funded = pool
-                .funds
-                .as_ref()
-                .is_some_and(|f| f.minor_units == funds.minor_units());
-            if pool.matches.len() >= matched && funded {
-                return Ok(pool);
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "waited {}s for the matching pool {pool_id} to match {matched} contributions \
-                     and record {funds} of funds in vain (it has {} matches and {}): is the \
-                     pledges service's matching process manager running?",
-                    WAIT.as_secs(),
-                    pool.matches.len(),
-                    output::money(pool.funds.as_ref()),
-                );
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(250));
-        }
-    }
-
-    /// The last position of the history, read from the Audit service when the server has it.
-    async fn head(&self) -> u64 {
-        let request = v1::StreamEventsRequest {
-            from_position: self.tally.last_position + 1,
-            ..Default::default()
-        };
-        let mut last = self.tally.last_position;
-        let Ok(response) = self
-            .session
-            .audit()
-            .stream_events(self.session.request(request))
-            .await
-        else {
-            return last;
-        };
-        let mut events = response.into_inner();
-        while let Ok(Some(event)) = events.message().await {
-            last = event.envelope.map_or(last, |e| e.position.max(last));
-        }
-        last
-    }
-}
-
-/// How many receipts the pool matches and the funds its donor's receipts bring, from the
-/// script: what the domain's pool terms admit.
-fn expected_matching() -> anyhow::Result<(usize, Money)> {
-    let terms = PoolTerms {
-        pool_id: MatchingPoolId::from_uuid(uuid::Uuid::nil()),
-        matching_donor_id: DonorId::parse(POOL_DONOR)?,
-        cap: Money::parse(Currency::USD, POOL_CAP)?,
-        ratio: MatchRatio::ONE_TO_ONE,
-        eligible_countries: POOL_COUNTRIES
-            .iter()
-            .map(|c| CountryCode::new(c))
-            .collect::<Result<_, _>>()?,
-        expires_on: date(POOL_EXPIRES)?,
-    };
-    let mut matched = 0;
-    let mut funds = Money::zero(Currency::USD);
-    for step in steps() {
-        let Step::Receive(receipt) = step else {
-            continue;
-        };
-        let Some(pledge) = PLEDGES.iter().find(|p| p.key == receipt.pledge) else {
-            bail!("demo: receipt on unknown pledge {}", receipt.pledge);
-        };
-        let Some(donor) = DONORS.iter().find(|d| d.id == pledge.donor) else {
-            bail!(
-                "demo: pledge {} of unknown donor {}",
-                pledge.key,
-                pledge.donor
-            );
-        };
-        if pledge.donor == POOL_DONOR {
-            funds = funds.checked_add(Money::parse(currency(pledge.currency)?, receipt.amount)?)?;
-            continue;
-        }
-        let profile = DonorProfile {
-            donor_id: DonorId::parse(donor.id)?,
-            name: donor.name.to_owned(),
-            // The kind of donor plays no part in matching.
-            kind: DonorKind::Government,
-            matching_eligible: donor.matching_eligible,
-        };
-        let country = (!pledge.country.is_empty())
-            .then(|| CountryCode::new(pledge.country))
-            .transpose()?;
-        if terms.admits(&profile, country, date(receipt.on)?).is_ok() {
-            matched += 1;
-        }
-    }
-    Ok((matched, funds))
-}
-
-fn date(text: &str) -> anyhow::Result<NaiveDate> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| format!("demo: date {text:?}"))
 }
 
 /// Loads the demo data into the server at `url`; returns a one-line summary.
@@ -797,6 +627,7 @@ pub async fn load(url: &str, issuer: &Issuer) -> anyhow::Result<String> {
 mod tests {
     use std::collections::HashSet;
 
+    use super::matching::expected_matching;
     use super::*;
 
     #[test]
