@@ -396,6 +396,18 @@ async fn a_donor_integration_reaches_its_own_donor_only(backend: Backend) {
         "another donor's statement",
     );
     assert_eq!(reason(&refused), "DONOR_MISMATCH");
+    // Refused before the wait for the position: a donor learns nothing by waiting on another
+    // donor's statement, and cannot hold a server thread with a position never reached.
+    let refused = tokio::time::timeout(
+        Duration::from_secs(10),
+        funding.get_donor_statement(statement(OTHER_DONOR, u64::MAX)),
+    )
+    .await
+    .expect("the refusal does not wait for the position");
+    assert_eq!(
+        reason(&denied(refused, "another donor's statement, later")),
+        "DONOR_MISMATCH"
+    );
 
     let ours = c
         .pledges

@@ -26,6 +26,7 @@ backend_tests!(
     malformed_input_names_the_fields_to_fix,
     a_retried_request_writes_nothing_new,
     concurrent_disbursements_never_overdraw_an_account,
+    a_project_closed_while_it_is_funded_takes_nothing_after,
     servers_answer_health_and_reflection,
 );
 
@@ -658,5 +659,102 @@ async fn servers_answer_health_and_reflection(backend: Backend) {
             "{service} not in {names:?}"
         );
     }
+    server.stop().await.unwrap();
+}
+
+/// Allocations and disbursement requests race the project's closing; whatever the order, no
+/// allocation or request of that project is stored after it closed.
+async fn a_project_closed_while_it_is_funded_takes_nothing_after(backend: Backend) {
+    use fundtrail_domain::{AccountEvent, Event, PledgeEvent, ProjectEvent};
+
+    let server = TestServer::start(backend).await.unwrap();
+    let mut c = server.clients().await.unwrap();
+    // A funded project with money left in its account, and pledges with money left to give.
+    let funded = story::funded_project(&mut c, "UA", 1_000_000_00, 100_000_00)
+        .await
+        .unwrap();
+    let project_id = funded.project_id.clone();
+
+    let allocations = (0..40).map(|_| {
+        let mut c = c.clone();
+        let pledge_id = funded.pledge_id.clone();
+        let project_id = project_id.clone();
+        tokio::spawn(async move {
+            story::allocate(&mut c, &pledge_id, &project_id, 10_00)
+                .await
+                .map(|_| ())
+        })
+    });
+    let requests = (0..40).map(|_| {
+        let mut c = c.clone();
+        let project_id = project_id.clone();
+        tokio::spawn(async move {
+            story::request_disbursement(&mut c, &project_id, 10_00, 0)
+                .await
+                .map(|_| ())
+        })
+    });
+    let mut racing: Vec<_> = allocations.chain(requests).collect();
+    // Closed while the others are in flight.
+    racing.insert(
+        20,
+        tokio::spawn({
+            let mut c = c.clone();
+            let project_id = project_id.clone();
+            async move {
+                c.milestones
+                    .close_project(as_actor(
+                        PARTNER,
+                        v1::CloseProjectRequest {
+                            request_id: rid(),
+                            project_id,
+                            reason: "completed".to_owned(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await
+                    .map(|_| ())
+            }
+        }),
+    );
+    let mut closed_refusals = 0;
+    for task in racing {
+        match task.await.unwrap() {
+            Ok(()) => {}
+            Err(status) if reason(&status) == "PROJECT_CLOSED" => closed_refusals += 1,
+            Err(status) => panic!("{status:?}"),
+        }
+    }
+
+    let events = server.server.store.read_all(1, 10_000).await.unwrap();
+    let mut closed_at = None;
+    let mut after_close = Vec::new();
+    for event in &events {
+        let decoded = fundtrail_proto::decode(&event.event_type, &event.payload).unwrap();
+        let of_project = match &decoded {
+            Event::Project(ProjectEvent::Closed { project_id: id, .. })
+                if id.to_string() == project_id =>
+            {
+                assert_eq!(closed_at, None, "closed once");
+                closed_at = Some(event.position);
+                false
+            }
+            Event::Pledge(PledgeEvent::ContributionAllocated { project_id: id, .. })
+            | Event::Account(AccountEvent::DisbursementRequested { project_id: id, .. }) => {
+                id.to_string() == project_id
+            }
+            _ => false,
+        };
+        if of_project && closed_at.is_some() {
+            after_close.push((event.position, event.event_type.clone()));
+        }
+    }
+    assert!(closed_at.is_some(), "the project was closed");
+    assert_eq!(
+        after_close,
+        [],
+        "stored after the project closed at {closed_at:?}"
+    );
+    eprintln!("{closed_refusals} of 80 refused as PROJECT_CLOSED");
     server.stop().await.unwrap();
 }

@@ -13,7 +13,8 @@ use crate::token::{self, Expectations};
 /// configured client CAs.
 #[derive(Debug)]
 pub struct Authenticator {
-    keys: Arc<KeyStore>,
+    /// `None` when only client certificates authenticate.
+    keys: Option<Arc<KeyStore>>,
     expect: Expectations,
     client_cas: Option<ClientCas>,
 }
@@ -21,13 +22,23 @@ pub struct Authenticator {
 impl Authenticator {
     /// Loads the key set (fetching it when it is a URL) and the client CAs.
     pub async fn new(config: AuthConfig) -> Result<Self, IdentityError> {
-        if config.issuer.trim().is_empty() {
-            return Err(IdentityError::Config("the issuer tokens must name"));
-        }
-        if config.audience.trim().is_empty() {
-            return Err(IdentityError::Config("the audience tokens must be for"));
-        }
-        let keys = KeyStore::open(&config.jwks).await?;
+        let keys = match &config.jwks {
+            Some(jwks) => {
+                if config.issuer.trim().is_empty() {
+                    return Err(IdentityError::Config("the issuer tokens must name"));
+                }
+                if config.audience.trim().is_empty() {
+                    return Err(IdentityError::Config("the audience tokens must be for"));
+                }
+                Some(KeyStore::open(jwks).await?)
+            }
+            None if config.client_ca.is_none() => {
+                return Err(IdentityError::Config(
+                    "a key set for bearer tokens or a CA for client certificates",
+                ));
+            }
+            None => None,
+        };
         let client_cas = config
             .client_ca
             .as_deref()
@@ -48,10 +59,11 @@ impl Authenticator {
     /// reload of the key set in the background and is refused; see
     /// [`verify_bearer_with_reload`](Self::verify_bearer_with_reload) to wait for it instead.
     pub fn verify_bearer(&self, token: &str) -> Result<Principal, AuthError> {
-        let verified = token::verify(token, &self.keys.current(), &self.expect);
+        let keys = self.keys.as_ref().ok_or(AuthError::NoTokenKeys)?;
+        let verified = token::verify(token, &keys.current(), &self.expect);
         match &verified {
-            Err(AuthError::UnknownKey) => self.keys.reload_in_background(),
-            _ => self.keys.refresh_if_stale(),
+            Err(AuthError::UnknownKey) => keys.reload_in_background(),
+            _ => keys.refresh_if_stale(),
         }
         verified
     }
@@ -60,13 +72,14 @@ impl Authenticator {
     /// for the key set to be reloaded (at most once every 30 seconds) and is checked again, so
     /// the first token under a rotated key is accepted.
     pub async fn verify_bearer_with_reload(&self, token: &str) -> Result<Principal, AuthError> {
-        match token::verify(token, &self.keys.current(), &self.expect) {
+        let keys = self.keys.as_ref().ok_or(AuthError::NoTokenKeys)?;
+        match token::verify(token, &keys.current(), &self.expect) {
             Err(AuthError::UnknownKey) => {
-                self.keys.reload_if_due().await;
-                token::verify(token, &self.keys.current(), &self.expect)
+                keys.reload_if_due().await;
+                token::verify(token, &keys.current(), &self.expect)
             }
             verified => {
-                self.keys.refresh_if_stale();
+                keys.refresh_if_stale();
                 verified
             }
         }

@@ -10,11 +10,12 @@ pub const DEV_AUDIENCE: &str = "fundtrail";
 /// What an [`Authenticator`](crate::Authenticator) trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthConfig {
-    /// The public keys bearer tokens are signed with.
-    pub jwks: JwksSource,
-    /// The `iss` tokens must carry.
+    /// The public keys bearer tokens are signed with; `None` when only client certificates
+    /// authenticate (then `client_ca` is required).
+    pub jwks: Option<JwksSource>,
+    /// The `iss` tokens must carry (required with `jwks`).
     pub issuer: String,
-    /// The `aud` tokens must include.
+    /// The `aud` tokens must include (required with `jwks`).
     pub audience: String,
     /// Clock skew allowed on `exp`, `nbf` and certificate validity, in seconds.
     pub leeway_seconds: u64,

@@ -75,6 +75,8 @@ pub enum AuthError {
     ProcessSubject,
     #[error("client certificates are not accepted: no client CA is configured")]
     NoClientCa,
+    #[error("bearer tokens are not accepted: this server authenticates client certificates only")]
+    NoTokenKeys,
     #[error("the client certificate is refused: {0}")]
     Certificate(String),
 }

@@ -188,7 +188,7 @@ impl Issuer {
     /// A configuration trusting this issuer's key alone.
     pub fn config(&self, issuer: &str, audience: &str) -> AuthConfig {
         AuthConfig {
-            jwks: JwksSource::Keys(self.jwks_json()),
+            jwks: Some(JwksSource::Keys(self.jwks_json())),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
             leeway_seconds: AuthConfig::DEFAULT_LEEWAY_SECONDS,

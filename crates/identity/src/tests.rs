@@ -328,7 +328,7 @@ async fn the_configuration_must_name_issuer_audience_and_usable_keys() {
             .is_err()
     );
     let empty = AuthConfig {
-        jwks: JwksSource::Keys("{\"keys\": []}".to_owned()),
+        jwks: Some(JwksSource::Keys("{\"keys\": []}".to_owned())),
         ..issuer.config(DEV_ISSUER, DEV_AUDIENCE)
     };
     assert!(matches!(
@@ -336,7 +336,7 @@ async fn the_configuration_must_name_issuer_audience_and_usable_keys() {
         Err(IdentityError::Jwks { .. })
     ));
     let missing = AuthConfig {
-        jwks: JwksSource::File("/nonexistent/jwks.json".into()),
+        jwks: Some(JwksSource::File("/nonexistent/jwks.json".into())),
         ..issuer.config(DEV_ISSUER, DEV_AUDIENCE)
     };
     assert!(matches!(
@@ -364,7 +364,7 @@ async fn the_development_key_is_kept_and_published() {
     assert!(key.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{key}");
 
     let config = AuthConfig {
-        jwks: JwksSource::File(dir.path().join("jwks.json")),
+        jwks: Some(JwksSource::File(dir.path().join("jwks.json"))),
         ..first.config(DEV_ISSUER, DEV_AUDIENCE)
     };
     let authenticator = Authenticator::new(config).await.unwrap();

@@ -226,21 +226,23 @@ impl Config {
 
     /// Whom the server trusts; `None` when nothing is configured, which a server refuses.
     pub fn auth_config(&self) -> Option<AuthConfig> {
-        let jwks = self.auth_jwks.trim();
-        if jwks.is_empty() {
+        let client_ca = non_empty(&self.tls_client_ca).map(PathBuf::from);
+        let jwks = non_empty(&self.auth_jwks).map(|jwks| {
+            if jwks.starts_with("https://") || jwks.starts_with("http://") {
+                JwksSource::Url(jwks.to_owned())
+            } else {
+                JwksSource::File(PathBuf::from(jwks))
+            }
+        });
+        if jwks.is_none() && client_ca.is_none() {
             return None;
         }
-        let source = if jwks.starts_with("https://") || jwks.starts_with("http://") {
-            JwksSource::Url(jwks.to_owned())
-        } else {
-            JwksSource::File(PathBuf::from(jwks))
-        };
         Some(AuthConfig {
-            jwks: source,
+            jwks,
             issuer: self.auth_issuer.trim().to_owned(),
             audience: self.auth_audience.trim().to_owned(),
             leeway_seconds: AuthConfig::DEFAULT_LEEWAY_SECONDS,
-            client_ca: non_empty(&self.tls_client_ca).map(PathBuf::from),
+            client_ca,
         })
     }
 
@@ -376,7 +378,7 @@ mod tests {
         let auth = config.auth_config().unwrap();
         assert_eq!(
             auth.jwks,
-            JwksSource::Url("https://login.example.org/jwks".to_owned())
+            Some(JwksSource::Url("https://login.example.org/jwks".to_owned()))
         );
         assert_eq!(auth.audience, fundtrail_identity::DEV_AUDIENCE);
         assert_eq!(auth.client_ca, Some(PathBuf::from("clients.pem")));
@@ -384,7 +386,14 @@ mod tests {
         config.auth_jwks = "/etc/fundtrail/jwks.json".to_owned();
         assert_eq!(
             config.auth_config().unwrap().jwks,
-            JwksSource::File(PathBuf::from("/etc/fundtrail/jwks.json"))
+            Some(JwksSource::File(PathBuf::from("/etc/fundtrail/jwks.json")))
+        );
+        config.auth_jwks = String::new();
+        let certificates_only = config.auth_config().unwrap();
+        assert_eq!(
+            (certificates_only.jwks, certificates_only.client_ca),
+            (None, Some(PathBuf::from("clients.pem"))),
+            "client certificates alone are a configuration"
         );
 
         let bad = |f: fn(&mut Config)| {

@@ -153,7 +153,8 @@ impl RunningServer {
 pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
     let auth = settings.auth.clone().context(
         "no authentication is configured: set auth_jwks (a JWKS file or URL) and auth_issuer \
-         (FUNDTRAIL_AUTH_JWKS, FUNDTRAIL_AUTH_ISSUER); `fundtrail dev` makes its own",
+         (FUNDTRAIL_AUTH_JWKS, FUNDTRAIL_AUTH_ISSUER) for bearer tokens, or tls_client_ca for \
+         client certificates; `fundtrail dev` makes its own",
     )?;
     let authenticator = Arc::new(
         Authenticator::new(auth)

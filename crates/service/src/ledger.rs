@@ -107,14 +107,23 @@ impl Ledger {
     /// What commands of other aggregates need to know of a project. A project that was never
     /// registered has nothing to know, so naming one is refused as `PROJECT_NOT_FOUND`.
     pub async fn project(&self, project_id: &ProjectId) -> Result<ProjectSummary, ServiceError> {
+        Ok(self.project_at(project_id).await?.0)
+    }
+
+    /// [`Ledger::project`] and the version of the project's stream it was read at.
+    async fn project_at(
+        &self,
+        project_id: &ProjectId,
+    ) -> Result<(ProjectSummary, u64), ServiceError> {
         let loaded = self.load::<Project>(&Project::stream(project_id)).await?;
-        loaded.state.summary().ok_or_else(|| {
-            DomainError::refused(
+        match (loaded.state.summary(), loaded.version) {
+            (Some(summary), Some(version)) => Ok((summary, version)),
+            _ => Err(DomainError::refused(
                 Reason::ProjectNotFound,
                 format!("project {project_id} is not registered"),
             )
-            .into()
-        })
+            .into()),
+        }
     }
 
     /// Runs a command against a stream and appends what it decides, answering a retried
@@ -131,9 +140,40 @@ impl Ledger {
         A::Command: Send,
         F: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
     {
-        self.run(ctx, stream, decide, None)
+        self.run(ctx, stream, None, |a: &A, _| decide(a), None)
             .instrument(command_span(A::CATEGORY, ctx, stream))
             .await
+    }
+
+    /// Like [`Ledger::execute`], for a decision that depends on what a project is (open or
+    /// closed, its currency): the project is read with the stream, and the events are appended
+    /// only if the project's stream is still where it was read, so a project closed in
+    /// between is decided on again rather than credited or paid from.
+    pub async fn execute_on_project<A, F>(
+        &self,
+        ctx: &CommandContext,
+        stream: &str,
+        project_id: &ProjectId,
+        decide: F,
+    ) -> Result<v1::CommandResult, ServiceError>
+    where
+        A: Stored,
+        A::Event: Send + Sync + Clone,
+        A::Command: Send,
+        F: Fn(&A, &ProjectSummary) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
+    {
+        self.run(
+            ctx,
+            stream,
+            Some(project_id),
+            |a: &A, project: Option<&ProjectSummary>| match project {
+                Some(project) => decide(a, project),
+                None => Ok(Vec::new()),
+            },
+            None,
+        )
+        .instrument(command_span(A::CATEGORY, ctx, stream))
+        .await
     }
 
     /// A process manager's reaction: like [`Ledger::execute`], with the consumer's cursor
@@ -151,7 +191,7 @@ impl Ledger {
         A::Command: Send,
         F: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
     {
-        self.run(ctx, stream, decide, Some(cursor))
+        self.run(ctx, stream, None, |a: &A, _| decide(a), Some(cursor))
             .instrument(command_span(A::CATEGORY, ctx, stream))
             .await
     }
@@ -167,6 +207,7 @@ impl Ledger {
         &self,
         ctx: &CommandContext,
         stream: &str,
+        project_id: Option<&ProjectId>,
         decide: F,
         cursor: Option<fundtrail_store::Cursor>,
     ) -> Result<v1::CommandResult, ServiceError>
@@ -174,7 +215,7 @@ impl Ledger {
         A: Stored,
         A::Event: Send + Sync + Clone,
         A::Command: Send,
-        F: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
+        F: Fn(&A, Option<&ProjectSummary>) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
     {
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
@@ -185,6 +226,10 @@ impl Ledger {
             if let Some(replayed) = self.replay(ctx).await? {
                 return Ok(replayed);
             }
+            let project = match project_id {
+                Some(id) => Some(self.project_at(id).await?),
+                None => None,
+            };
             let loaded = self.load::<A>(stream).await?;
             if let Some(expected) = ctx.expected_version
                 && loaded.version != Some(expected)
@@ -196,7 +241,7 @@ impl Ledger {
                 }
                 .into());
             }
-            let events = decide(&loaded.state)?;
+            let events = decide(&loaded.state, project.as_ref().map(|(summary, _)| summary))?;
             if events.is_empty() {
                 // Nothing to append, but a reaction's progress still counts.
                 if let Some(cursor) = &cursor {
@@ -239,6 +284,10 @@ impl Ledger {
                 .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             let mut request = AppendRequest::new(stream, expected, new_events)
                 .with_idempotency(ctx.idempotency_key.clone(), ctx.fingerprint);
+            if let (Some(id), Some((_, version))) = (project_id, &project) {
+                request =
+                    request.with_unchanged(Project::stream(id), ExpectedVersion::Exact(*version));
+            }
             request.cursor.clone_from(&cursor);
             let appended = self.store.append(request).instrument(append.clone()).await;
             if let Ok(result) = &appended {
@@ -257,11 +306,16 @@ impl Ledger {
             match appended {
                 Ok(result) if result.replayed => return self.result_of(&result).await,
                 Ok(result) => return Ok(command_result(&result, created)),
-                Err(StoreError::WrongExpectedVersion { .. }) if ctx.expected_version.is_none() => {
+                // The client's expected version holds for its own stream only: a project
+                // that changed under the command is read again whatever the client expected.
+                Err(StoreError::WrongExpectedVersion {
+                    stream: changed, ..
+                }) if ctx.expected_version.is_none() || changed != stream => {
                     tracing::debug!(
                         stream,
+                        changed,
                         attempt,
-                        "stream changed under the command; deciding again"
+                        "a stream changed under the command; deciding again"
                     );
                 }
                 Err(error) => return Err(error.into()),

@@ -141,6 +141,16 @@ fn append_one<'a>(
     event_ids: &mut HashSet<Uuid>,
     rows: &mut Vec<Row<'a>>,
 ) -> Result<AppendResult, StoreError> {
+    for (other, expected) in &request.unchanged {
+        let actual = streams.get(other).copied();
+        if !expected.accepts(actual) {
+            return Err(StoreError::WrongExpectedVersion {
+                stream: other.clone(),
+                expected: *expected,
+                actual,
+            });
+        }
+    }
     let actual = streams.get(&request.stream).copied();
     if !request.expected.accepts(actual) {
         return Err(StoreError::WrongExpectedVersion {

@@ -147,6 +147,11 @@ pub struct AppendRequest {
     /// Saved (only forward) in the same transaction as the events; process managers use this
     /// so that their effects and their progress commit together.
     pub cursor: Option<Cursor>,
+    /// Other streams that must still be at these versions when the events are appended: a
+    /// decision that read another aggregate (is the project still open?) is then never
+    /// appended on facts that changed in between. A mismatch is `WrongExpectedVersion` naming
+    /// that stream.
+    pub unchanged: Vec<(String, ExpectedVersion)>,
 }
 
 impl AppendRequest {
@@ -161,7 +166,20 @@ impl AppendRequest {
             events,
             idempotency: None,
             cursor: None,
+            unchanged: Vec::new(),
         }
+    }
+
+    /// Appends only if `stream` is still at `expected` (see [`AppendRequest::unchanged`]).
+    #[must_use]
+    pub fn with_unchanged(mut self, stream: impl Into<String>, expected: ExpectedVersion) -> Self {
+        self.unchanged.push((stream.into(), expected));
+        self
+    }
+
+    /// Every stream whose version the append depends on: its own and the unchanged ones.
+    pub(crate) fn streams_read(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.stream.as_str()).chain(self.unchanged.iter().map(|(s, _)| s.as_str()))
     }
 
     #[must_use]

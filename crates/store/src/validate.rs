@@ -100,8 +100,13 @@ pub fn append(request: &AppendRequest, options: &StoreOptions) -> Result<(), Inv
     if request.events.is_empty() {
         return Err(InvalidInput::NoEvents);
     }
-    if let ExpectedVersion::Exact(version) = request.expected {
-        in_db_range("expected version", version)?;
+    for (stream, expected) in std::iter::once((&request.stream, &request.expected))
+        .chain(request.unchanged.iter().map(|(s, e)| (s, e)))
+    {
+        stream_name(stream)?;
+        if let ExpectedVersion::Exact(version) = expected {
+            in_db_range("expected version", *version)?;
+        }
     }
     let mut ids = HashSet::with_capacity(request.events.len());
     for event in &request.events {

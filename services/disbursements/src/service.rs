@@ -60,19 +60,30 @@ impl DisbursementsService {
         let ctx = context("RequestDisbursement", &request)?;
         let r = request.into_inner();
         let project_id = ProjectId::parse(&r.project_id)?;
-        let project = self.ledger.project(&project_id).await?;
         // A fresh id per attempt is safe: a retried request replays the original result,
         // whose created_id is the id drawn the first time.
-        let command = AccountCommand::Request {
-            project_closed: project.closed,
-            disbursement_id: DisbursementId::from_uuid(Uuid::now_v7()),
-            amount: wire::money("amount", r.amount.as_ref())?,
-            partner: r.partner,
-            milestone: wire::milestone(r.milestone),
-            purpose: r.purpose,
-            requested_by: ctx.actor.clone(),
-        };
-        self.on_account(&ctx, project_id, |a| a.decide(command.clone()))
+        let disbursement_id = DisbursementId::from_uuid(Uuid::now_v7());
+        let amount = wire::money("amount", r.amount.as_ref())?;
+        let milestone = wire::milestone(r.milestone);
+        // Whether the project is closed is read with the account and must still hold when the
+        // request is appended.
+        self.ledger
+            .execute_on_project::<ProjectAccount, _>(
+                &ctx,
+                &ProjectAccount::stream(&project_id),
+                &project_id,
+                |account, project| {
+                    account.decide(AccountCommand::Request {
+                        project_closed: project.closed,
+                        disbursement_id,
+                        amount: amount.clone(),
+                        partner: r.partner.clone(),
+                        milestone: milestone.clone(),
+                        purpose: r.purpose.clone(),
+                        requested_by: ctx.actor.clone(),
+                    })
+                },
+            )
             .await
     }
 

@@ -227,18 +227,27 @@ impl PledgesService {
     ) -> Result<v1::CommandResult, ServiceError> {
         let ctx = context("AllocateContribution", &request)?;
         let r = request.into_inner();
-        PledgeId::parse(&r.pledge_id)?;
         let project_id = ProjectId::parse(&r.project_id)?;
         let amount = wire::money("amount", r.amount.as_ref())?;
         let rate = wire::rate("rate", r.rate.as_ref())?;
-        let project = self.ledger.project(&project_id).await?;
-        let command = PledgeCommand::Allocate {
-            allocation_id: AllocationId::from_uuid(Uuid::now_v7()),
-            project,
-            amount,
-            rate,
-        };
-        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
+        let pledge_id = PledgeId::parse(&r.pledge_id)?;
+        let allocation_id = AllocationId::from_uuid(Uuid::now_v7());
+        // The project is read with the pledge and must not change before the allocation is
+        // appended: an allocation never lands on a project closed in between.
+        self.ledger
+            .execute_on_project::<Pledge, _>(
+                &ctx,
+                &Pledge::stream(&pledge_id),
+                &project_id,
+                |pledge, project| {
+                    pledge.decide(PledgeCommand::Allocate {
+                        allocation_id,
+                        project: project.clone(),
+                        amount: amount.clone(),
+                        rate: rate.clone(),
+                    })
+                },
+            )
             .await
     }
 

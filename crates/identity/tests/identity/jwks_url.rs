@@ -61,7 +61,7 @@ impl Endpoint {
 
     fn config(&self) -> AuthConfig {
         AuthConfig {
-            jwks: JwksSource::Url(self.url.clone()),
+            jwks: Some(JwksSource::Url(self.url.clone())),
             issuer: DEV_ISSUER.to_owned(),
             audience: DEV_AUDIENCE.to_owned(),
             leeway_seconds: AuthConfig::DEFAULT_LEEWAY_SECONDS,
@@ -150,7 +150,7 @@ async fn an_endpoint_that_fails_at_start_fails_start_up() {
 #[tokio::test]
 async fn plain_http_to_another_host_is_refused() {
     let config = AuthConfig {
-        jwks: JwksSource::Url("http://idp.example/jwks.json".to_owned()),
+        jwks: Some(JwksSource::Url("http://idp.example/jwks.json".to_owned())),
         ..Issuer::generate().unwrap().config(DEV_ISSUER, DEV_AUDIENCE)
     };
     assert!(matches!(

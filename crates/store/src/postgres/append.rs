@@ -158,7 +158,7 @@ impl PgCommitter {
         tx: &mut sqlx::PgConnection,
         batch: &[AppendRequest],
     ) -> Result<BatchState, StoreError> {
-        let streams: HashSet<&str> = batch.iter().map(|r| r.stream.as_str()).collect();
+        let streams: HashSet<&str> = batch.iter().flat_map(AppendRequest::streams_read).collect();
         let request_ids: HashSet<&str> = batch
             .iter()
             .filter_map(|r| r.idempotency.as_ref().map(|i| i.request_id.as_str()))

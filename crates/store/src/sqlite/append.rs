@@ -66,7 +66,7 @@ async fn read_state(
 ) -> Result<BatchState, StoreError> {
     let head = Sqlite::read_head(conn).await?;
 
-    let streams: Vec<&str> = unique(batch.iter().map(|r| r.stream.as_str()));
+    let streams: Vec<&str> = unique(batch.iter().flat_map(AppendRequest::streams_read));
     let mut versions = HashMap::new();
     for row in lookup(
         conn,
