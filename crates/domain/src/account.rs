@@ -812,7 +812,7 @@ impl ProjectAccount {
         if d.status != DisbursementStatus::Requested {
             return Err(not_pending(disbursement_id, d.status));
         }
-        if d.requested_by == approved_by {
+        if d.requested_by.is_same_person(&approved_by) {
             return Err(DomainError::refused(
                 Reason::ApproverIsRequester,
                 format!("{approved_by} requested this disbursement; someone else must approve it"),

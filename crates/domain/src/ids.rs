@@ -161,6 +161,24 @@ impl Actor {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The form in which two actors are compared: trimmed and case-folded, whole, so a subject
+    /// qualified by its issuer stays qualified. An identity provider treats a user name or an
+    /// e-mail address without regard to case, so one person can arrive as `Alice@Fund.org` and
+    /// `alice@fund.org`; folding case can only make two actors the same, never tell one person
+    /// apart, so a four-eyes rule errs towards refusing. The text is upper-cased before it is
+    /// lower-cased because lower case alone leaves apart letters that are one in upper case
+    /// (`ß` and `SS`, `ς` and `σ`, `ı` and `i`).
+    pub fn canonical(text: &str) -> String {
+        text.trim().to_uppercase().to_lowercase()
+    }
+
+    /// Whether `self` and `other` are one person: what a four-eyes rule asks, rather than
+    /// whether they were written alike. Histories recorded before actors were stored in
+    /// canonical form hold them as their credentials spelled them.
+    pub fn is_same_person(&self, other: &Actor) -> bool {
+        self.0 == other.0 || Self::canonical(&self.0) == Self::canonical(&other.0)
+    }
 }
 
 impl fmt::Display for Actor {
@@ -209,5 +227,44 @@ mod tests {
         assert!(Actor::parse(" ").is_err());
         assert!(Actor::parse("a\nb").is_err());
         assert!(Actor::parse(&"x".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn one_person_is_one_actor_in_any_case() {
+        let same = |a: &str, b: &str| {
+            Actor::parse(a)
+                .unwrap()
+                .is_same_person(&Actor::parse(b).unwrap())
+        };
+        assert!(same("alice@fund.org", "Alice@FUND.org"));
+        assert!(same(" ÉLODIE@fund.org", "élodie@fund.org"));
+        assert!(same(
+            "https://login.fund.org|Alice",
+            "https://LOGIN.fund.org|alice"
+        ));
+        assert!(!same("alice@fund.org", "alicé@fund.org"));
+        assert!(!same("alice@fund.org", "bob@fund.org"));
+        assert!(same("strauß@fund.org", "STRAUSS@fund.org"));
+        assert_eq!(Actor::canonical("  Alice@Fund.ORG\t"), "alice@fund.org");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn changing_case_never_makes_another_person(
+            name in "[A-Za-z0-9@._|:/ÀÉÎÕÜàéîõüßİıΣσς-]{1,60}",
+            flips in proptest::collection::vec(proptest::bool::ANY, 60),
+        ) {
+            let recased: String = name
+                .chars()
+                .zip(flips.iter().cycle())
+                .map(|(c, &up)| if up { c.to_uppercase().to_string() } else { c.to_lowercase().to_string() })
+                .collect();
+            let original = Actor::parse(&name);
+            let other = Actor::parse(&recased);
+            if let (Ok(original), Ok(other)) = (original, other) {
+                proptest::prop_assert!(original.is_same_person(&other), "{name:?} {recased:?}");
+                proptest::prop_assert!(other.is_same_person(&original));
+            }
+        }
     }
 }

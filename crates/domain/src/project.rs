@@ -527,7 +527,7 @@ impl Project {
                 Reason::MilestoneAlreadyVerified,
                 format!("milestone {number} is already verified"),
             )),
-            (MilestoneStatus::Reported, Some(reporter)) if reporter == reviewer => {
+            (MilestoneStatus::Reported, Some(reporter)) if reporter.is_same_person(reviewer) => {
                 Err(DomainError::refused(
                     Reason::VerifierIsReporter,
                     format!("{reviewer} reported this progress; someone else must review it"),

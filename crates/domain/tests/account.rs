@@ -332,6 +332,20 @@ fn a_request_is_in_the_account_currency_with_a_fresh_id() {
 // --- approvals -------------------------------------------------------------------------------
 
 #[test]
+fn the_requester_cannot_approve_under_another_spelling_of_their_name() {
+    let mut account = funded();
+    account.run(request(1, eur(60_000)));
+    for spelling in ["Alice@ITF.si", " ALICE@itf.si", "alice@itf.si "] {
+        assert_eq!(
+            account.refusal(approve_by(1, actor(spelling))),
+            Reason::ApproverIsRequester,
+            "{spelling:?}"
+        );
+    }
+    account.run(approve(1));
+}
+
+#[test]
 fn the_requester_cannot_approve_their_own_request() {
     let mut account = funded();
     account.run(request(1, eur(60_000)));

@@ -382,6 +382,25 @@ fn the_reporter_cannot_verify_or_reject_their_own_report() {
 }
 
 #[test]
+fn the_reporter_cannot_review_under_another_spelling_of_their_name() {
+    let mut project = with_milestone();
+    project.run(report(1, 120_000, &partner_officer()));
+    for spelling in ["Officer@NPAID.org", " OFFICER@npaid.org"] {
+        assert_eq!(
+            project.refusal(verify(1, &actor(spelling))),
+            Reason::VerifierIsReporter,
+            "{spelling:?}"
+        );
+        assert_eq!(
+            project.refusal(reject(1, &actor(spelling))),
+            Reason::VerifierIsReporter,
+            "{spelling:?}"
+        );
+    }
+    project.run(verify(1, &verifier()));
+}
+
+#[test]
 fn verification_records_the_final_figures_once() {
     let mut project = with_milestone();
     project.run(report(1, 121_300, &partner_officer()));

@@ -35,10 +35,13 @@ impl std::fmt::Debug for JwksClient {
 impl JwksClient {
     pub fn new(url: &str) -> Result<Self, IdentityError> {
         let fail = |reason: &str| IdentityError::Fetch {
-            url: url.to_owned(),
+            url: shown(url),
             reason: reason.to_owned(),
         };
         let uri: http::Uri = url.parse().map_err(|_| fail("not a URL"))?;
+        // Credentials in the URL are never sent (the key set is public), and would show in
+        // every message and in the HTTP client's own logs, so they go here.
+        let uri = without_userinfo(uri).ok_or_else(|| fail("not a URL"))?;
         let host = uri.host().ok_or_else(|| fail("the URL names no host"))?;
         match uri.scheme_str() {
             Some("https") => {}
@@ -95,6 +98,32 @@ impl JwksClient {
     }
 }
 
+/// `url` as messages show it: everything between `://` and the last `@` (a userinfo, which
+/// may hold a password) becomes `***`.
+fn shown(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// `uri` without the userinfo of its authority.
+fn without_userinfo(uri: http::Uri) -> Option<http::Uri> {
+    let host = match uri.authority() {
+        Some(authority) => match authority.as_str().rsplit_once('@') {
+            Some((_, host)) => host.parse::<http::uri::Authority>().ok()?,
+            None => return Some(uri),
+        },
+        None => return Some(uri),
+    };
+    let mut parts = uri.into_parts();
+    parts.authority = Some(host);
+    http::Uri::from_parts(parts).ok()
+}
+
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
@@ -120,5 +149,17 @@ mod tests {
         ] {
             assert!(JwksClient::new(url).is_err(), "{url}");
         }
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_neither_kept_nor_shown() {
+        let client = JwksClient::new("http://keys:s3cret@127.0.0.1:8080/jwks.json").unwrap();
+        assert_eq!(client.url(), "http://127.0.0.1:8080/jwks.json");
+        assert!(!format!("{client:?}").contains("s3cret"));
+        let refused = JwksClient::new("http://keys:s3cret@login.example.org/jwks")
+            .unwrap_err()
+            .to_string();
+        assert!(!refused.contains("s3cret"), "{refused}");
+        assert!(refused.contains("***@login.example.org"), "{refused}");
     }
 }

@@ -439,7 +439,8 @@ fn describe_checkpoint(cp: &SignedCheckpoint) -> String {
     )
 }
 
-/// Fetches an inclusion proof and checks it.
+/// Fetches an inclusion proof and checks it: that it verifies, and that it proves `position`
+/// (against `checkpoint`, when one is named) rather than something else.
 pub async fn prove(
     session: &Session,
     position: u64,
@@ -459,7 +460,25 @@ pub async fn prove(
     proof
         .verify(key)
         .with_context(|| format!("the proof of position {position} does not verify"))?;
-    let first = &proof.envelopes[0];
+    // A proof shows that its first envelope is in the signed history; any later position's
+    // proof verifies as well, so what it proves must be checked to be what was asked.
+    let Some(first) = proof.envelopes.first() else {
+        bail!("the proof of position {position} holds no events");
+    };
+    if first.position != position {
+        bail!(
+            "the server answered with a proof of position {} instead of position {position}: \
+             position {position} is not proven",
+            first.position
+        );
+    }
+    if checkpoint != 0 && proof.checkpoint.position != checkpoint {
+        bail!(
+            "the server proved position {position} against the checkpoint at position {} \
+             instead of the one at {checkpoint}",
+            proof.checkpoint.position
+        );
+    }
     Ok(format!(
         "position {position} ({} v{} {}) is included in the history signed at position {} \
          ({}), by {}{}",

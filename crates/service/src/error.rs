@@ -12,6 +12,10 @@
 //! The read side answers through the same mapping: a position past the head is
 //! `OUT_OF_RANGE`, a view that did not reach a query's `min_position` in time is
 //! `DEADLINE_EXCEEDED`, and the Audit API's refusals ([`AuditRefusal`]) have codes of their own.
+//!
+//! A malformed header the command would record (correlation id, trace context) is
+//! `INVALID_ARGUMENT` naming the header. Whatever a status repeats of the input is bounded
+//! ([`bounded`]), so a refusal of an overlong value still fits the trailers a client accepts.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -25,7 +29,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 /// The `ErrorInfo.domain` of every fundtrail error.
-pub const ERROR_DOMAIN: &str = "fundtrail.org";
+pub use fundtrail_proto::ERROR_DOMAIN;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -71,6 +75,15 @@ pub enum ServiceError {
     /// A donor integration named a donor other than its own.
     #[error("this credential acts for donor {own}, not for donor {requested}")]
     DonorMismatch { requested: String, own: String },
+    /// No item of the "needs attention" queue has this id.
+    #[error("there is no attention item {0} (ListAttentionItems lists them)")]
+    AttentionItemNotFound(u64),
+    /// A request header the command records (correlation id, trace context) is malformed.
+    #[error("header {header}: {message}")]
+    Header {
+        header: &'static str,
+        message: String,
+    },
 }
 
 /// What the Audit API refuses besides malformed input and the store's own failures.
@@ -107,205 +120,268 @@ impl ServiceError {
     }
 }
 
-fn status(code: Code, message: String, reason: &str, metadata: HashMap<String, String>) -> Status {
-    Status::with_error_details(
-        code,
-        message,
-        ErrorDetails::with_error_info(reason, ERROR_DOMAIN, metadata),
+/// The most of its message a refusal repeats, in bytes. A refusal often quotes the input it
+/// refuses, and the status travels in the response's trailers, which common gRPC clients cap
+/// at 16 KiB (8 KiB for some): past that they report `RESOURCE_EXHAUSTED` instead of the
+/// refusal. The message is sent twice (`grpc-message`, percent-encoded, up to three times its
+/// size, and inside `grpc-status-details-bin`, base64), so this keeps the whole status a few
+/// KiB whatever the caller sent.
+pub const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// The most a refusal's details repeat of each value: a field violation's field and
+/// description, each `ErrorInfo` metadata value.
+pub const MAX_DETAIL_BYTES: usize = 256;
+
+/// `text` cut to about `max` bytes: its beginning and end, with how many bytes were left out
+/// between them. Both ends are kept because a refusal names the field first and says what is
+/// wrong last, with the quoted input in between.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let tail = max / 4;
+    let head_end = text.floor_char_boundary(max - tail);
+    let tail_start = text.ceil_char_boundary(text.len() - tail);
+    format!(
+        "{}…({} more bytes)…{}",
+        &text[..head_end],
+        tail_start - head_end,
+        &text[tail_start..]
     )
+}
+
+/// A refusal as the caller will receive it, before its values are bounded.
+struct Refusal {
+    code: Code,
+    message: String,
+    reason: &'static str,
+    metadata: HashMap<String, String>,
+    /// The request field to fix, and what is wrong with it.
+    violation: Option<(String, String)>,
+}
+
+impl Refusal {
+    fn new(code: Code, message: impl Into<String>, reason: &'static str) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            reason,
+            metadata: HashMap::new(),
+            violation: None,
+        }
+    }
+
+    fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.to_owned(), value.into());
+        self
+    }
+
+    fn violating(mut self, field: impl Into<String>, description: impl Into<String>) -> Self {
+        self.violation = Some((field.into(), description.into()));
+        self
+    }
+
+    /// The status, with everything it repeats bounded.
+    fn into_status(self) -> Status {
+        let metadata: HashMap<String, String> = self
+            .metadata
+            .into_iter()
+            .map(|(key, value)| (key, bounded(&value, MAX_DETAIL_BYTES)))
+            .collect();
+        let mut details = match &self.violation {
+            Some((field, description)) => ErrorDetails::with_bad_request_violation(
+                bounded(field, MAX_DETAIL_BYTES),
+                bounded(description, MAX_DETAIL_BYTES),
+            ),
+            None => ErrorDetails::new(),
+        };
+        details.set_error_info(self.reason, ERROR_DOMAIN, metadata);
+        Status::with_error_details(
+            self.code,
+            bounded(&self.message, MAX_MESSAGE_BYTES),
+            details,
+        )
+    }
+}
+
+/// A malformed request field: `INVALID_ARGUMENT`, naming the field.
+fn invalid_field(field: &str, message: &str) -> Refusal {
+    Refusal::new(
+        Code::InvalidArgument,
+        format!("{field}: {message}"),
+        "INVALID_ARGUMENT",
+    )
+    .violating(field, message)
 }
 
 impl From<ServiceError> for Status {
     fn from(error: ServiceError) -> Self {
-        match error {
-            ServiceError::Domain(DomainError::Invalid { field, message }) => {
-                let mut details = ErrorDetails::with_bad_request_violation(&field, &message);
-                details.set_error_info("INVALID_ARGUMENT", ERROR_DOMAIN, HashMap::new());
-                Status::with_error_details(
-                    Code::InvalidArgument,
-                    format!("{field}: {message}"),
-                    details,
-                )
-            }
-            ServiceError::Domain(DomainError::Refused { reason, message }) => {
-                let code = match reason.kind() {
-                    ErrorKind::InvalidArgument => Code::InvalidArgument,
-                    ErrorKind::FailedPrecondition => Code::FailedPrecondition,
-                    ErrorKind::NotFound => Code::NotFound,
-                    ErrorKind::AlreadyExists => Code::AlreadyExists,
-                };
-                status(code, message, reason.code(), HashMap::new())
-            }
-            ServiceError::Store(error) => store_status(error),
-            ServiceError::Decode(error) => {
-                tracing::error!(%error, "stored event cannot be decoded");
-                status(
-                    Code::Internal,
-                    error.to_string(),
-                    "CORRUPT_HISTORY",
-                    HashMap::new(),
-                )
-            }
-            ServiceError::Contended { stream } => status(
-                Code::Aborted,
-                format!("stream {stream} kept changing under the command; retry"),
-                "CONTENDED",
-                HashMap::from([("stream".to_owned(), stream)]),
-            ),
-            ServiceError::BeyondHead {
-                field,
-                position,
-                head,
-            } => {
-                let message = format!("{position} is beyond the last recorded position, {head}");
-                let mut details = ErrorDetails::with_bad_request_violation(field, &message);
-                details.set_error_info(
-                    "BEYOND_HEAD",
-                    ERROR_DOMAIN,
-                    HashMap::from([("head".to_owned(), head.to_string())]),
-                );
-                Status::with_error_details(Code::OutOfRange, format!("{field}: {message}"), details)
-            }
-            ServiceError::Behind {
-                view,
-                at,
-                min_position: _,
-                waited: _,
-            } => status(
-                Code::DeadlineExceeded,
-                error.to_string(),
-                "VIEW_BEHIND",
-                HashMap::from([
-                    ("view".to_owned(), view.to_owned()),
-                    ("position".to_owned(), at.to_string()),
-                ]),
-            ),
-            ServiceError::Stopping(what) => status(
-                Code::Unavailable,
-                what.to_owned(),
-                "STOPPING",
-                HashMap::new(),
-            ),
-            ServiceError::Unfoldable(_) => {
-                let message = error.to_string();
-                tracing::error!(%message, "a view could not be folded for a query");
-                status(
-                    Code::Internal,
-                    message,
-                    "UNFOLDABLE_HISTORY",
-                    HashMap::new(),
-                )
-            }
-            ServiceError::Audit(refusal) => audit_status(&refusal),
-            ServiceError::Unauthenticated => status(
-                Code::Unauthenticated,
-                "no credentials: send `authorization: Bearer <token>` or connect with a client \
-                 certificate"
-                    .to_owned(),
-                "UNAUTHENTICATED",
-                HashMap::new(),
-            ),
-            ServiceError::DonorMismatch { requested, own } => {
-                tracing::warn!(%requested, %own, reason = "DONOR_MISMATCH", "refused a call");
-                status(
-                    Code::PermissionDenied,
-                    format!("this credential acts for donor {own}, not for donor {requested}"),
-                    "DONOR_MISMATCH",
-                    HashMap::from([("donor_id".to_owned(), requested)]),
-                )
-            }
+        refusal(error).into_status()
+    }
+}
+
+fn refusal(error: ServiceError) -> Refusal {
+    match error {
+        ServiceError::Domain(DomainError::Invalid { field, message }) => {
+            invalid_field(&field, &message)
+        }
+        ServiceError::Domain(DomainError::Refused { reason, message }) => {
+            let code = match reason.kind() {
+                ErrorKind::InvalidArgument => Code::InvalidArgument,
+                ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+                ErrorKind::NotFound => Code::NotFound,
+                ErrorKind::AlreadyExists => Code::AlreadyExists,
+            };
+            Refusal::new(code, message, reason.code())
+        }
+        ServiceError::Header { header, message } => Refusal::new(
+            Code::InvalidArgument,
+            format!("header {header}: {message}"),
+            "INVALID_ARGUMENT",
+        )
+        .with("header", header),
+        ServiceError::Store(error) => store_refusal(error),
+        ServiceError::Decode(error) => {
+            tracing::error!(%error, "stored event cannot be decoded");
+            Refusal::new(Code::Internal, error.to_string(), "CORRUPT_HISTORY")
+        }
+        ServiceError::Contended { stream } => Refusal::new(
+            Code::Aborted,
+            format!("stream {stream} kept changing under the command; retry"),
+            "CONTENDED",
+        )
+        .with("stream", stream),
+        ServiceError::BeyondHead {
+            field,
+            position,
+            head,
+        } => {
+            let message = format!("{position} is beyond the last recorded position, {head}");
+            Refusal::new(
+                Code::OutOfRange,
+                format!("{field}: {message}"),
+                "BEYOND_HEAD",
+            )
+            .with("head", head.to_string())
+            .violating(field, message)
+        }
+        ServiceError::Behind {
+            view,
+            at,
+            min_position: _,
+            waited: _,
+        } => Refusal::new(Code::DeadlineExceeded, error.to_string(), "VIEW_BEHIND")
+            .with("view", view)
+            .with("position", at.to_string()),
+        ServiceError::Stopping(what) => Refusal::new(Code::Unavailable, what, "STOPPING"),
+        ServiceError::Unfoldable(_) => {
+            let message = error.to_string();
+            tracing::error!(%message, "a view could not be folded for a query");
+            Refusal::new(Code::Internal, message, "UNFOLDABLE_HISTORY")
+        }
+        ServiceError::Audit(refusal) => audit_refusal(&refusal),
+        ServiceError::AttentionItemNotFound(id) => Refusal::new(
+            Code::NotFound,
+            error.to_string(),
+            "ATTENTION_ITEM_NOT_FOUND",
+        )
+        .with("id", id.to_string()),
+        ServiceError::Unauthenticated => Refusal::new(
+            Code::Unauthenticated,
+            "no credentials: send `authorization: Bearer <token>` or connect with a client \
+             certificate",
+            "UNAUTHENTICATED",
+        ),
+        ServiceError::DonorMismatch { requested, own } => {
+            let requested = bounded(&requested, MAX_DETAIL_BYTES);
+            tracing::warn!(%requested, %own, reason = "DONOR_MISMATCH", "refused a call");
+            Refusal::new(
+                Code::PermissionDenied,
+                format!("this credential acts for donor {own}, not for donor {requested}"),
+                "DONOR_MISMATCH",
+            )
+            .with("donor_id", requested)
         }
     }
 }
 
-fn audit_status(refusal: &AuditRefusal) -> Status {
+fn audit_refusal(refusal: &AuditRefusal) -> Refusal {
     let message = refusal.to_string();
-    let (code, reason, metadata) = match refusal {
-        AuditRefusal::NoCheckpoints => (
-            Code::Unimplemented,
-            "CHECKPOINTS_NOT_CONFIGURED",
-            HashMap::new(),
-        ),
-        AuditRefusal::NoSigningKey => (Code::FailedPrecondition, "NO_SIGNING_KEY", HashMap::new()),
-        AuditRefusal::NoCheckpointYet => (Code::NotFound, "CHECKPOINT_NOT_FOUND", HashMap::new()),
-        &AuditRefusal::NoCheckpointAt(position) => (
-            Code::NotFound,
-            "CHECKPOINT_NOT_FOUND",
-            HashMap::from([("position".to_owned(), position.to_string())]),
-        ),
+    match refusal {
+        AuditRefusal::NoCheckpoints => {
+            Refusal::new(Code::Unimplemented, message, "CHECKPOINTS_NOT_CONFIGURED")
+        }
+        AuditRefusal::NoSigningKey => {
+            Refusal::new(Code::FailedPrecondition, message, "NO_SIGNING_KEY")
+        }
+        AuditRefusal::NoCheckpointYet => {
+            Refusal::new(Code::NotFound, message, "CHECKPOINT_NOT_FOUND")
+        }
+        &AuditRefusal::NoCheckpointAt(position) => {
+            Refusal::new(Code::NotFound, message, "CHECKPOINT_NOT_FOUND")
+                .with("position", position.to_string())
+        }
         AuditRefusal::NothingToSign => {
-            (Code::FailedPrecondition, "NOTHING_TO_SIGN", HashMap::new())
+            Refusal::new(Code::FailedPrecondition, message, "NOTHING_TO_SIGN")
         }
         &AuditRefusal::AfterCheckpoint {
             position: _,
             checkpoint,
-        } => (
-            Code::FailedPrecondition,
-            "AFTER_CHECKPOINT",
-            HashMap::from([("checkpoint".to_owned(), checkpoint.to_string())]),
-        ),
-        AuditRefusal::Altered(_) => (Code::DataLoss, "HISTORY_ALTERED", HashMap::new()),
+        } => Refusal::new(Code::FailedPrecondition, message, "AFTER_CHECKPOINT")
+            .with("checkpoint", checkpoint.to_string()),
+        AuditRefusal::Altered(_) => Refusal::new(Code::DataLoss, message, "HISTORY_ALTERED"),
         AuditRefusal::ProofTooLarge(_) => {
-            (Code::ResourceExhausted, "PROOF_TOO_LARGE", HashMap::new())
+            Refusal::new(Code::ResourceExhausted, message, "PROOF_TOO_LARGE")
         }
-    };
-    status(code, message, reason, metadata)
+    }
 }
 
-fn store_status(error: StoreError) -> Status {
+fn store_refusal(error: StoreError) -> Refusal {
     let message = error.to_string();
     match error {
         StoreError::WrongExpectedVersion {
             stream,
             expected,
             actual,
-        } => status(
-            Code::Aborted,
-            message,
-            "WRONG_EXPECTED_VERSION",
-            HashMap::from([
-                ("stream".to_owned(), stream),
-                ("expected_version".to_owned(), expected.to_string()),
-                (
-                    "actual_version".to_owned(),
-                    actual.map_or_else(|| "none".to_owned(), |v| v.to_string()),
-                ),
-            ]),
-        ),
+        } => Refusal::new(Code::Aborted, message, "WRONG_EXPECTED_VERSION")
+            .with("stream", stream)
+            .with("expected_version", expected.to_string())
+            .with(
+                "actual_version",
+                actual.map_or_else(|| "none".to_owned(), |v| v.to_string()),
+            ),
         StoreError::RequestConflict { request_id } => {
             // The store knows the request by its idempotency key; the caller by its request id.
             let request_id = request_id_of(&request_id).to_owned();
-            status(
+            Refusal::new(
                 Code::AlreadyExists,
                 format!(
                     "request_id {request_id:?} was already used for a different request; \
-                 use a new request_id for a new request"
+                     use a new request_id for a new request"
                 ),
                 "REQUEST_ID_REUSED",
-                HashMap::from([("request_id".to_owned(), request_id)]),
             )
+            .with("request_id", request_id)
         }
         StoreError::InvalidInput(input) => {
             let field = match &input {
                 InvalidInput::ExpectedVersion(_) => "expected_version",
                 _ => "request",
             };
-            let mut details = ErrorDetails::with_bad_request_violation(field, input.to_string());
-            details.set_error_info("INVALID_ARGUMENT", ERROR_DOMAIN, HashMap::new());
-            Status::with_error_details(Code::InvalidArgument, message, details)
+            Refusal::new(Code::InvalidArgument, message, "INVALID_ARGUMENT")
+                .violating(field, input.to_string())
         }
         StoreError::Unavailable(_) => {
             tracing::warn!(%message, "event store unavailable");
-            status(
+            Refusal::new(
                 Code::Unavailable,
-                "the event store is unavailable; retry with the same request_id".to_owned(),
+                "the event store is unavailable; retry with the same request_id",
                 "STORE_UNAVAILABLE",
-                HashMap::new(),
             )
         }
         StoreError::Corrupt(_) => {
             tracing::error!(%message, "event store data is corrupt");
-            status(Code::Internal, message, "CORRUPT_HISTORY", HashMap::new())
+            Refusal::new(Code::Internal, message, "CORRUPT_HISTORY")
         }
     }
 }
@@ -320,6 +396,54 @@ mod tests {
         let info = status.get_details_error_info().expect("error info");
         assert_eq!(info.domain, ERROR_DOMAIN);
         (info.reason, info.metadata)
+    }
+
+    #[test]
+    fn refusals_repeat_a_bounded_part_of_what_they_quote() {
+        assert_eq!(bounded("short", 10), "short");
+        let cut = bounded(&format!("head {} tail", "é".repeat(5000)), 100);
+        assert!(cut.len() < 140, "{cut}");
+        assert!(cut.starts_with("head "), "{cut}");
+        assert!(cut.ends_with(" tail"), "{cut}");
+        assert!(cut.contains("more bytes)…"), "{cut}");
+
+        let huge = "x".repeat(100_000);
+        let status = Status::from(ServiceError::invalid(
+            huge.clone(),
+            format!("{huge:?} is not a UUID"),
+        ));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES + 40);
+        assert!(
+            status.message().ends_with("is not a UUID"),
+            "{}",
+            status.message()
+        );
+        let bad = status.get_details_bad_request().expect("field violations");
+        assert!(bad.field_violations[0].field.len() <= MAX_DETAIL_BYTES + 40);
+        assert!(bad.field_violations[0].description.len() <= MAX_DETAIL_BYTES + 40);
+        assert!(status.details().len() < 4096, "{}", status.details().len());
+
+        let status = Status::from(ServiceError::DonorMismatch {
+            requested: huge,
+            own: "XM-DAC-7".into(),
+        });
+        let (_, metadata) = info(&status);
+        assert!(metadata["donor_id"].len() <= MAX_DETAIL_BYTES + 40);
+        assert!(status.details().len() < 4096, "{}", status.details().len());
+    }
+
+    #[test]
+    fn malformed_headers_are_named() {
+        let status = Status::from(ServiceError::Header {
+            header: "traceparent",
+            message: "must be lowercase hex".into(),
+        });
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().starts_with("header traceparent: "));
+        let (reason, metadata) = info(&status);
+        assert_eq!(reason, "INVALID_ARGUMENT");
+        assert_eq!(metadata["header"], "traceparent");
     }
 
     #[test]
