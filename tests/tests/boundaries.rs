@@ -443,10 +443,10 @@ fn with_field(message: &DynamicMessage, path: &[String], text: &str) -> DynamicM
     message
 }
 
-/// Free text the domain does not bound yet: a valid request carrying it at any length is
-/// accepted (up to the store's payload limit). Not a refusal, so not what this test is about;
-/// named so that no other field joins it unnoticed.
-const ACCEPTED_AT_ANY_LENGTH: &[&str] = &["rate.source"];
+/// Free text the domain does not bound: a valid request carrying it at any length would be
+/// accepted (up to the store's payload limit). None today; named so that no field joins it
+/// unnoticed.
+const ACCEPTED_AT_ANY_LENGTH: &[&str] = &[];
 
 async fn refusals_of_overlong_input_keep_their_code_and_stay_small(backend: Backend) {
     let server = TestServer::start(backend).await.unwrap();

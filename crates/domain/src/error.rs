@@ -169,9 +169,10 @@ impl From<RateError> for DomainError {
             RateError::WrongBase { .. } => {
                 Self::refused(Reason::ExchangeRateMismatch, error.to_string())
             }
-            RateError::InvalidRate(_) | RateError::SameCurrency(_) | RateError::MissingSource => {
-                Self::invalid("exchange_rate", error.to_string())
-            }
+            RateError::InvalidRate(_)
+            | RateError::SameCurrency(_)
+            | RateError::MissingSource
+            | RateError::SourceTooLong => Self::invalid("exchange_rate", error.to_string()),
         }
     }
 }

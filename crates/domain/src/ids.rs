@@ -148,7 +148,7 @@ pub struct Actor(String);
 impl Actor {
     pub fn parse(text: &str) -> Result<Self, DomainError> {
         let text = text.trim();
-        if text.is_empty() || text.len() > 200 || text.chars().any(char::is_control) {
+        if text.is_empty() || text.chars().count() > 200 || text.chars().any(char::is_control) {
             Err(DomainError::invalid(
                 "actor",
                 "an actor is a non-empty name of at most 200 printable characters",

@@ -21,6 +21,8 @@ pub enum RateError {
     SameCurrency(Currency),
     #[error("a rate needs its source (for example \"ECB reference rate\")")]
     MissingSource,
+    #[error("a rate's source is at most {MAX_SOURCE_CHARS} characters")]
+    SourceTooLong,
     #[error("the rate converts {rate_base}, not {amount}")]
     WrongBase {
         rate_base: Currency,
@@ -29,6 +31,9 @@ pub enum RateError {
     #[error(transparent)]
     Money(#[from] MoneyError),
 }
+
+/// A rate's source names a publication ("ECB reference rate", a bank's fixing), not a text.
+pub const MAX_SOURCE_CHARS: usize = 200;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ExchangeRate {
@@ -56,6 +61,9 @@ impl ExchangeRate {
         }
         if source.is_empty() {
             return Err(RateError::MissingSource);
+        }
+        if source.chars().count() > MAX_SOURCE_CHARS {
+            return Err(RateError::SourceTooLong);
         }
         Ok(Self {
             base,

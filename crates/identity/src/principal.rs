@@ -32,14 +32,13 @@ impl Principal {
 
     /// The form four-eyes rules compare subjects in: trimmed and lowercased.
     ///
-    /// Identity providers treat user names and e-mail addresses case-insensitively, so one
-    /// person can arrive as `Alice@Fund.org` and `alice@fund.org`. Folding case can only make
-    /// two subjects compare equal, never unequal, so the rule errs towards refusing an approval,
-    /// never towards admitting one by the same person. Unicode normalisation is not applied:
-    /// subjects are issued by the identity provider, not typed by the caller, so one account
-    /// never reaches us in two normalisation forms.
+    /// The domain's canonical form of an actor ([`fundtrail_domain::Actor::canonical`]), so the
+    /// actor recorded, the one four-eyes rules compare and the one request ids are scoped by are
+    /// one and the same. Unicode normalisation is not applied: subjects are issued by the
+    /// identity provider, not typed by the caller, so one account never reaches us in two
+    /// normalisation forms.
     pub fn canonical(subject: &str) -> String {
-        subject.trim().to_lowercase()
+        fundtrail_domain::Actor::canonical(subject)
     }
 
     /// This principal's subject in canonical form.
