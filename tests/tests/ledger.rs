@@ -27,6 +27,7 @@ backend_tests!(
     a_retried_request_writes_nothing_new,
     concurrent_disbursements_never_overdraw_an_account,
     a_project_closed_while_it_is_funded_takes_nothing_after,
+    money_goes_only_to_the_partner_of_record,
     servers_answer_health_and_reflection,
 );
 
@@ -756,5 +757,99 @@ async fn a_project_closed_while_it_is_funded_takes_nothing_after(backend: Backen
         "stored after the project closed at {closed_at:?}"
     );
     eprintln!("{closed_refusals} of 80 refused as PROJECT_CLOSED");
+    server.stop().await.unwrap();
+}
+
+/// The payee of a disbursement is the project's implementing partner, and a change of partner
+/// is its own recorded step, by a programme officer, with a reason.
+async fn money_goes_only_to_the_partner_of_record(backend: Backend) {
+    let server = TestServer::start(backend).await.unwrap();
+    let mut c = server.clients().await.unwrap();
+    let funded = story::funded_project(&mut c, "BA", 100_000_00, 50_000_00)
+        .await
+        .unwrap();
+    let request = |partner: &str| {
+        as_actor(
+            FINANCE,
+            v1::RequestDisbursementRequest {
+                request_id: rid(),
+                project_id: funded.project_id.clone(),
+                amount: money("EUR", 1_000_00),
+                partner: partner.to_owned(),
+                purpose: "survey".to_owned(),
+                ..Default::default()
+            },
+        )
+    };
+    let head = server.server.store.head().await.unwrap().position;
+    let refused = c
+        .disbursements
+        .request_disbursement(request("Acme Demining Ltd"))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "PAYEE_NOT_IMPLEMENTING_PARTNER");
+    assert!(
+        refused.message().contains("Norwegian People's Aid"),
+        "{refused:?}"
+    );
+    assert_eq!(server.server.store.head().await.unwrap().position, head);
+    c.disbursements
+        .request_disbursement(request("norwegian people's aid"))
+        .await
+        .unwrap();
+
+    let change = |name: &str| {
+        as_actor(
+            PARTNER,
+            v1::ChangeImplementingPartnerRequest {
+                request_id: rid(),
+                project_id: funded.project_id.clone(),
+                partner: Some(v1::ImplementingPartner {
+                    name: name.to_owned(),
+                    iati_id: "GB-CHC-1001813".to_owned(),
+                }),
+                reason: "contract novated".to_owned(),
+                ..Default::default()
+            },
+        )
+    };
+    c.milestones
+        .change_implementing_partner(change("The HALO Trust"))
+        .await
+        .unwrap();
+    let again = c
+        .milestones
+        .change_implementing_partner(change("The HALO Trust"))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&again), "PARTNER_UNCHANGED");
+    let view = c
+        .milestones
+        .get_project(v1::GetProjectRequest {
+            project_id: funded.project_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(view.partner.unwrap().name, "The HALO Trust");
+    let refused = c
+        .disbursements
+        .request_disbursement(request("Norwegian People's Aid"))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "PAYEE_NOT_IMPLEMENTING_PARTNER");
+    let to_new = c
+        .disbursements
+        .request_disbursement(request(""))
+        .await
+        .unwrap()
+        .into_inner();
+    let account = story::account(&mut c, &funded.project_id).await.unwrap();
+    let paid_to = account
+        .disbursements
+        .iter()
+        .find(|d| d.disbursement_id == to_new.created_id)
+        .map(|d| d.partner.clone());
+    assert_eq!(paid_to.as_deref(), Some("The HALO Trust"));
     server.stop().await.unwrap();
 }

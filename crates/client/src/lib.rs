@@ -7,6 +7,7 @@
 
 use clap::{Args, Subcommand};
 
+pub mod attention;
 mod contributions;
 pub mod credentials;
 mod disbursements;
@@ -47,6 +48,9 @@ pub enum Command {
     Events(events::EventsArgs),
     /// Funding views: per country, per donor, the fund as a whole, now or as of a past point.
     Funding(funding::FundingArgs),
+    /// What needs attention: events the fund's process managers and views could not take
+    /// into effect, and re-driving them.
+    Attention(attention::AttentionArgs),
 }
 
 const GLOBAL: &str = "Connection and output";
@@ -55,8 +59,9 @@ const REQUEST: &str = "Retries and concurrency";
 /// Options every command takes, before or after the command's name.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
-    /// The fundtrail server (http://host:port, or https://host:port with the server's CA in
-    /// `FUNDTRAIL_CA` unless a public CA issued its certificate).
+    /// The fundtrail server, or the entry point of the distributed shape (http://host:port, or
+    /// https://host:port with the server's CA in `FUNDTRAIL_CA` unless a public CA issued its
+    /// certificate); or a servers file (`….toml`) naming an address per service.
     #[arg(
         long,
         global = true,
@@ -124,6 +129,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Account(args) => disbursements::run_account(args).await,
         Command::Events(args) => events::run(args).await,
         Command::Funding(args) => funding::run(args).await,
+        Command::Attention(args) => attention::run(args).await,
     };
     // A reader that went away (`| head`) is not a failure of the command.
     match result {

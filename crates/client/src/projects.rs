@@ -32,6 +32,22 @@ enum ProjectCommand {
         /// The project id.
         id: String,
     },
+    /// Record a new implementing partner: disbursements requested from now on go to it.
+    ChangePartner {
+        /// The project id.
+        id: String,
+        /// The new partner's name.
+        #[arg(long)]
+        partner: String,
+        /// The new partner's IATI organisation identifier, if it has one.
+        #[arg(long)]
+        partner_iati: Option<String>,
+        /// Why, for the record (a novated contract, say).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        write: Write,
+    },
     /// Close a project: nothing more can change it.
     Close {
         /// The project id.
@@ -272,6 +288,38 @@ pub async fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
             let session = args.global.session().await?;
             let view = session.project(&project_id).await?;
             output::show(json, "fundtrail.v1.ProjectView", &view, describe_project)
+        }
+        ProjectCommand::ChangePartner {
+            id,
+            partner,
+            partner_iati,
+            reason,
+            write,
+        } => {
+            let request = v1::ChangeImplementingPartnerRequest {
+                request_id: write.request_id()?,
+                expected_version: write.expected_version,
+                project_id: input::id("ID", "project", &id)?,
+                partner: Some(v1::ImplementingPartner {
+                    name: input::required("--partner", &partner)?,
+                    iati_id: match &partner_iati {
+                        Some(id) => input::donor_id("--partner-iati", id)?,
+                        None => String::new(),
+                    },
+                }),
+                reason: input::required("--reason", &reason)?,
+            };
+            let session = args.global.session().await?;
+            let request_id = request.request_id.clone();
+            let done = format!("project {} is now paid to {partner}", request.project_id);
+            let result = session.answer(
+                session
+                    .milestones()
+                    .change_implementing_partner(session.request(request))
+                    .await,
+                Some(&request_id),
+            )?;
+            output::result(json, &result, &done)
         }
         ProjectCommand::Close { id, reason, write } => {
             let request = v1::CloseProjectRequest {

@@ -26,6 +26,7 @@ use crate::error::{DomainError, Reason};
 use crate::ids::{Actor, AllocationId, DisbursementId, DonorId, PledgeId, ProjectId};
 use crate::money::{Currency, Money};
 use crate::pledge::to_currency;
+use crate::project::ProjectSummary;
 use crate::rate::ExchangeRate;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,13 +146,15 @@ pub enum AccountCommand {
     Request {
         disbursement_id: DisbursementId,
         amount: Money,
+        /// The payee as the requester names it; empty for the project's partner. Anyone else
+        /// is refused: money goes only to the implementing partner of record.
         partner: String,
         milestone: Option<u32>,
         purpose: String,
         requested_by: Actor,
-        /// Whether the project is closed: a closed project takes no new requests, while
-        /// requests made before closure may still be approved and paid.
-        project_closed: bool,
+        /// The project as it is now: a closed project takes no new requests (requests made
+        /// before closure may still be approved and paid), and its partner is the payee.
+        project: ProjectSummary,
     },
     Approve {
         disbursement_id: DisbursementId,
@@ -535,9 +538,9 @@ impl Aggregate for ProjectAccount {
                 milestone,
                 purpose,
                 requested_by,
-                project_closed,
+                project,
             } => {
-                if project_closed {
+                if project.closed {
                     return Err(DomainError::refused(
                         Reason::ProjectClosed,
                         "the project is closed; it takes no new disbursement requests",
@@ -546,7 +549,7 @@ impl Aggregate for ProjectAccount {
                 self.request(
                     disbursement_id,
                     amount,
-                    &partner,
+                    (&partner, &project),
                     milestone,
                     &purpose,
                     requested_by,
@@ -738,7 +741,7 @@ impl ProjectAccount {
         &self,
         disbursement_id: DisbursementId,
         amount: Money,
-        partner: &str,
+        (payee, project): (&str, &ProjectSummary),
         milestone: Option<u32>,
         purpose: &str,
         requested_by: Actor,
@@ -750,6 +753,17 @@ impl ProjectAccount {
             ));
         }
         let amount = positive("amount", amount)?;
+        let purpose = text("purpose", purpose, 500, false)?;
+        if !payee.trim().is_empty() && !project.pays(payee) {
+            return Err(DomainError::refused(
+                Reason::PayeeNotImplementingPartner,
+                format!(
+                    "disbursements of this project go to its implementing partner, {}; \
+                     a change of partner is recorded on the project first",
+                    project.partner.name
+                ),
+            ));
+        }
         let (project_id, country, currency) = self.identity()?;
         if amount.currency() != currency {
             return Err(DomainError::refused(
@@ -772,9 +786,9 @@ impl ProjectAccount {
             country,
             disbursement_id,
             amount,
-            partner: text("partner", partner, 200, true)?,
+            partner: project.partner.name.clone(),
             milestone,
-            purpose: text("purpose", purpose, 500, false)?,
+            purpose,
             requested_by,
         }])
     }

@@ -74,6 +74,8 @@ reasons! {
     EarmarkMismatch => "EARMARK_MISMATCH", FailedPrecondition;
     AllocationAlreadyReleased => "ALLOCATION_ALREADY_RELEASED", FailedPrecondition;
     ProjectClosed => "PROJECT_CLOSED", FailedPrecondition;
+    PartnerUnchanged => "PARTNER_UNCHANGED", FailedPrecondition;
+    PayeeNotImplementingPartner => "PAYEE_NOT_IMPLEMENTING_PARTNER", FailedPrecondition;
     MatchingCapExceeded => "MATCHING_CAP_EXCEEDED", FailedPrecondition;
     MatchingPoolExpired => "MATCHING_POOL_EXPIRED", FailedPrecondition;
     MatchAlreadyReserved => "MATCH_ALREADY_RESERVED", FailedPrecondition;

@@ -43,7 +43,8 @@ impl Event {
                 | ProjectEvent::ProgressReported { country, .. }
                 | ProjectEvent::MilestoneVerified { country, .. }
                 | ProjectEvent::MilestoneRejected { country, .. }
-                | ProjectEvent::Closed { country, .. } => *country,
+                | ProjectEvent::Closed { country, .. }
+                | ProjectEvent::PartnerChanged { country, .. } => *country,
             }),
             Event::Account(event) => Some(match event {
                 AccountEvent::Credited { country, .. }

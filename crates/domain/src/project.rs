@@ -107,6 +107,15 @@ pub enum ProjectEvent {
         country: CountryCode,
         reason: String,
     },
+    /// The implementing partner changed: from now on disbursements are paid to `partner`.
+    /// Its own event, so the payee of every payment traces to a registration or a change.
+    PartnerChanged {
+        project_id: ProjectId,
+        country: CountryCode,
+        partner: Partner,
+        reason: String,
+        changed_by: Actor,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +155,11 @@ pub enum ProjectCommand {
     Close {
         reason: String,
     },
+    ChangePartner {
+        partner: Partner,
+        reason: String,
+        changed_by: Actor,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,12 +184,14 @@ pub struct Milestone {
 
 /// What other aggregates need to know of a project (its country for earmarks, its currency
 /// for allocations).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectSummary {
     pub project_id: ProjectId,
     pub country: CountryCode,
     pub currency: Currency,
     pub closed: bool,
+    /// Who disbursements are paid to.
+    pub partner: Partner,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +237,7 @@ impl Project {
             country: d.country,
             currency: d.budget.currency(),
             closed: self.closed,
+            partner: d.partner.clone(),
         })
     }
 
@@ -322,6 +339,11 @@ impl Aggregate for Project {
                 }
             }
             ProjectEvent::Closed { .. } => self.closed = true,
+            ProjectEvent::PartnerChanged { partner, .. } => {
+                if let Some(details) = &mut self.details {
+                    details.partner = partner.clone();
+                }
+            }
         }
     }
 
@@ -356,14 +378,7 @@ impl Aggregate for Project {
                         "a project ends after it starts",
                     ));
                 }
-                let partner = Partner {
-                    name: text("partner.name", &partner.name, 200, true)?,
-                    iati_id: partner
-                        .iati_id
-                        .map(|id| text("partner.iati_id", &id, 100, false))
-                        .transpose()?
-                        .filter(|id| !id.is_empty()),
-                };
+                let partner = valid_partner(partner)?;
                 Ok(vec![ProjectEvent::Registered {
                     project_id,
                     country,
@@ -445,6 +460,27 @@ impl Aggregate for Project {
                     project_id: details.project_id,
                     country: details.country,
                     reason: text("reason", &reason, 500, true)?,
+                }])
+            }
+            ProjectCommand::ChangePartner {
+                partner,
+                reason,
+                changed_by,
+            } => {
+                let details = self.require_open()?;
+                let partner = valid_partner(partner)?;
+                if partner == details.partner {
+                    return Err(DomainError::refused(
+                        Reason::PartnerUnchanged,
+                        format!("{} is already the project's partner", partner.name),
+                    ));
+                }
+                Ok(vec![ProjectEvent::PartnerChanged {
+                    project_id: details.project_id,
+                    country: details.country,
+                    partner,
+                    reason: text("reason", &reason, 500, true)?,
+                    changed_by,
                 }])
             }
         }
@@ -541,5 +577,25 @@ impl Project {
                 ),
             )),
         }
+    }
+}
+
+/// An implementing partner as a registration or a change names it.
+fn valid_partner(partner: Partner) -> Result<Partner, DomainError> {
+    Ok(Partner {
+        name: text("partner.name", &partner.name, 200, true)?,
+        iati_id: partner
+            .iati_id
+            .map(|id| text("partner.iati_id", &id, 100, false))
+            .transpose()?
+            .filter(|id| !id.is_empty()),
+    })
+}
+
+impl ProjectSummary {
+    /// Whether `payee` is this project's implementing partner: the name as registered (or last
+    /// changed), compared without regard to case or surrounding space.
+    pub fn pays(&self, payee: &str) -> bool {
+        Actor::canonical(payee) == Actor::canonical(&self.partner.name)
     }
 }

@@ -60,7 +60,7 @@ fn request_for(n: u128, amount: Money, milestone: Option<u32>) -> AccountCommand
         milestone,
         purpose: "second clearance phase".into(),
         requested_by: requester(),
-        project_closed: false,
+        project: common::project_paying("Norwegian People's Aid"),
     }
 }
 
@@ -269,7 +269,10 @@ fn a_closed_project_takes_no_new_requests_but_honours_earlier_ones() {
         milestone: None,
         purpose: "after closure".into(),
         requested_by: requester(),
-        project_closed: true,
+        project: fundtrail_domain::ProjectSummary {
+            closed: true,
+            ..common::project_paying("Norwegian People's Aid")
+        },
     };
     assert_eq!(account.refusal(closed), Reason::ProjectClosed);
     // Obligations made before the closure are still approved and paid.
@@ -700,5 +703,29 @@ fn the_history_refolds_to_the_same_account() {
     assert_eq!(
         ProjectAccount::stream(&project_id(1)),
         format!("account-{}", project_id(1))
+    );
+}
+
+#[test]
+fn money_goes_only_to_the_implementing_partner_of_record() {
+    let mut account = funded();
+    let to = |partner: &str| AccountCommand::Request {
+        disbursement_id: disbursement_id(7),
+        amount: eur(1_000),
+        partner: partner.into(),
+        milestone: None,
+        purpose: "clearance".into(),
+        requested_by: requester(),
+        project: common::project_paying("Norwegian People's Aid"),
+    };
+    assert_eq!(
+        account.refusal(to("Someone Else Ltd")),
+        Reason::PayeeNotImplementingPartner
+    );
+    // Unnamed, the payee is the partner of record, and that is what the event records.
+    let events = account.run(to(""));
+    assert!(
+        matches!(&events[..], [AccountEvent::DisbursementRequested { partner, .. }] if partner == "Norwegian People's Aid"),
+        "{events:?}"
     );
 }

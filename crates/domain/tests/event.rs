@@ -221,7 +221,7 @@ fn project_and_account_events_concern_the_project_country() {
         milestone: Some(1),
         purpose: String::new(),
         requested_by: officer.clone(),
-        project_closed: false,
+        project: common::project_paying("HALO Trust"),
     });
     account.run(AccountCommand::Approve {
         disbursement_id: disbursement_id(1),
@@ -251,7 +251,7 @@ fn project_and_account_events_concern_the_project_country() {
         milestone: None,
         purpose: String::new(),
         requested_by: officer,
-        project_closed: false,
+        project: common::project_paying("HALO Trust"),
     });
     account.run(AccountCommand::Reject {
         disbursement_id: disbursement_id(2),

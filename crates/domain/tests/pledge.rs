@@ -694,12 +694,12 @@ fn allocation_to_a_project_in_another_currency_needs_the_rate() {
     pledge.run(receive(1, eur(4_000_000)));
     let usd_project = project_summary(1, "BA", Currency::USD);
     assert_eq!(
-        pledge.refusal(allocate(1, usd_project, eur(100_000))),
+        pledge.refusal(allocate(1, usd_project.clone(), eur(100_000))),
         Reason::ExchangeRateRequired
     );
     let wrong = PledgeCommand::Allocate {
         allocation_id: allocation_id(1),
-        project: usd_project,
+        project: usd_project.clone(),
         amount: eur(100_000),
         rate: Some(rate(Currency::EUR, Currency::CHF, "0.95")),
     };

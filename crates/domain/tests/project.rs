@@ -123,6 +123,7 @@ fn register_defaults_the_sector_to_mine_action() {
             country: country("BA"),
             currency: Currency::EUR,
             closed: false,
+            partner: partner(),
         })
     );
 }
@@ -520,5 +521,78 @@ fn the_history_refolds_to_the_same_project() {
     assert_eq!(
         Project::stream(&project_id(1)),
         format!("project-{}", project_id(1))
+    );
+}
+
+// --- partner ---------------------------------------------------------------------------------
+
+fn change_partner(name: &str) -> ProjectCommand {
+    ProjectCommand::ChangePartner {
+        partner: Partner {
+            name: name.into(),
+            iati_id: None,
+        },
+        reason: "contract novated after the partner's merger".into(),
+        changed_by: actor("programme@itf.si"),
+    }
+}
+
+#[test]
+fn a_change_of_partner_is_its_own_event_and_the_new_payee() {
+    let mut project = registered();
+    let summary = project.state.summary().unwrap();
+    assert!(summary.pays("Norwegian People's Aid"));
+    assert!(
+        summary.pays("  norwegian people's aid "),
+        "case and space are not a new payee"
+    );
+    assert!(!summary.pays("HALO Trust"));
+
+    let events = project.run(change_partner("HALO Trust"));
+    assert_eq!(
+        events,
+        vec![ProjectEvent::PartnerChanged {
+            project_id: project_id(1),
+            country: country("BA"),
+            partner: Partner {
+                name: "HALO Trust".into(),
+                iati_id: None,
+            },
+            reason: "contract novated after the partner's merger".into(),
+            changed_by: actor("programme@itf.si"),
+        }]
+    );
+    let summary = project.state.summary().unwrap();
+    assert!(summary.pays("HALO Trust"));
+    assert!(!summary.pays("Norwegian People's Aid"));
+}
+
+#[test]
+fn a_change_of_partner_needs_a_new_partner_a_reason_and_an_open_project() {
+    let mut project = registered();
+    assert_eq!(
+        project.refusal(ProjectCommand::ChangePartner {
+            partner: partner(),
+            reason: "again".into(),
+            changed_by: actor("programme@itf.si"),
+        }),
+        Reason::PartnerUnchanged
+    );
+    assert_eq!(
+        project.invalid(ProjectCommand::ChangePartner {
+            partner: Partner {
+                name: "HALO Trust".into(),
+                iati_id: None,
+            },
+            reason: " ".into(),
+            changed_by: actor("programme@itf.si"),
+        }),
+        "reason"
+    );
+    assert_eq!(project.invalid(change_partner("")), "partner.name");
+    project.run(close());
+    assert_eq!(
+        project.refusal(change_partner("HALO Trust")),
+        Reason::ProjectClosed
     );
 }

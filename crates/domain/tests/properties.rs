@@ -381,7 +381,7 @@ fn account_command(op: &AccountOp) -> AccountCommand {
             milestone,
             purpose: String::new(),
             requested_by: people[by].clone(),
-            project_closed: false,
+            project: common::project_paying("HALO Trust"),
         },
         AccountOp::Approve { id, by } => AccountCommand::Approve {
             disbursement_id: disbursement_id(u128::from(id)),
@@ -1118,6 +1118,7 @@ proptest! {
                         prop_assert!(!verified.contains_key(milestone));
                     }
                     ProjectEvent::Closed { .. } => closed = true,
+                    ProjectEvent::PartnerChanged { .. } => {}
                     ProjectEvent::Registered { .. } => prop_assert!(false, "registered twice"),
                 }
             }

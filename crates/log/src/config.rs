@@ -18,6 +18,10 @@ pub const DEFAULT_PARTITIONS: i32 = 6;
 pub const DEFAULT_STREAM: &str = "FUNDTRAIL";
 pub const DEFAULT_PREFIX: &str = "fundtrail.v1";
 
+/// The names the relays keep their cursors and leases under.
+pub(crate) const KAFKA_RELAY: &str = "relay.kafka";
+pub(crate) const NATS_RELAY: &str = "relay.nats";
+
 /// A parsed log URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogConfig {
@@ -53,8 +57,8 @@ impl LogConfig {
     pub fn relay_name(&self) -> Option<&'static str> {
         match self {
             Self::Embedded => None,
-            Self::Kafka(_) => Some("relay.kafka"),
-            Self::Nats(_) => Some("relay.nats"),
+            Self::Kafka(_) => Some(KAFKA_RELAY),
+            Self::Nats(_) => Some(NATS_RELAY),
         }
     }
 }

@@ -18,6 +18,8 @@ pub const HEADER_POSITION: &str = "position";
 pub const HEADER_STREAM: &str = "stream";
 pub const HEADER_TRACEPARENT: &str = "traceparent";
 pub const HEADER_TRACESTATE: &str = "tracestate";
+/// The lease generation of the relay that published the message (see `crate::lease`).
+pub const HEADER_RELAY_GENERATION: &str = "relay_generation";
 
 /// One event, ready for any broker.
 #[derive(Debug, Clone)]
@@ -68,6 +70,14 @@ impl Outgoing {
             subject_tail: format!("{}.{}", token(category), token(short)),
             value: envelope(event).encode_to_vec(),
         }
+    }
+
+    /// The same, as published by the relay holding lease `generation`.
+    #[must_use]
+    pub fn published_under(mut self, generation: u64) -> Self {
+        self.headers
+            .push((HEADER_RELAY_GENERATION, generation.to_string()));
+        self
     }
 
     /// The NATS subject under `prefix`.

@@ -12,20 +12,38 @@
 //!   (created by this crate) names the holder and an expiry. The holder renews it; a
 //!   successor takes it over only after it expired, so a crashed relay delays publishing by at
 //!   most one time-to-live.
+//!
+//! A lease is not enough on its own: a relay that confirmed it and then stalled (a long pause,
+//! a publish slower than the time-to-live) can wake up after a successor took over. So every
+//! takeover increments the lease's generation, a fencing token kept as the cursor
+//! `<relay>.generation` in the store's `consumer_cursors` (so consumers, which see the store
+//! only through [`EventStore`](fundtrail_store::EventStore), can read the current one), and
+//! every message the holder publishes carries it (docs/log-format.md). On NATS the server
+//! refuses a stale relay's publish by its expected last sequence; on Kafka, which has no such
+//! check, consumers drop a lower generation after a higher one (`crate::kafka`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fundtrail_store::OpenedStore;
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection, PgConnection, Postgres, SqlitePool};
+use sqlx::{Connection, PgConnection, Postgres, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use crate::error::LogError;
 
+/// The cursor name the lease generation of relay `name` is kept under.
+pub(crate) fn generation_cursor(name: &str) -> String {
+    format!("{name}.generation")
+}
+
 /// A held lease.
 #[derive(Debug)]
 pub(crate) enum Lease {
-    Postgres { conn: PgConnection, key: i64 },
+    Postgres {
+        conn: PgConnection,
+        key: i64,
+        generation: u64,
+    },
     Sqlite(SqliteLease),
 }
 
@@ -36,6 +54,7 @@ pub(crate) struct SqliteLease {
     holder: String,
     ttl: Duration,
     renewed: SystemTime,
+    generation: u64,
 }
 
 impl Lease {
@@ -69,7 +88,17 @@ impl Lease {
                     .await
                     .map_err(|e| LogError::database("taking the relay lock", &e))?;
                 if got {
-                    Ok(Some(Self::Postgres { conn, key }))
+                    // Only the lock's holder gets here, so the increment cannot race.
+                    let cursor = generation_cursor(name);
+                    let generation =
+                        fundtrail_store::postgres::load_cursor_in(&mut conn, &cursor).await? + 1;
+                    fundtrail_store::postgres::save_cursor_in(&mut conn, &cursor, generation)
+                        .await?;
+                    Ok(Some(Self::Postgres {
+                        conn,
+                        key,
+                        generation,
+                    }))
                 } else {
                     // Closing is a courtesy: the session ends when the socket drops anyway.
                     let _ = conn.close().await;
@@ -91,9 +120,18 @@ impl Lease {
                     holder: Uuid::now_v7().to_string(),
                     ttl,
                     renewed: UNIX_EPOCH,
+                    generation: 0,
                 };
-                Ok(lease.renew().await?.then_some(Self::Sqlite(lease)))
+                Ok(lease.take_over().await?.then_some(Self::Sqlite(lease)))
             }
+        }
+    }
+
+    /// The lease's generation: higher than that of every earlier holder.
+    pub(crate) fn generation(&self) -> u64 {
+        match self {
+            Self::Postgres { generation, .. } => *generation,
+            Self::Sqlite(lease) => lease.generation,
         }
     }
 
@@ -126,7 +164,7 @@ impl Lease {
     /// Gives the lease up so a successor need not wait for it to expire.
     pub(crate) async fn release(self) {
         match self {
-            Self::Postgres { mut conn, key } => {
+            Self::Postgres { mut conn, key, .. } => {
                 let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
                     .bind(key)
                     .execute(&mut conn)
@@ -145,9 +183,48 @@ impl Lease {
 }
 
 impl SqliteLease {
-    /// Takes or extends the lease; `false` when another holder's lease has not expired.
+    /// Takes the lease for a new holder and moves it to the next generation, in one
+    /// transaction; `false` when another holder's lease has not expired.
+    async fn take_over(&mut self) -> Result<bool, LogError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| LogError::database("taking the relay lease", &e))?;
+        let now = SystemTime::now();
+        // The upsert is the transaction's first statement, so it takes the write lock at once.
+        if !self.upsert(&mut tx, now).await? {
+            let _ = tx.rollback().await;
+            return Ok(false);
+        }
+        let cursor = generation_cursor(&self.name);
+        let generation = fundtrail_store::sqlite::load_cursor_in(&mut tx, &cursor).await? + 1;
+        fundtrail_store::sqlite::save_cursor_in(&mut tx, &cursor, generation).await?;
+        tx.commit()
+            .await
+            .map_err(|e| LogError::database("taking the relay lease", &e))?;
+        self.renewed = now;
+        self.generation = generation;
+        Ok(true)
+    }
+
+    /// Extends the lease; `false` when another holder took it over.
     async fn renew(&mut self) -> Result<bool, LogError> {
         let now = SystemTime::now();
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| LogError::database("renewing the relay lease", &e))?;
+        let renewed = self.upsert(&mut conn, now).await?;
+        if renewed {
+            self.renewed = now;
+        }
+        Ok(renewed)
+    }
+
+    /// Writes this holder's expiry if the lease is this holder's or has expired.
+    async fn upsert(&self, conn: &mut SqliteConnection, now: SystemTime) -> Result<bool, LogError> {
         let millis = |t: SystemTime| {
             t.duration_since(UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -162,15 +239,10 @@ impl SqliteLease {
         .bind(&self.holder)
         .bind(millis(now + self.ttl))
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(conn)
         .await
         .map_err(|e| LogError::database("renewing the relay lease", &e))?;
-        if done.rows_affected() == 1 {
-            self.renewed = now;
-            Ok(true)
-        } else {
-            Ok(false)
-        }
+        Ok(done.rows_affected() == 1)
     }
 }
 

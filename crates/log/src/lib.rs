@@ -19,10 +19,17 @@
 //! order of events across countries reads through [`InPositionOrder`], which makes any log a
 //! single ordered lane (what a partition has not delivered yet is read from the store). The
 //! wire format is docs/log-format.md.
+//!
+//! # Trust
+//!
+//! The store is the truth and a broker only carries copies: the Kafka and NATS sources hand
+//! out a delivery only once the store confirmed it (same position, same hash, contents that
+//! hash to it), and reject anything else with an alarm (`confirm`). The relay's lease has a
+//! generation that fences a relay which stalled past it (`lease`).
 
 pub mod config;
+mod confirm;
 mod consumer;
-pub mod cursor;
 pub mod envelope;
 mod error;
 mod kafka;
@@ -41,7 +48,7 @@ pub use consumer::{Consumer, ConsumerOptions, Next};
 pub use error::LogError;
 pub use kafka::KafkaSource;
 pub use nats::NatsSource;
-pub use relay::{Relay, RelayOptions, RelayStats};
+pub use relay::{PublishGate, Relay, RelayOptions, RelayStats};
 pub use source::{Ack, Delivery, EventSource, InPositionOrder, Lane, StoreSource};
 
 /// The source the log URL names, shared by any number of consumers.
@@ -51,13 +58,14 @@ pub fn open_source(
 ) -> Result<Arc<dyn EventSource>, LogError> {
     Ok(match log_url.parse::<LogConfig>()? {
         LogConfig::Embedded => Arc::new(StoreSource(store)),
-        LogConfig::Kafka(config) => Arc::new(KafkaSource::new(config)),
-        LogConfig::Nats(config) => Arc::new(NatsSource::new(config)),
+        LogConfig::Kafka(config) => Arc::new(KafkaSource::new(config, store)),
+        LogConfig::Nats(config) => Arc::new(NatsSource::new(config, store)),
     })
 }
 
 /// Relays `store` to the log the URL names until `shutdown` (returns at once for the
-/// embedded log). Broker and database failures are retried; only a bad URL is an error.
+/// embedded log). Broker and database failures are retried; only a bad URL (or relay options
+/// refused by [`RelayOptions::check`]) is an error.
 pub async fn relay(
     log_url: &str,
     store: impl Into<OpenedStore>,

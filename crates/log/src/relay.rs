@@ -8,6 +8,12 @@
 //! yet under its cursor are published again; consumers drop them by position. So delivery is at
 //! least once, in position order, and nothing is lost.
 //!
+//! A relay can stall after confirming its lease (a long pause of the process or the host) and
+//! wake up after a successor took over. Its messages carry the lease's generation and the
+//! brokers fence it: see [`crate::lease`]. Without a stall a batch always ends while the lease
+//! holds: the publish is bounded by [`RelayOptions::publish_timeout`], and the options are
+//! refused unless the lease outlives that with room to spare ([`RelayOptions::check`]).
+//!
 //! Each event goes out with the trace context of the command that recorded it, and its publish
 //! is a span in that trace. The relay's lag is measured for the metrics by every relay, leased
 //! or not, so it keeps growing while none can publish.
@@ -36,10 +42,11 @@ use crate::{kafka, nats};
 pub struct RelayOptions {
     /// Most events in one batch.
     pub batch: usize,
-    /// How long the broker may take to acknowledge an event before the round fails
-    /// (Kafka's `message.timeout.ms`, the `JetStream` publish-ack timeout).
+    /// How long the broker may take to acknowledge a batch before the round fails (also
+    /// Kafka's `message.timeout.ms` and the `JetStream` publish-ack timeout).
     pub publish_timeout: Duration,
-    /// `SQLite` leases only: how long a lease outlives its last renewal.
+    /// `SQLite` leases only: how long a lease outlives its last renewal. At least twice
+    /// `publish_timeout` ([`RelayOptions::check`]).
     pub lease_ttl: Duration,
     /// How often a relay without the lease tries to take it.
     pub standby_poll: Duration,
@@ -48,19 +55,104 @@ pub struct RelayOptions {
     /// How often the relay's lag is measured for the metrics, whether or not it holds the
     /// lease (so the figure keeps growing while no relay can publish).
     pub lag_interval: Duration,
+    /// Holds the relay between confirming its lease and publishing each batch, as a stall
+    /// would. For tests of the fencing; `None` everywhere else.
+    pub gate: Option<Arc<PublishGate>>,
 }
 
 impl Default for RelayOptions {
     fn default() -> Self {
         Self {
             batch: 500,
-            publish_timeout: Duration::from_secs(30),
-            lease_ttl: Duration::from_secs(15),
+            publish_timeout: Duration::from_secs(10),
+            lease_ttl: Duration::from_secs(30),
             standby_poll: Duration::from_secs(1),
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
             lag_interval: Duration::from_secs(5),
+            gate: None,
         }
+    }
+}
+
+impl RelayOptions {
+    /// Refuses options under which a relay that does not stall could still be publishing
+    /// after its lease expired. A batch starts at most a third of a time-to-live after the
+    /// lease's last renewal and may take the whole publish timeout, so the time-to-live must
+    /// be at least twice the publish timeout.
+    pub fn check(&self) -> Result<(), LogError> {
+        if self.publish_timeout.is_zero() {
+            return Err(LogError::Config(
+                "the relay's publish timeout is zero".into(),
+            ));
+        }
+        if self.lease_ttl < self.publish_timeout * 2 {
+            return Err(LogError::Config(format!(
+                "the relay lease's time-to-live ({:?}) must be at least twice the publish \
+                 timeout ({:?}), or a relay could still be publishing when another takes over",
+                self.lease_ttl, self.publish_timeout
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Holds a relay between confirming its lease and publishing a batch, until opened: what a
+/// stalled process looks like to the others. Only tests of the fencing use one.
+#[derive(Debug)]
+pub struct PublishGate {
+    state: tokio::sync::watch::Sender<GateState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GateState {
+    Open,
+    Closed,
+    /// Closed, with a relay waiting at it.
+    Holding,
+}
+
+impl Default for PublishGate {
+    fn default() -> Self {
+        Self {
+            state: tokio::sync::watch::Sender::new(GateState::Open),
+        }
+    }
+}
+
+impl PublishGate {
+    /// The next batch waits at the gate.
+    pub fn close(&self) {
+        self.state.send_if_modified(|state| {
+            let was_open = *state == GateState::Open;
+            if was_open {
+                *state = GateState::Closed;
+            }
+            was_open
+        });
+    }
+
+    /// Lets a waiting batch go on, and every later one.
+    pub fn open(&self) {
+        self.state.send_replace(GateState::Open);
+    }
+
+    /// Returns once a relay waits at the closed gate, its lease confirmed and its batch read.
+    pub async fn holding(&self) {
+        let mut state = self.state.subscribe();
+        let _ = state.wait_for(|state| *state == GateState::Holding).await;
+    }
+
+    async fn pass(&self) {
+        let mut state = self.state.subscribe();
+        self.state.send_if_modified(|state| {
+            let closed = *state == GateState::Closed;
+            if closed {
+                *state = GateState::Holding;
+            }
+            closed
+        });
+        let _ = state.wait_for(|state| *state == GateState::Open).await;
     }
 }
 
@@ -71,6 +163,8 @@ pub struct RelayStats {
     cursor: AtomicU64,
     failures: AtomicU64,
     leased: AtomicBool,
+    generation: AtomicU64,
+    waited: AtomicU64,
 }
 
 impl RelayStats {
@@ -90,14 +184,23 @@ impl RelayStats {
     pub fn leased(&self) -> bool {
         self.leased.load(Ordering::Relaxed)
     }
+    /// The generation of the lease this relay holds or last held (0: never).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+    /// Times this relay found the lease held by another.
+    pub fn waited(&self) -> u64 {
+        self.waited.load(Ordering::Relaxed)
+    }
 }
 
 /// Publishes to one broker; made afresh for every round.
 #[async_trait]
 pub(crate) trait Publisher: Send {
     /// Makes sure the topic or stream exists. Returns the last position the log is known to
-    /// hold contiguously (at least `cursor`), so the relay can skip what is there.
-    async fn prepare(&mut self, cursor: u64) -> Result<u64, LogError>;
+    /// hold contiguously (at least `cursor`), so the relay can skip what is there; what the
+    /// log holds counts only once `store` confirmed it.
+    async fn prepare(&mut self, cursor: u64, store: &dyn EventStore) -> Result<u64, LogError>;
 
     /// Publishes the batch in order and waits for the broker's acknowledgements.
     async fn publish(&mut self, batch: &[Outgoing]) -> Result<(), Partial>;
@@ -121,18 +224,21 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(log_url: &str, store: impl Into<OpenedStore>) -> Result<Self, LogError> {
+        let options = RelayOptions::default();
+        options.check()?;
         Ok(Self {
             config: log_url.parse()?,
             store: store.into(),
-            options: RelayOptions::default(),
+            options,
             stats: Arc::default(),
         })
     }
 
-    #[must_use]
-    pub fn with_options(mut self, options: RelayOptions) -> Self {
+    /// Replaces the options; refused as [`RelayOptions::check`] says.
+    pub fn with_options(mut self, options: RelayOptions) -> Result<Self, LogError> {
+        options.check()?;
         self.options = options;
-        self
+        Ok(self)
     }
 
     pub fn stats(&self) -> Arc<RelayStats> {
@@ -166,7 +272,10 @@ impl Relay {
             let pause = match lease {
                 Ok(Some(lease)) => {
                     self.stats.leased.store(true, Ordering::Relaxed);
-                    tracing::info!(relay = name, log = %self.config, "relay holds the lease");
+                    self.stats
+                        .generation
+                        .store(lease.generation(), Ordering::Relaxed);
+                    tracing::info!(relay = name, log = %self.config, generation = lease.generation(), "relay holds the lease");
                     let before = self.stats.published();
                     let outcome = self.round(lease, &**store, name, shutdown).await;
                     if self.stats.published() > before {
@@ -184,7 +293,10 @@ impl Relay {
                         }
                     }
                 }
-                Ok(None) => self.options.standby_poll,
+                Ok(None) => {
+                    self.stats.waited.fetch_add(1, Ordering::Relaxed);
+                    self.options.standby_poll
+                }
                 Err(error) => {
                     tracing::warn!(relay = name, %error, "could not take the relay lease");
                     let pause = backoff;
@@ -223,7 +335,7 @@ impl Relay {
     ) -> Result<(), LogError> {
         let mut publisher = self.publisher().await?;
         let saved = store.load_cursor(name).await?;
-        let held = publisher.prepare(saved).await?;
+        let held = publisher.prepare(saved, store).await?;
         if held > saved {
             store.save_cursor(name, held).await?;
         }
@@ -262,12 +374,32 @@ impl Relay {
                 )));
             }
             lease.confirm().await?;
-            let outgoing: Vec<Outgoing> = batch.iter().map(Outgoing::of).collect();
+            let generation = lease.generation();
+            let outgoing: Vec<Outgoing> = batch
+                .iter()
+                .map(|event| Outgoing::of(event).published_under(generation))
+                .collect();
             let spans = self.publish_spans(&batch, &outgoing);
+            if let Some(gate) = &self.options.gate {
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = gate.pass() => {}
+                }
+            }
+            let timeout = self.options.publish_timeout;
             let result = tokio::select! {
                 // Abandoned mid-batch: the next relay publishes it again from the cursor.
                 () = shutdown.cancelled() => return Ok(()),
-                result = publisher.publish(&outgoing) => result,
+                result = tokio::time::timeout(timeout, publisher.publish(&outgoing)) => {
+                    result.unwrap_or_else(|_| Err(Partial {
+                        // What did get through is published again; consumers drop repeats.
+                        acknowledged: 0,
+                        error: LogError::Lease(format!(
+                            "the batch was not acknowledged within the publish timeout \
+                             ({timeout:?}); publishing on could outlive the lease"
+                        )),
+                    }))
+                }
             };
             let acknowledged = match &result {
                 Ok(()) => outgoing.len(),
@@ -402,4 +534,45 @@ async fn lag(name: &str, store: &dyn EventStore) -> Result<(u64, f64), StoreErro
         .first()
         .map_or(0.0, |e| (now - e.recorded_at).max(0) as f64 / 1e6);
     Ok((head - published, waited))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lease_that_could_expire_during_a_publish_is_refused() {
+        assert!(RelayOptions::default().check().is_ok());
+        let short = RelayOptions {
+            lease_ttl: Duration::from_secs(15),
+            publish_timeout: Duration::from_secs(30),
+            ..RelayOptions::default()
+        };
+        let Err(LogError::Config(message)) = short.check() else {
+            panic!("a 15 s lease with a 30 s publish timeout was accepted")
+        };
+        assert!(message.contains("at least twice"), "{message}");
+        let tight = RelayOptions {
+            lease_ttl: Duration::from_secs(19),
+            publish_timeout: Duration::from_secs(10),
+            ..RelayOptions::default()
+        };
+        assert!(tight.check().is_err(), "not comfortably longer");
+        let zero = RelayOptions {
+            publish_timeout: Duration::ZERO,
+            ..RelayOptions::default()
+        };
+        assert!(zero.check().is_err());
+        let store = fundtrail_store::SqliteStore::connect(
+            "sqlite::memory:",
+            fundtrail_store::StoreOptions::default(),
+        )
+        .await
+        .unwrap();
+        let relay = Relay::new("nats://127.0.0.1:4222", store).unwrap();
+        assert!(matches!(
+            relay.with_options(short),
+            Err(LogError::Config(_))
+        ));
+    }
 }

@@ -1,5 +1,6 @@
 //! The log on Kafka, against a real broker (tansu in the test script): keys, headers and
-//! per-country order through a consumer group, and a relay that crashed and republished.
+//! per-country order through a consumer group, a relay that crashed and republished, and
+//! envelopes on the topic that are not the store's events.
 
 mod common;
 
@@ -11,18 +12,24 @@ use common::raw;
 use common::*;
 use fundtrail_log::envelope::recorded;
 use fundtrail_log::{KafkaSource, LogConfig, Relay, RelayOptions, RelayStats};
+use fundtrail_store::SqliteStore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 const PARTITIONS: i32 = 3;
 
-fn log(brokers: &str) -> (String, String, KafkaSource) {
+fn log(brokers: &str) -> (String, String) {
     let topic = unique("fundtrail.test.");
     let url = format!("kafka://{brokers}?topic={topic}&partitions={PARTITIONS}");
+    (url, topic)
+}
+
+/// The topic as a source confirmed against `store`.
+fn source(url: &str, store: &SqliteStore) -> Arc<KafkaSource> {
     let LogConfig::Kafka(config) = url.parse().unwrap() else {
         unreachable!()
     };
-    (url, topic, KafkaSource::new(config))
+    Arc::new(KafkaSource::new(config, Arc::new(store.clone())))
 }
 
 fn start_relay(
@@ -36,7 +43,8 @@ fn start_relay(
             publish_timeout: Duration::from_secs(5),
             retry_max: Duration::from_millis(500),
             ..RelayOptions::default()
-        });
+        })
+        .unwrap();
     let stats = relay.stats();
     let shutdown = CancellationToken::new();
     (tokio::spawn(relay.run(shutdown.clone())), stats, shutdown)
@@ -45,17 +53,18 @@ fn start_relay(
 #[tokio::test]
 async fn each_country_keeps_its_order_through_a_consumer_group() {
     let Some(brokers) = kafka() else { return };
-    let (url, topic, source) = log(&brokers);
+    let (url, topic) = log(&brokers);
     let store = sqlite().await;
     let name = unique("views.");
     let mut appended = append_many(&store, 30).await;
     let (relay, _, stop_relay) = start_relay(&url, &store);
     let shutdown = CancellationToken::new();
-    let counter = counter(&store, Arc::new(source), &name, &shutdown);
+    let counter = counter(&store, source(&url, &store), &name, &shutdown);
     appended.extend(append_many(&store, 30).await);
     wait_for(&store, &name, 60, Duration::from_mins(1)).await;
     let effects = effects(&store, &name).await;
     check_exactly_once_in_country_order(&effects, &appended);
+    assert_eq!(counter.replays(), 0, "no event was handled twice");
     assert!(
         effects
             .iter()
@@ -63,11 +72,15 @@ async fn each_country_keeps_its_order_through_a_consumer_group() {
         "Kafka cursors are per partition"
     );
 
+    // The counter's effects went out too; only the test's own events are checked here.
     let messages = raw::read(&brokers, &topic, PARTITIONS, 60).await;
     let countries: HashMap<u64, &String> = appended.iter().map(|(p, c)| (*p, c)).collect();
     let mut partition_of: HashMap<&str, i32> = HashMap::new();
     let mut last_in_partition: HashMap<i32, u64> = HashMap::new();
-    for message in &messages {
+    for message in messages
+        .iter()
+        .filter(|m| m.headers["event_type"] != COUNTED)
+    {
         let event = recorded(&message.value).unwrap();
         assert_eq!(message.position(), event.position);
         assert_eq!(&message.key, countries[&event.position], "keyed by country");
@@ -75,6 +88,7 @@ async fn each_country_keeps_its_order_through_a_consumer_group() {
         assert_eq!(message.headers["event_type"], event.event_type);
         assert_eq!(message.headers["stream"], event.stream);
         assert!(message.headers["traceparent"].starts_with("00-"));
+        assert_eq!(message.headers["relay_generation"], "1");
         let partition = *partition_of
             .entry(&message.key)
             .or_insert(message.partition);
@@ -89,23 +103,26 @@ async fn each_country_keeps_its_order_through_a_consumer_group() {
     }
     shutdown.cancel();
     stop_relay.cancel();
-    counter.await.unwrap();
+    counter.stop().await;
     relay.await.unwrap();
 }
 
 #[tokio::test]
 async fn a_relay_killed_and_republishing_repeats_no_effect() {
     let Some(brokers) = kafka() else { return };
-    let (url, topic, source) = log(&brokers);
+    let (url, topic) = log(&brokers);
     let store = sqlite().await;
     let name = unique("views.");
     let shutdown = CancellationToken::new();
-    let counter = counter(&store, Arc::new(source), &name, &shutdown);
+    let counter = counter(&store, source(&url, &store), &name, &shutdown);
     let mut appended = append_many(&store, 40).await;
     let (relay, stats, _) = start_relay(&url, &store);
-    while stats.cursor() < 20 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the relay published 20",
+        || async { stats.cursor() >= 20 },
+    )
+    .await;
     relay.abort();
     let _ = relay.await;
     let published = usize::try_from(stats.cursor()).unwrap();
@@ -116,14 +133,26 @@ async fn a_relay_killed_and_republishing_repeats_no_effect() {
     appended.extend(append_many(&store, 20).await);
     let (relay, _, stop_relay) = start_relay(&url, &store);
     wait_for(&store, &name, 60, Duration::from_mins(1)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
     check_exactly_once_in_country_order(&effects(&store, &name).await, &appended);
+    assert_eq!(
+        counter.replays(),
+        0,
+        "the repeats were dropped by their cursors"
+    );
     let all = raw::read(&brokers, &topic, PARTITIONS, 60 + published / 2).await;
     assert!(all.len() > 60, "the topic held duplicates");
     shutdown.cancel();
     stop_relay.cancel();
-    counter.await.unwrap();
+    counter.stop().await;
     relay.await.unwrap();
+}
+
+#[tokio::test]
+async fn envelopes_that_are_not_the_stores_events_are_rejected_and_the_real_ones_go_on() {
+    let Some(brokers) = kafka() else { return };
+    let (url, topic) = log(&brokers);
+    raw::create_topic(&brokers, &topic, PARTITIONS).await;
+    kafka_cases::forged_envelopes_are_rejected(&brokers, &url, &topic, PARTITIONS).await;
 }
 
 /// A tansu of the test's own, in memory, on a free port.
@@ -169,13 +198,14 @@ impl Tansu {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tansu did not start within 10 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("tansu did not start");
     }
 
     fn stop(&mut self) {
@@ -202,27 +232,34 @@ async fn the_relay_outlasts_a_broker_restart() {
         return;
     };
     let mut tansu = Tansu::start(&binary);
-    let (url, topic, _) = log(&tansu.brokers());
+    let (url, topic) = log(&tansu.brokers());
     let store = sqlite().await;
     let (relay, stats, stop_relay) = start_relay(&url, &store);
     append_many(&store, 20).await;
-    while stats.cursor() < 20 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the relay published 20",
+        || async { stats.cursor() == 20 },
+    )
+    .await;
 
     // The broker goes away and, storing in memory, comes back empty: commands keep
     // succeeding meanwhile, and the relay publishes what they recorded once it is back
     // (what it had published before went with the broker's memory).
     tansu.stop();
     let during = append_many(&store, 20).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    eventually(
+        Duration::from_secs(30),
+        "the relay noticed the broker was gone",
+        || async { stats.failures() > 0 },
+    )
+    .await;
     tansu.restart(&binary);
     let after = append_many(&store, 10).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
-    while stats.cursor() < 50 {
-        assert!(tokio::time::Instant::now() < deadline, "the relay resumed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_mins(1), "the relay resumed", || async {
+        stats.cursor() == 50
+    })
+    .await;
     let mut positions: Vec<u64> = raw::read(&tansu.brokers(), &topic, PARTITIONS, 30)
         .await
         .iter()
@@ -231,10 +268,6 @@ async fn the_relay_outlasts_a_broker_restart() {
     positions.sort_unstable();
     let expected: Vec<u64> = during.iter().chain(&after).map(|(p, _)| *p).collect();
     assert_eq!(positions, expected);
-    assert!(
-        stats.failures() > 0,
-        "the relay noticed the broker was gone"
-    );
     stop_relay.cancel();
     relay.await.unwrap();
 }

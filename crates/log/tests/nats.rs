@@ -1,5 +1,6 @@
 //! The log on NATS `JetStream`: the shared server for order and format, a server of the test's
-//! own for stopping it, and the relay's lease on both store backends.
+//! own for stopping it, the relay's lease on both store backends, a relay that stalled past
+//! its lease, and envelopes on the subjects that are not the store's events.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use fundtrail_log::{NatsSource, Relay, RelayOptions, config::NatsConfig};
+use fundtrail_log::{NatsSource, PublishGate, Relay, RelayOptions, config::NatsConfig};
 use fundtrail_store::OpenedStore;
 use fundtrail_store::{EventStore, SqliteStore, StoreOptions};
 use prost_reflect::{DescriptorPool, DynamicMessage, Value};
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 fn options() -> RelayOptions {
     RelayOptions {
         batch: 50,
-        publish_timeout: Duration::from_secs(2),
+        publish_timeout: Duration::from_secs(1),
         lease_ttl: Duration::from_secs(2),
         standby_poll: Duration::from_millis(100),
         retry_min: Duration::from_millis(50),
@@ -42,7 +43,22 @@ fn start_relay(
     Arc<fundtrail_log::RelayStats>,
     CancellationToken,
 ) {
-    let relay = Relay::new(url, store).unwrap().with_options(options());
+    start_relay_with(url, store, options())
+}
+
+fn start_relay_with(
+    url: &str,
+    store: impl Into<OpenedStore>,
+    options: RelayOptions,
+) -> (
+    tokio::task::JoinHandle<()>,
+    Arc<fundtrail_log::RelayStats>,
+    CancellationToken,
+) {
+    let relay = Relay::new(url, store)
+        .unwrap()
+        .with_options(options)
+        .unwrap();
     let stats = relay.stats();
     let shutdown = CancellationToken::new();
     (tokio::spawn(relay.run(shutdown.clone())), stats, shutdown)
@@ -84,20 +100,29 @@ async fn each_country_arrives_in_order_and_decodes_with_the_proto_files_alone() 
     let (stream, prefix) = (unique("ORDER"), unique("t"));
     let (url, config) = log(&nats_url(), &stream, &prefix);
     let mut appended = append_many(&store, 30).await;
-    let (relay, _, stop_relay) = start_relay(&url, store.clone());
+    let (relay, stats, stop_relay) = start_relay(&url, store.clone());
     let shutdown = CancellationToken::new();
     let counter = counter(
         &store,
-        Arc::new(NatsSource::new(config)),
+        Arc::new(NatsSource::new(config, Arc::new(store.clone()))),
         "views.count",
         &shutdown,
     );
     appended.extend(append_many(&store, 30).await);
     wait_for(&store, "views.count", 60, Duration::from_secs(20)).await;
     check_exactly_once_in_country_order(&effects(&store, "views.count").await, &appended);
+    assert_eq!(counter.replays(), 0, "no event was handled twice");
+    // The counter's effects are events too, and go out like any other.
+    let last = head(&store).await;
+    eventually(
+        Duration::from_secs(20),
+        "the relay published everything",
+        || async { stats.cursor() == last },
+    )
+    .await;
     assert_eq!(
         stream_positions(&nats_url(), &stream).await,
-        (1..=60).collect::<Vec<_>>()
+        (1..=last).collect::<Vec<_>>()
     );
 
     // A donor's system: nothing but the .proto files and a NATS client.
@@ -179,7 +204,7 @@ async fn each_country_arrives_in_order_and_decodes_with_the_proto_files_alone() 
 
     shutdown.cancel();
     stop_relay.cancel();
-    counter.await.unwrap();
+    counter.stop().await;
     relay.await.unwrap();
     drop_stream(&stream).await;
 }
@@ -226,13 +251,14 @@ impl Server {
             .spawn()
             .expect("nats-server on PATH");
         self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not start within 10 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("nats-server did not start");
     }
 
     fn stop(&mut self) {
@@ -258,36 +284,59 @@ async fn a_broker_stopped_mid_run_loses_nothing_and_repeats_no_effect() {
     let shutdown = CancellationToken::new();
     let counter = counter(
         &store,
-        Arc::new(NatsSource::new(config)),
+        Arc::new(NatsSource::new(config, Arc::new(store.clone()))),
         "views.count",
         &shutdown,
     );
     let mut appended = append_many(&store, 20).await;
     wait_for(&store, "views.count", 20, Duration::from_secs(20)).await;
+    let before = head(&store).await;
+    eventually(
+        Duration::from_secs(20),
+        "the relay published the effects",
+        || async { stats.cursor() == before },
+    )
+    .await;
 
     server.stop();
     // The store is the truth: commands keep succeeding while the broker is away.
     appended.extend(append_many(&store, 20).await);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    eventually(
+        Duration::from_secs(20),
+        "the relay noticed the broker was gone",
+        || async { stats.failures() > 0 },
+    )
+    .await;
+    assert_eq!(
+        stats.cursor(),
+        before,
+        "nothing was published while the broker was away"
+    );
     assert_eq!(effects(&store, "views.count").await.len(), 20);
     server.restart();
     appended.extend(append_many(&store, 10).await);
 
     wait_for(&store, "views.count", 50, Duration::from_secs(30)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let last = head(&store).await;
+    eventually(Duration::from_secs(30), "the relay caught up", || async {
+        stats.cursor() == last
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "the counter's cursor reached the head",
+        || async { store.load_cursor("views.count").await.unwrap() == last },
+    )
+    .await;
     check_exactly_once_in_country_order(&effects(&store, "views.count").await, &appended);
-    assert!(
-        stats.failures() > 0,
-        "the relay noticed the broker was gone"
-    );
-    assert_eq!(stats.cursor(), 50);
+    assert_eq!(counter.replays(), 0, "no event was handled twice");
     assert_eq!(
         stream_positions(&server.url(), "FUNDTRAIL").await,
-        (1..=50).collect::<Vec<_>>()
+        (1..=last).collect::<Vec<_>>()
     );
     shutdown.cancel();
     stop_relay.cancel();
-    counter.await.unwrap();
+    counter.stop().await;
     relay.await.unwrap();
 }
 
@@ -299,15 +348,16 @@ async fn a_relay_killed_and_restarted_leaves_no_gap() {
     let shutdown = CancellationToken::new();
     let counter = counter(
         &store,
-        Arc::new(NatsSource::new(config)),
+        Arc::new(NatsSource::new(config, Arc::new(store.clone()))),
         "views.count",
         &shutdown,
     );
     let mut appended = append_many(&store, 40).await;
     let (relay, stats, _) = start_relay(&url, store.clone());
-    while stats.published() == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(Duration::from_secs(20), "the relay published", || async {
+        stats.published() > 0
+    })
+    .await;
     relay.abort();
     let _ = relay.await;
     appended.extend(append_many(&store, 20).await);
@@ -315,15 +365,22 @@ async fn a_relay_killed_and_restarted_leaves_no_gap() {
     let (relay, stats, stop_relay) = start_relay(&url, store.clone());
     wait_for(&store, "views.count", 60, Duration::from_secs(20)).await;
     check_exactly_once_in_country_order(&effects(&store, "views.count").await, &appended);
+    assert_eq!(counter.replays(), 0, "no event was handled twice");
+    let last = head(&store).await;
+    eventually(Duration::from_secs(20), "the relay caught up", || async {
+        stats.cursor() == last
+    })
+    .await;
     assert_eq!(
         stream_positions(&nats_url(), &stream).await,
-        (1..=60).collect::<Vec<_>>()
+        (1..=last).collect::<Vec<_>>(),
+        "the restarted relay went on from the stream's end"
     );
-    assert_eq!(store.load_cursor("relay.nats").await.unwrap(), 60);
-    assert!(stats.published() <= 60);
+    assert_eq!(store.load_cursor("relay.nats").await.unwrap(), last);
+    assert!(stats.published() < last, "it did not start over");
     shutdown.cancel();
     stop_relay.cancel();
-    counter.await.unwrap();
+    counter.stop().await;
     relay.await.unwrap();
     drop_stream(&stream).await;
 }
@@ -334,15 +391,26 @@ async fn second_relay_waits_for_the_lease(first: OpenedStore, second: OpenedStor
     let store = first.events();
     append_many(&*store, 10).await;
     let (a, a_stats, _) = start_relay(&url, first);
-    while a_stats.cursor() < 10 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        Duration::from_secs(20),
+        "the first relay published",
+        || async { a_stats.cursor() == 10 },
+    )
+    .await;
     let (b, b_stats, stop_b) = start_relay(&url, second);
     append_many(&*store, 10).await;
-    while a_stats.cursor() < 20 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(
+        Duration::from_secs(20),
+        "the first relay published the rest",
+        || async { a_stats.cursor() == 20 },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "the second relay tried the lease",
+        || async { b_stats.waited() >= 2 },
+    )
+    .await;
     assert!(a_stats.leased());
     assert!(!b_stats.leased(), "the second relay waits");
     assert_eq!(b_stats.published(), 0);
@@ -352,15 +420,22 @@ async fn second_relay_waits_for_the_lease(first: OpenedStore, second: OpenedStor
     a.abort();
     let _ = a.await;
     append_many(&*store, 10).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while b_stats.cursor() < 30 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the second relay took over"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        "the second relay took over",
+        || async { b_stats.cursor() == 30 },
+    )
+    .await;
     assert!(b_stats.leased());
+    assert_eq!(
+        store.load_cursor("relay.nats.generation").await.unwrap(),
+        b_stats.generation(),
+        "the store names the holder's generation"
+    );
+    assert!(
+        b_stats.generation() > a_stats.generation(),
+        "the takeover moved the lease to a later generation"
+    );
     assert_eq!(
         stream_positions(&nats_url(), &stream).await,
         (1..=30).collect::<Vec<_>>()
@@ -395,4 +470,194 @@ async fn a_second_relay_does_not_publish_on_sqlite() {
         .await
         .unwrap();
     second_relay_waits_for_the_lease(first.into(), second.into()).await;
+}
+
+/// Creates the stream as the relay would, so that others can publish before it does.
+async fn create_stream(stream: &str, prefix: &str) {
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    async_nats::jetstream::new(client)
+        .get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: stream.to_owned(),
+            subjects: vec![format!("{prefix}.>")],
+            storage: async_nats::jetstream::stream::StorageType::File,
+            duplicate_window: Duration::from_mins(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// Publishes `value` onto the stream's subjects as an outsider would, with the relay's headers
+/// and no message id (so the server keeps copies of messages already there).
+async fn publish_raw(prefix: &str, headers: &[(&'static str, String)], value: Vec<u8>) {
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let mut map = async_nats::HeaderMap::new();
+    for (key, value) in headers {
+        map.insert(*key, value.as_str());
+    }
+    js.publish_with_headers(
+        format!("{prefix}.BA.pledge.PledgeRecorded"),
+        map,
+        value.into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn envelopes_that_are_not_the_stores_events_are_rejected_and_the_real_ones_go_on() {
+    let store = sqlite().await;
+    let other_fund = sqlite().await;
+    let (stream, prefix) = (unique("FORGED"), unique("t"));
+    let (url, config) = log(&nats_url(), &stream, &prefix);
+    append_many(&store, 10).await;
+    append_many(&other_fund, 10).await;
+    let ours = all_events(&store).await;
+    let theirs = all_events(&other_fund).await;
+
+    // Before the relay publishes anything, the subjects already hold: event 5 with another
+    // payload under its real hash, another fund's valid event 6, and event 7 moved to a
+    // position far beyond the head (the stream's last message, which the relay reads first).
+    create_stream(&stream, &prefix).await;
+    let altered = forged(&ours[4], |e| e.payload.push(0));
+    publish_raw(&prefix, &headers_of(&ours[4]), altered).await;
+    publish_raw(&prefix, &headers_of(&theirs[5]), forged(&theirs[5], |_| {})).await;
+    let far = 1_000_000_000_000;
+    let mut far_headers = headers_of(&ours[6]);
+    far_headers[2].1 = far.to_string();
+    publish_raw(
+        &prefix,
+        &far_headers,
+        forged(&ours[6], |e| e.position = far),
+    )
+    .await;
+
+    let shutdown = CancellationToken::new();
+    let source = Arc::new(NatsSource::new(config, Arc::new(store.clone())));
+    let (consumer, handed) = recorder(&store, source, "views.record", &shutdown);
+    let (relay, stats, stop_relay) = start_relay(&url, store.clone());
+    eventually(
+        Duration::from_secs(20),
+        "the real events 1-10 handed out",
+        || async { handed.lock().unwrap().len() >= 10 },
+    )
+    .await;
+
+    // An old event published again, then more real ones (the relay, whose expected sequence
+    // the replay took, starts again from the stream's end, which it confirms first).
+    publish_raw(&prefix, &headers_of(&ours[2]), forged(&ours[2], |_| {})).await;
+    append_many(&store, 10).await;
+    eventually(
+        Duration::from_secs(20),
+        "the real events 11-20 handed out",
+        || async { handed.lock().unwrap().len() >= 20 },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(20),
+        "the relay published all",
+        || async { stats.cursor() == 20 },
+    )
+    .await;
+    eventually(Duration::from_secs(10), "the cursor saved", || async {
+        store.load_cursor("views.record").await.unwrap() == 20
+    })
+    .await;
+    // Everything up to the relay's last message was delivered: nothing more will come.
+    let handed: Vec<_> = handed.lock().unwrap().iter().map(|h| h.0.clone()).collect();
+    assert_eq!(
+        handed,
+        all_events(&store).await,
+        "exactly the store's events, in order"
+    );
+    assert_eq!(
+        stream_positions(&nats_url(), &stream).await,
+        [
+            vec![5, 6, far],
+            (1..=10).collect(),
+            vec![3],
+            (11..=20).collect()
+        ]
+        .concat(),
+        "the relay published every real event once, after what was there"
+    );
+    shutdown.cancel();
+    stop_relay.cancel();
+    consumer.await.unwrap();
+    relay.await.unwrap();
+    assert_eq!(
+        store.load_cursor("views.record").await.unwrap(),
+        20,
+        "the saved cursor is the real head, never the forged position"
+    );
+    drop_stream(&stream).await;
+}
+
+#[tokio::test]
+async fn a_relay_that_stalled_past_its_lease_cannot_publish_when_it_wakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = format!("sqlite://{}", dir.path().join("store.db").display());
+    let first = SqliteStore::connect(&file, StoreOptions::default())
+        .await
+        .unwrap();
+    let second = SqliteStore::connect(&file, StoreOptions::default())
+        .await
+        .unwrap();
+    let (stream, prefix) = (unique("STALL"), unique("t"));
+    let (url, _) = log(&nats_url(), &stream, &prefix);
+    let gate = Arc::new(PublishGate::default());
+    let stalling = RelayOptions {
+        gate: Some(gate.clone()),
+        ..options()
+    };
+    append_many(&first, 10).await;
+    let (a, a_stats, stop_a) = start_relay_with(&url, first.clone(), stalling);
+    eventually(
+        Duration::from_secs(20),
+        "the first relay published",
+        || async { a_stats.cursor() == 10 },
+    )
+    .await;
+
+    // The first relay confirms its lease for the next batch and stalls there, longer than the
+    // lease lives; the second takes the lease over and publishes that batch and more.
+    gate.close();
+    append_many(&first, 10).await;
+    tokio::time::timeout(Duration::from_secs(20), gate.holding())
+        .await
+        .expect("the first relay reached its next batch");
+    let (b, b_stats, stop_b) = start_relay(&url, second.clone());
+    append_many(&first, 5).await;
+    eventually(
+        Duration::from_secs(20),
+        "the second relay took over",
+        || async { b_stats.cursor() == 25 },
+    )
+    .await;
+    assert!(b_stats.generation() > a_stats.generation());
+
+    // The first wakes up with its batch of 11-20 and the lease it confirmed long ago.
+    let failures = a_stats.failures();
+    gate.open();
+    eventually(
+        Duration::from_secs(20),
+        "the stalled relay's round failed",
+        || async { a_stats.failures() > failures },
+    )
+    .await;
+    assert_eq!(
+        stream_positions(&nats_url(), &stream).await,
+        (1..=25).collect::<Vec<_>>(),
+        "each event once, in order: the server stored nothing of the stale relay's batch \
+         (refused, or answered as a duplicate of the successor's copy)"
+    );
+    assert!(!a_stats.leased() && b_stats.leased());
+    stop_a.cancel();
+    stop_b.cancel();
+    a.await.unwrap();
+    b.await.unwrap();
+    drop_stream(&stream).await;
 }

@@ -157,6 +157,7 @@ events! {
             project_id, country, milestone, reason, rejected_by,
         }
         Closed => ProjectClosed { project_id, country, reason }
+        PartnerChanged => ProjectPartnerChanged { project_id, country, partner, reason, changed_by }
     }
     Account(AccountEvent) {
         Credited => ProjectAccountCredited {

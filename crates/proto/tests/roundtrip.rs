@@ -252,6 +252,16 @@ fn samples() -> Vec<Event> {
             country: ba,
             reason: "done".into(),
         }),
+        Event::Project(ProjectEvent::PartnerChanged {
+            project_id,
+            country: ba,
+            partner: fundtrail_domain::Partner {
+                name: "The HALO Trust".into(),
+                iati_id: Some("GB-CHC-1001813".into()),
+            },
+            reason: "contract novated".into(),
+            changed_by: actor("programme@itf.si"),
+        }),
         Event::Account(AccountEvent::Credited {
             project_id,
             country: ba,

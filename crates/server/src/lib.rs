@@ -14,7 +14,7 @@ use fundtrail_domain::Currency;
 use fundtrail_identity::{AuthConfig, AuthLayer, Authenticator, DEV_AUDIENCE, DEV_ISSUER, Issuer};
 use fundtrail_milestones::MilestonesService;
 use fundtrail_pledges::{MatchingReaction, PledgesService, ReleaseReaction};
-use fundtrail_projector::AuditService;
+use fundtrail_projector::{AttentionService, AuditService};
 use fundtrail_service::Ledger;
 use fundtrail_service::reaction::{self, Reaction};
 use fundtrail_store::{EventStore, StoreOptions};
@@ -193,9 +193,16 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
     let ledger = |source| Ledger::new(store.clone(), source, currency);
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(fundtrail_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(fundtrail_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    // Both versions of reflection: grpcurl speaks v1, many other tools still only v1alpha.
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .context("building gRPC reflection (v1alpha)")?;
+    let reflection = reflection()
         .build_v1()
         .context("building gRPC reflection")?;
 
@@ -215,6 +222,10 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
         reactions.push(Arc::new(TrancheReaction::new(ledger.clone())));
         DisbursementsService::new(ledger).into_server()
     });
+    // The "needs attention" queue of every consumer on the store, next to the Audit API.
+    let attention = roles
+        .projector
+        .then(|| AttentionService::new(store.clone()).into_server());
     let audit = roles.projector.then(|| {
         AuditService::new(store.clone())
             .with_checkpoints(opened.checkpoints.clone(), settings.audit.signer.clone())
@@ -250,6 +261,11 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
     if disbursements.is_some() {
         health
             .set_serving::<fundtrail_proto::v1::disbursements_server::DisbursementsServer<DisbursementsService>>()
+            .await;
+    }
+    if attention.is_some() {
+        health
+            .set_serving::<fundtrail_proto::v1::attention_server::AttentionServer<AttentionService>>()
             .await;
     }
     if audit.is_some() {
@@ -288,8 +304,22 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
     }
     let funding = read_side.map(|side| {
         reactions.push(side.task);
+        // One server reports the queue's size for every consumer: the table is shared.
+        reactions.push(tokio::spawn(fundtrail_service::attention::watch_items(
+            store.clone(),
+            fundtrail_service::attention::COUNT_INTERVAL,
+            shutdown.clone(),
+        )));
         side.funding
     });
+    if roles.projector {
+        // Keeps the Merkle tree over the history up to date, outside the append transaction.
+        reactions.push(tokio::spawn(fundtrail_audit::follower::run(
+            store.clone(),
+            opened.checkpoints.clone(),
+            shutdown.clone(),
+        )));
+    }
     if roles.projector
         && let Some(signer) = settings.audit.signer.clone()
     {
@@ -313,10 +343,12 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
         .layer(AuthLayer::new(authenticator))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_optional_service(pledges)
         .add_optional_service(milestones)
         .add_optional_service(disbursements)
         .add_optional_service(audit)
+        .add_optional_service(attention)
         .add_optional_service(funding);
     let server = tokio::spawn(router.serve_with_incoming_shutdown(
         incoming(listener),

@@ -451,6 +451,7 @@ command_requests!(
     VerifyMilestoneRequest,
     RejectMilestoneRequest,
     CloseProjectRequest,
+    ChangeImplementingPartnerRequest,
     RequestDisbursementRequest,
     ApproveDisbursementRequest,
     RejectDisbursementRequest,

@@ -5,14 +5,18 @@
 //! - [`CommandContext`]: the principal, request id, fingerprint and causation of a command.
 //! - [`reaction`]: process managers, consuming the history with cursors committed
 //!   alongside their effects; each states its [`Policy`] and runs as a [`ProcessManager`].
+//! - [`attention`]: what every consumer does with an event it cannot take into effect —
+//!   skip an unknown type, park the rest in the "needs attention" queue, re-drive on request.
 //! - [`ServiceError`]: the one place errors become `tonic::Status` (docs/architecture.md §8).
 
+pub mod attention;
 pub mod context;
 pub mod error;
 pub mod ledger;
 pub mod reaction;
 pub mod stored;
 
+pub use attention::RetryPolicy;
 pub use context::{CommandContext, CommandRequest};
 pub use error::{AuditRefusal, ServiceError};
 pub use ledger::{Ledger, Loaded};

@@ -10,13 +10,17 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
 use tokio::sync::watch;
 
+use crate::attention::{
+    self, AttentionCount, AttentionItem, AttentionQuery, AttentionSql, AttentionStore, Parked,
+    Redriven,
+};
 use crate::error::{StoreError, db_error};
 use crate::postgres::Listener;
 use crate::statements::Sql;
 use crate::store::EventStore;
 use crate::types::{
-    AppendRequest, AppendResult, Head, RecordedEvent, RequestRecord, StoreOptions, StoreStats,
-    StreamInfo, VerifyReport,
+    AppendRequest, AppendResult, Cursor, Head, RecordedEvent, RequestRecord, StoreOptions,
+    StoreStats, StreamInfo, VerifyReport,
 };
 use crate::writer::{Committer, Writer};
 use crate::{subscribe, validate, verify};
@@ -105,7 +109,7 @@ async fn connection<DB: Database>(
 }
 
 #[async_trait]
-impl<DB: Sql> EventStore for SqlStore<DB> {
+impl<DB: AttentionSql> EventStore for SqlStore<DB> {
     async fn append(&self, request: AppendRequest) -> Result<AppendResult, StoreError> {
         validate::append(&request, &self.inner.options)?;
         self.inner.writer.append(request).await
@@ -183,5 +187,65 @@ impl<DB: Sql> EventStore for SqlStore<DB> {
 
     fn stats(&self) -> StoreStats {
         self.inner.writer.stats()
+    }
+
+    fn attention(&self) -> &dyn AttentionStore {
+        self
+    }
+}
+
+#[async_trait]
+impl<DB: AttentionSql> AttentionStore for SqlStore<DB> {
+    async fn park(
+        &self,
+        parked: Parked,
+        cursor: Option<Cursor>,
+    ) -> Result<AttentionItem, StoreError> {
+        attention::validate(&parked, cursor.as_ref())?;
+        // Outside the writer: no position is assigned, so the sequencer is not needed, and the
+        // row and the cursor commit together or not at all.
+        let mut tx = self
+            .inner
+            .pool
+            .begin()
+            .await
+            .map_err(|e| db_error("parking an event", &e))?;
+        let item = attention::park_in::<DB>(&mut tx, &parked, cursor.as_ref()).await?;
+        tx.commit()
+            .await
+            .map_err(|e| db_error("parking an event", &e))?;
+        Ok(item)
+    }
+
+    async fn attention_items(
+        &self,
+        query: &AttentionQuery,
+    ) -> Result<Vec<AttentionItem>, StoreError> {
+        let mut conn = self.connection("listing attention items").await?;
+        DB::select(&mut conn, query).await
+    }
+
+    async fn attention_item(&self, id: u64) -> Result<Option<AttentionItem>, StoreError> {
+        let mut conn = self.connection("reading an attention item").await?;
+        DB::select_one(&mut conn, id).await
+    }
+
+    async fn request_redrive(&self, id: u64) -> Result<Option<AttentionItem>, StoreError> {
+        let mut conn = self.connection("requesting a re-drive").await?;
+        DB::mark_redrive(&mut conn, id).await
+    }
+
+    async fn settle_redrive(
+        &self,
+        id: u64,
+        outcome: Redriven,
+    ) -> Result<Option<AttentionItem>, StoreError> {
+        let mut conn = self.connection("settling a re-drive").await?;
+        DB::settle(&mut conn, id, &outcome, attention::now_micros()).await
+    }
+
+    async fn attention_counts(&self) -> Result<Vec<AttentionCount>, StoreError> {
+        let mut conn = self.connection("counting attention items").await?;
+        DB::counts(&mut conn).await
     }
 }

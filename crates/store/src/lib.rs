@@ -52,7 +52,14 @@
 //! [`postgres::save_cursor_in`] / [`sqlite::save_cursor_in`]; process managers pass
 //! their cursor in the [`AppendRequest`] so their effects and their progress commit
 //! together.
+//!
+//! # Needs attention
+//!
+//! An event a consumer moves past without its effect is parked ([`attention`]): a row in
+//! `consumer_attention` committed with the cursor that moves past it, which operators list and
+//! ask to re-drive, and which consumers poll for re-drive requests.
 
+pub mod attention;
 mod backend;
 mod batch;
 pub mod chain;
@@ -71,6 +78,10 @@ mod writer;
 
 use std::sync::Arc;
 
+pub use attention::{
+    AttentionCount, AttentionItem, AttentionKind, AttentionQuery, AttentionState, AttentionStore,
+    Parked, Redriven,
+};
 pub use backend::SqlStore;
 pub use error::{InvalidInput, StoreError};
 pub use opened::{Database, OpenedStore};

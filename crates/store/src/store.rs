@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
+use crate::attention::AttentionStore;
 use crate::error::StoreError;
 use crate::types::{
     AppendRequest, AppendResult, Head, RecordedEvent, RequestRecord, StoreStats, StreamInfo,
@@ -66,4 +67,8 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
 
     /// Counters of this instance's writer.
     fn stats(&self) -> StoreStats;
+
+    /// The events consumers moved past without their effect, kept beside the cursors
+    /// ([`crate::attention`]).
+    fn attention(&self) -> &dyn AttentionStore;
 }

@@ -18,6 +18,8 @@ pub const PROJECTION_LAG: &str = "fundtrail.projection.lag";
 pub const CONSUMER_EVENTS: &str = "fundtrail.consumer.events";
 pub const CONSUMER_DUPLICATES: &str = "fundtrail.consumer.duplicates";
 pub const CONSUMER_ERRORS: &str = "fundtrail.consumer.errors";
+pub const CONSUMER_UNKNOWN_EVENTS: &str = "fundtrail.consumer.unknown_events";
+pub const ATTENTION_ITEMS: &str = "fundtrail.attention.items";
 
 /// Attribute keys the metrics carry.
 pub mod attr {
@@ -37,8 +39,13 @@ pub mod attr {
     pub const VIEW: &str = "fundtrail.view";
     /// A process manager's name or `projector`.
     pub const CONSUMER: &str = "fundtrail.consumer";
-    /// What a consumer did with an event: `written`, `skipped`, `refused`, `applied`.
+    /// What a consumer did with an event: `written`, `skipped`, `applied`, `unknown` (a type
+    /// this version does not know), or why it parked it: `undecodable`, `failed`, `refused`.
     pub const OUTCOME: &str = "fundtrail.outcome";
+    /// Why an event needs attention: `undecodable`, `failed`, `refused`.
+    pub const KIND: &str = "fundtrail.attention.kind";
+    /// Where an item needing attention stands: `open`, `redrive_requested`.
+    pub const STATE: &str = "fundtrail.attention.state";
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +119,18 @@ pub const ALL: &[MetricDef] = &[
         kind: Kind::Counter,
         description: "Failures after which a consumer resumed from its cursor.",
     },
+    MetricDef {
+        name: CONSUMER_UNKNOWN_EVENTS,
+        unit: "{event}",
+        kind: Kind::Counter,
+        description: "Events of a type this version does not know, which a consumer skipped.",
+    },
+    MetricDef {
+        name: ATTENTION_ITEMS,
+        unit: "{item}",
+        kind: Kind::Gauge,
+        description: "Events consumers parked that still need attention, by consumer, kind and state.",
+    },
 ];
 
 impl MetricDef {
@@ -171,6 +190,8 @@ pub struct Metrics {
     pub consumer_events: Counter<u64>,
     pub consumer_duplicates: Counter<u64>,
     pub consumer_errors: Counter<u64>,
+    pub consumer_unknown_events: Counter<u64>,
+    pub attention_items: Gauge<u64>,
 }
 
 fn def(name: &str) -> &'static MetricDef {
@@ -216,6 +237,8 @@ impl Metrics {
             consumer_events: counter(CONSUMER_EVENTS),
             consumer_duplicates: counter(CONSUMER_DUPLICATES),
             consumer_errors: counter(CONSUMER_ERRORS),
+            consumer_unknown_events: counter(CONSUMER_UNKNOWN_EVENTS),
+            attention_items: gauge(ATTENTION_ITEMS),
         }
     }
 }

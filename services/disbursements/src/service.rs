@@ -65,8 +65,8 @@ impl DisbursementsService {
         let disbursement_id = DisbursementId::from_uuid(Uuid::now_v7());
         let amount = wire::money("amount", r.amount.as_ref())?;
         let milestone = wire::milestone(r.milestone);
-        // Whether the project is closed is read with the account and must still hold when the
-        // request is appended.
+        // Whether the project is closed, and who its partner is, are read with the account and
+        // must still hold when the request is appended.
         self.ledger
             .execute_on_project::<ProjectAccount, _>(
                 &ctx,
@@ -74,11 +74,11 @@ impl DisbursementsService {
                 &project_id,
                 |account, project| {
                     account.decide(AccountCommand::Request {
-                        project_closed: project.closed,
+                        project: project.clone(),
                         disbursement_id,
-                        amount: amount.clone(),
+                        amount,
                         partner: r.partner.clone(),
-                        milestone: milestone.clone(),
+                        milestone,
                         purpose: r.purpose.clone(),
                         requested_by: ctx.actor.clone(),
                     })

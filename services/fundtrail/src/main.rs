@@ -187,6 +187,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     println!("  fundtrail project list");
     println!("  fundtrail events tail --follow");
     println!("  fundtrail audit verify");
+    println!("  fundtrail attention list");
     println!("  grpcurl -plaintext {} list", running.addr);
     println!();
     println!("Stop with Ctrl-C.");

@@ -157,6 +157,21 @@ impl MilestonesService {
         self.on_project(&ctx, &r.project_id, |p| p.decide(command.clone()))
             .await
     }
+
+    async fn change_implementing_partner(
+        &self,
+        request: Request<v1::ChangeImplementingPartnerRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("ChangeImplementingPartner", &request)?;
+        let r = request.into_inner();
+        let command = ProjectCommand::ChangePartner {
+            partner: wire::partner("partner", r.partner.as_ref())?,
+            reason: r.reason,
+            changed_by: ctx.actor.clone(),
+        };
+        self.on_project(&ctx, &r.project_id, |p| p.decide(command.clone()))
+            .await
+    }
 }
 
 #[tonic::async_trait]
@@ -201,6 +216,13 @@ impl Milestones for MilestonesService {
         request: Request<v1::CloseProjectRequest>,
     ) -> Reply<v1::CommandResult> {
         respond(self.close_project(request).await)
+    }
+
+    async fn change_implementing_partner(
+        &self,
+        request: Request<v1::ChangeImplementingPartnerRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.change_implementing_partner(request).await)
     }
 
     async fn get_project(&self, request: Request<v1::GetProjectRequest>) -> Reply<v1::ProjectView> {

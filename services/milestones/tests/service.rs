@@ -572,8 +572,9 @@ async fn malformed_input_names_the_field_and_writes_nothing() {
     assert_violation(f.report("p-5", &project_id, 0, 10).await, "milestone");
     assert_violation(f.verify(VERIFIER, "p-6", &project_id, 0).await, "milestone");
 
-    // 101 two-byte characters: a subject the ledger cannot record as an actor.
-    let bad_actor = as_actor(&"é".repeat(101), register("r-10", "AF"));
+    // 201 characters: a subject the ledger cannot record as an actor (identity counts
+    // characters too, so a credential never names one).
+    let bad_actor = as_actor(&"é".repeat(201), register("r-10", "AF"));
     assert_violation(f.service.register_project(bad_actor).await, "actor");
     let anonymous = f
         .service

@@ -32,7 +32,7 @@ impl Policy for Matching {
     async fn effect(
         &self,
         ledger: &Ledger,
-        _event: &RecordedEvent,
+        event: &RecordedEvent,
         decoded: &Event,
     ) -> Result<Option<Effect<MatchingPool>>, ServiceError> {
         let Event::Pledge(PledgeEvent::ContributionReceived {
@@ -50,6 +50,12 @@ impl Policy for Matching {
         };
         let mut pools = Vec::new();
         for stream in ledger.store().list_streams(MatchingPool::CATEGORY).await? {
+            // Only pools open when the money arrived: a pool opened later must not match it
+            // because the reaction happened to get to it late.
+            let opened = ledger.store().read_stream(&stream.stream, 0).await?;
+            if opened.first().is_none_or(|e| e.position > event.position) {
+                continue;
+            }
             let pool = ledger.load::<MatchingPool>(&stream.stream).await?.state;
             if let Some(terms) = pool.terms() {
                 pools.push((stream.stream, terms.clone()));
@@ -78,7 +84,10 @@ impl Policy for Matching {
         }) else {
             return Ok(None);
         };
-        let contributing_donor: DonorProfile = lookup::donor(ledger, donor_id).await?;
+        let mut contributing_donor: DonorProfile = lookup::donor(ledger, donor_id).await?;
+        // The donor's eligibility when the money arrived, as the receipt recorded it, not
+        // whatever it became before the reaction got to it.
+        contributing_donor.matching_eligible = *donor_matching_eligible;
         Ok(Some(Effect {
             stream,
             command: MatchingCommand::Reserve {

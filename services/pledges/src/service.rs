@@ -243,7 +243,7 @@ impl PledgesService {
                     pledge.decide(PledgeCommand::Allocate {
                         allocation_id,
                         project: project.clone(),
-                        amount: amount.clone(),
+                        amount,
                         rate: rate.clone(),
                     })
                 },

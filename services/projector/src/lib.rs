@@ -1,6 +1,6 @@
 //! The projector: consumes the event log, keeps the funding views (per-country funding, donor
 //! statements, the fund overview) and serves them through the Funding API, next to the Audit
-//! API over the raw history.
+//! API over the raw history and the Attention API over the "needs attention" queue.
 //!
 //! [`Projector`] folds any log (a `fundtrail_log::EventSource`) into the views and commits
 //! them with their cursors; [`FundingService`] answers queries from the views in memory,
@@ -8,6 +8,7 @@
 //! questions.
 
 pub mod asof;
+pub mod attention;
 pub mod audit;
 pub mod funding;
 pub mod json;
@@ -18,6 +19,7 @@ pub mod serve;
 mod source;
 pub mod state;
 
+pub use attention::AttentionService;
 pub use audit::AuditService;
 pub use funding::FundingService;
 pub use fundtrail_projections::ViewName;

@@ -6,6 +6,13 @@
 //! exactly once whatever happens between writing and acknowledging it. The API reads the views in memory, which are
 //! always a fold of a prefix of the history, so they may be served before their batch commits.
 //!
+//! Events it cannot fold follow the policy of every consumer (`fundtrail_service::attention`):
+//! a type this version does not know is skipped and counted; a payload of a known type that
+//! does not decode is parked in the "needs attention" queue and the views fold on without it,
+//! rather than every view of the fund stopping at it. A re-drive of such an item decodes the
+//! event again, and once it decodes (a version that reads it) rebuilds the views from
+//! position 1, the only way to fold an event into views already past it.
+//!
 //! When anything fails (the database, the source, a rebuild swapped in underneath) the loop
 //! loads the views again from the database and resumes from their positions. Views served in
 //! memory never move backwards: the reloaded views are folded privately until they are where
@@ -17,10 +24,14 @@ use std::time::Duration;
 use fundtrail_log::{EventSource, LogError};
 use fundtrail_projections::ViewName;
 use fundtrail_projections::{
-    CountryFunding, Decoded, DonorStatements, Fold, FoldError, FundOverview, PersistError,
-    Reporting, ViewChanges, ViewDb, Views, decode,
+    CountryFunding, Decoded, DonorStatements, Fold, FoldError, FundOverview, Mark, PersistError,
+    RebuildOptions, Reporting, ViewChanges, ViewDb, Views, decode,
 };
-use fundtrail_store::{EventStore, RecordedEvent, StoreError};
+use fundtrail_service::RetryPolicy;
+use fundtrail_service::attention::{self, Trouble};
+use fundtrail_store::{
+    AttentionKind, AttentionQuery, EventStore, RecordedEvent, Redriven, StoreError,
+};
 use fundtrail_telemetry::metrics::attr;
 use fundtrail_telemetry::{TRACE_TARGET, W3c};
 use futures::StreamExt;
@@ -162,7 +173,11 @@ impl Projector {
 
     /// Runs until `shutdown`, resuming from the database after every failure.
     pub async fn run(self, shutdown: CancellationToken) {
-        tokio::join!(self.sessions(&shutdown), self.watch_lag(&shutdown));
+        tokio::join!(
+            self.sessions(&shutdown),
+            self.watch_lag(&shutdown),
+            self.watch_redrives(&shutdown)
+        );
         tracing::debug!("projector stopped");
     }
 
@@ -278,7 +293,7 @@ impl Projector {
                         .await?;
                 }
                 traced.extend(apply_span(&event));
-                batch.push(decode(&event)?);
+                batch.push(self.admit(&event).await?);
                 expected = event.position + 1;
             }
             if batch.is_empty() {
@@ -321,12 +336,128 @@ impl Projector {
                     return Err(ProjectorError::Missing(next));
                 }
                 traced.extend(apply_span(event));
-                batch.push(decode(event)?);
+                batch.push(self.admit(event).await?);
                 next += 1;
             }
             if events.is_empty() {
                 return Err(ProjectorError::Missing(next));
             }
+        }
+        Ok(())
+    }
+
+    /// An event ready for the folds: unknown types skipped and counted, undecodable payloads
+    /// parked and folded as nothing.
+    async fn admit(&self, event: &RecordedEvent) -> Result<Decoded, ProjectorError> {
+        match decode(event) {
+            Ok(decoded) => {
+                if decoded.event.is_none() {
+                    attention::skip_unknown(CONSUMER, event);
+                }
+                Ok(decoded)
+            }
+            Err(error) => {
+                // The views' cursors commit with their documents, in a transaction of their
+                // own: the item is parked first, and parked again (one more attempt on the same
+                // item) if the batch does not commit.
+                attention::park(
+                    &*self.store,
+                    CONSUMER,
+                    event,
+                    Trouble::undecodable(&error.source),
+                    1,
+                    None,
+                )
+                .await?;
+                Ok(Decoded {
+                    mark: Mark {
+                        position: event.position,
+                        recorded_at: event.recorded_at,
+                    },
+                    event: None,
+                })
+            }
+        }
+    }
+
+    /// Handles the projector's re-drive requests until `shutdown`.
+    async fn watch_redrives(&self, shutdown: &CancellationToken) {
+        let mut tick = tokio::time::interval(RetryPolicy::default().redrive_poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            if let Err(error) = self.redrive_requested().await {
+                tracing::warn!(%error, "could not re-drive the projector's items");
+            }
+        }
+    }
+
+    async fn redrive_requested(&self) -> Result<(), ProjectorError> {
+        let queue = self.store.attention();
+        let items = queue
+            .attention_items(&AttentionQuery::redrives(CONSUMER))
+            .await?;
+        let mut readable = Vec::new();
+        for item in items {
+            let event = self
+                .store
+                .read_all(item.position, 1)
+                .await?
+                .into_iter()
+                .next()
+                .filter(|e| e.event_id == item.event_id);
+            let trouble = match event.as_ref().map(decode) {
+                Some(Ok(_)) => {
+                    readable.push(item);
+                    continue;
+                }
+                Some(Err(error)) => Trouble::undecodable(&error.source),
+                None => Trouble {
+                    kind: item.kind,
+                    reason: item.reason.clone(),
+                    cause: format!(
+                        "the store holds no event {} at position {}",
+                        item.event_id, item.position
+                    ),
+                },
+            };
+            queue
+                .settle_redrive(
+                    item.id,
+                    Redriven::StillFailing {
+                        kind: trouble.kind,
+                        reason: trouble.reason,
+                        cause: trouble.cause,
+                    },
+                )
+                .await?;
+        }
+        if readable.is_empty() {
+            return Ok(());
+        }
+        // The served views are past these positions: one rebuild folds them all in.
+        let rebuilt = fundtrail_projections::rebuild(
+            self.store.clone(),
+            &self.db,
+            self.shared.reporting(),
+            &[],
+            RebuildOptions::default(),
+            |_| {},
+        )
+        .await;
+        let outcome = match &rebuilt {
+            Ok(_) => Redriven::Resolved,
+            Err(error) => Redriven::StillFailing {
+                kind: AttentionKind::Failed,
+                reason: String::new(),
+                cause: format!("rebuilding the views: {error}"),
+            },
+        };
+        for item in readable {
+            queue.settle_redrive(item.id, outcome.clone()).await?;
         }
         Ok(())
     }

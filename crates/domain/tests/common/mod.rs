@@ -115,6 +115,21 @@ pub fn project_summary(n: u128, country_code: &str, currency: Currency) -> Proje
         country: country(country_code),
         currency,
         closed: false,
+        partner: fundtrail_domain::Partner {
+            name: "Norwegian People's Aid".into(),
+            iati_id: None,
+        },
+    }
+}
+
+/// A Bosnian project in EUR whose disbursements go to `partner`.
+pub fn project_paying(partner: &str) -> ProjectSummary {
+    ProjectSummary {
+        partner: fundtrail_domain::Partner {
+            name: partner.into(),
+            iati_id: None,
+        },
+        ..project_summary(1, "BA", Currency::EUR)
     }
 }
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fundtrail_store::EventStore;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
@@ -40,7 +41,7 @@ impl KafkaPublisher {
 
 #[async_trait]
 impl Publisher for KafkaPublisher {
-    async fn prepare(&mut self, cursor: u64) -> Result<u64, LogError> {
+    async fn prepare(&mut self, cursor: u64, _store: &dyn EventStore) -> Result<u64, LogError> {
         ensure_topic(&self.config, self.timeout).await?;
         Ok(cursor)
     }

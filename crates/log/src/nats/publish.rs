@@ -4,7 +4,16 @@
 //! (`Nats-Expected-Last-Sequence`), so the server stores the relay's messages strictly one
 //! after another: if one is lost (a reconnect drops it while later ones get through), every
 //! later one in flight is refused and the stream never holds a hole followed by newer events.
-//! A new round reads the stream's last message to learn how far the stream already is.
+//! A new round reads the stream's last message to learn how far the stream already is, and
+//! believes it only once the store confirmed it: a forged message with a large position at
+//! the end of the stream would otherwise move the relay's cursor past every real event.
+//!
+//! The same header fences a relay that stalled past its lease: its successor starts from the
+//! stream's last sequence, and once the successor published, the stalled relay's messages
+//! name a sequence that is no longer the last and the server refuses them. Until then the
+//! stalled relay's messages are the next events in order, exactly what the successor would
+//! publish; the successor's own are refused and it starts again from the stream's end. Either
+//! way the stream never holds an event twice out of order.
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
@@ -12,9 +21,12 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, stream::Stream};
 use async_trait::async_trait;
 
+use fundtrail_store::EventStore;
+
 use super::{connect, stream};
 use crate::config::NatsConfig;
-use crate::envelope::{HEADER_POSITION, Outgoing};
+use crate::confirm;
+use crate::envelope::{self, Outgoing};
 use crate::error::LogError;
 use crate::relay::{Partial, Publisher, RelayOptions};
 
@@ -42,7 +54,7 @@ impl NatsPublisher {
 
 #[async_trait]
 impl Publisher for NatsPublisher {
-    async fn prepare(&mut self, cursor: u64) -> Result<u64, LogError> {
+    async fn prepare(&mut self, cursor: u64, store: &dyn EventStore) -> Result<u64, LogError> {
         let stream = stream(&self.context, &self.config).await?;
         let info = stream
             .get_info()
@@ -55,21 +67,25 @@ impl Publisher for NatsPublisher {
                 .get_raw_message(self.last_sequence)
                 .await
                 .map_err(|e| LogError::nats("reading the stream's last message", e))?;
-            let position = last
-                .headers
-                .get(HEADER_POSITION)
-                .and_then(|p| p.as_str().parse::<u64>().ok())
-                .ok_or_else(|| {
-                    LogError::Malformed(format!(
-                        "stream {} ends with a message without a position header; only the relay \
-                         may publish to it",
-                        self.config.stream
-                    ))
-                })?;
-            if position < cursor {
-                tracing::warn!(stream = %self.config.stream, position, cursor, "the stream holds less than the relay published (purged or recreated); continuing after the cursor");
+            let confirmed = match envelope::recorded(&last.payload) {
+                Ok(event) => match confirm::check_one(store, &event).await? {
+                    None => Some(event.position),
+                    Some(mismatch) => {
+                        tracing::error!(stream = %self.config.stream, sequence = self.last_sequence, position = event.position, reason = %mismatch, "the stream ends with a message that is not the store's event; publishing on from the relay's cursor");
+                        None
+                    }
+                },
+                Err(error) => {
+                    tracing::error!(stream = %self.config.stream, sequence = self.last_sequence, %error, "the stream ends with a message that is not an event envelope; publishing on from the relay's cursor");
+                    None
+                }
+            };
+            if let Some(position) = confirmed {
+                if position < cursor {
+                    tracing::warn!(stream = %self.config.stream, position, cursor, "the stream holds less than the relay published (purged or recreated); continuing after the cursor");
+                }
+                held = held.max(position);
             }
-            held = held.max(position);
         }
         self.stream = Some(stream);
         Ok(held)
@@ -110,7 +126,11 @@ impl Publisher for NatsPublisher {
                 Ok(_) => {}
                 Err(error) => {
                     let error = if error.kind() == PublishErrorKind::WrongLastSequence {
-                        LogError::Nats("the stream moved under the relay; resynchronising".into())
+                        LogError::Nats(
+                            "the stream moved under the relay (another relay took the lease \
+                             over, or something else published); resynchronising"
+                                .into(),
+                        )
                     } else {
                         LogError::nats("publishing", error)
                     };

@@ -1,8 +1,9 @@
-//! What the log tests share: stores, events, a counting consumer and checks.
+//! What the log tests share: stores, events, a counting process manager and checks.
 #![allow(dead_code, clippy::missing_panics_doc)]
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -10,10 +11,10 @@ use fundtrail_domain::{
     CountryCode, Currency, DonorEvent, DonorId, DonorKind, Earmark, Event, Money, PledgeEvent,
     PledgeId,
 };
-use fundtrail_log::cursor::advance_sqlite;
 use fundtrail_log::{Consumer, ConsumerOptions, EventSource};
 use fundtrail_store::{
-    AppendRequest, EventStore, ExpectedVersion, NewEvent, PgStore, SqliteStore, StoreOptions,
+    AppendRequest, EventStore, ExpectedVersion, Idempotency, NewEvent, PgStore, RecordedEvent,
+    SqliteStore, StoreOptions,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -143,15 +144,43 @@ pub async fn append_across(
     out
 }
 
-/// A consumer whose effect is one row per event, committed with its cursor (moved only
-/// forward, or the effect is rolled back). Restarts itself after errors, like a service.
+/// The event type of a counter's effects.
+pub const COUNTED: &str = "fundtrail.test.Counted";
+
+/// A process manager as production runs one: for each event the test appended (a pledge or
+/// a donor), it appends one effect event to its own stream, with a request id derived from its
+/// name and the event's id and the cursor it was handed, in one atomic append (what
+/// `Ledger::react` does). Its own effects arrive through the log too, and take no effect.
+/// Restarts itself after errors, like a service.
+pub struct Counter {
+    pub task: JoinHandle<()>,
+    /// Effects the store answered as replays: the counter handled an event again although
+    /// its cursor had been committed with the effect.
+    pub replays: Arc<AtomicU64>,
+}
+
+impl Counter {
+    pub fn replays(&self) -> u64 {
+        self.replays.load(Ordering::SeqCst)
+    }
+
+    pub async fn stop(self) {
+        self.task.await.unwrap();
+    }
+}
+
 pub fn counter(
     store: &SqliteStore,
     source: Arc<dyn EventSource>,
     name: &str,
     shutdown: &CancellationToken,
-) -> JoinHandle<()> {
+) -> Counter {
     counter_as(store, source, name, "", shutdown)
+}
+
+/// The stream a counter's effects go to.
+pub fn effect_stream(name: &str) -> String {
+    format!("counted-{name}")
 }
 
 /// As [`counter`], as one of several members of a consumer group.
@@ -161,28 +190,21 @@ pub fn counter_as(
     name: &str,
     member: &str,
     shutdown: &CancellationToken,
-) -> JoinHandle<()> {
+) -> Counter {
     let member = member.to_owned();
-    let store = store.clone();
+    let store: Arc<dyn EventStore> = Arc::new(store.clone());
     let name = name.to_owned();
     let shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS effects (id INTEGER PRIMARY KEY AUTOINCREMENT, \
-             consumer TEXT NOT NULL, position INTEGER NOT NULL, country TEXT NOT NULL, \
-             lane TEXT NOT NULL, member TEXT NOT NULL)",
-        )
-        .execute(store.pool())
-        .await
-        .unwrap();
-        let shared: Arc<dyn EventStore> = Arc::new(store.clone());
+    let replays = Arc::new(AtomicU64::new(0));
+    let counted = replays.clone();
+    let task = tokio::spawn(async move {
         while !shutdown.is_cancelled() {
             let result = async {
                 let options = ConsumerOptions {
                     idle_save: Duration::from_millis(100),
                     ..ConsumerOptions::default()
                 };
-                let mut consumer = Consumer::open(&name, shared.clone(), &*source, options).await?;
+                let mut consumer = Consumer::open(&name, store.clone(), &*source, options).await?;
                 loop {
                     let next = tokio::select! {
                         () = shutdown.cancelled() => return Ok(()),
@@ -190,33 +212,40 @@ pub fn counter_as(
                     };
                     let Some(next) = next else { return Ok(()) };
                     let next = next?;
+                    if next.event.event_type == COUNTED {
+                        consumer.done(next, false).await?;
+                        continue;
+                    }
                     let country =
                         fundtrail_proto::decode(&next.event.event_type, &next.event.payload)
                             .ok()
                             .and_then(|e| e.country())
                             .map_or_else(|| "XX".to_owned(), |c| c.to_string());
-                    let mut tx = store.pool().begin().await.unwrap();
-                    let fresh =
-                        advance_sqlite(&mut tx, &next.cursor.consumer, next.cursor.position)
-                            .await?;
-                    if fresh {
-                        sqlx::query(
-                            "INSERT INTO effects (consumer, position, country, lane, member) \
-                             VALUES (?, ?, ?, ?, ?)",
-                        )
-                        .bind(&name)
-                        .bind(next.event.position as i64)
-                        .bind(&country)
-                        .bind(&next.cursor.consumer)
-                        .bind(&member)
-                        .execute(&mut *tx)
-                        .await
-                        .unwrap();
-                        tx.commit().await.unwrap();
-                    } else {
-                        tx.rollback().await.unwrap();
+                    let effect = format!(
+                        "{} {country} {} {member}",
+                        next.event.position, next.cursor.consumer
+                    );
+                    let event_id = next.event.event_id;
+                    let request = AppendRequest::new(
+                        effect_stream(&name),
+                        ExpectedVersion::Any,
+                        vec![NewEvent::new(
+                            Uuid::now_v7(),
+                            COUNTED,
+                            effect.into_bytes(),
+                            Vec::new(),
+                        )],
+                    )
+                    .with_idempotency(
+                        format!("{name}:{event_id}"),
+                        Idempotency::fingerprint_of(event_id.as_bytes()),
+                    )
+                    .with_cursor(next.cursor.consumer.clone(), next.cursor.position);
+                    let result = store.append(request).await?;
+                    if result.replayed {
+                        counted.fetch_add(1, Ordering::SeqCst);
                     }
-                    consumer.done(next, fresh).await?;
+                    consumer.done(next, !result.replayed).await?;
                 }
             }
             .await;
@@ -225,46 +254,71 @@ pub fn counter_as(
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-    })
+    });
+    Counter { task, replays }
 }
 
 /// The counter's effects in the order they were committed: `(position, country, lane)`.
-pub async fn effects(store: &SqliteStore, name: &str) -> Vec<(u64, String, String)> {
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT position, country, lane FROM effects WHERE consumer = ? ORDER BY id",
-    )
-    .bind(name)
-    .fetch_all(store.pool())
-    .await
-    .unwrap_or_default();
-    rows.into_iter().map(|(p, c, l)| (p as u64, c, l)).collect()
+pub async fn effects(store: &dyn EventStore, name: &str) -> Vec<(u64, String, String)> {
+    effect_rows(store, name)
+        .await
+        .into_iter()
+        .map(|(position, country, lane, _)| (position, country, lane))
+        .collect()
+}
+
+/// `(position, country, lane, member)` of each effect.
+async fn effect_rows(store: &dyn EventStore, name: &str) -> Vec<(u64, String, String, String)> {
+    store
+        .read_stream(&effect_stream(name), 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| {
+            let text = String::from_utf8(event.payload).unwrap();
+            let mut parts = text.split(' ');
+            let mut part = || parts.next().unwrap_or_default().to_owned();
+            (part().parse().unwrap(), part(), part(), part())
+        })
+        .collect()
 }
 
 /// How many effects each member of a group committed.
-pub async fn by_member(store: &SqliteStore, name: &str) -> HashMap<String, u64> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT member, count(*) FROM effects WHERE consumer = ? GROUP BY member")
-            .bind(name)
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
-    rows.into_iter().map(|(m, c)| (m, c as u64)).collect()
+pub async fn by_member(store: &dyn EventStore, name: &str) -> HashMap<String, u64> {
+    let mut members = HashMap::new();
+    for (_, _, _, member) in effect_rows(store, name).await {
+        *members.entry(member).or_insert(0) += 1;
+    }
+    members
 }
 
 /// Waits until the counter has `expected` effects (or fails after `limit`).
-pub async fn wait_for(store: &SqliteStore, name: &str, expected: usize, limit: Duration) {
+pub async fn wait_for(store: &dyn EventStore, name: &str, expected: usize, limit: Duration) {
+    eventually(limit, &format!("{name}: {expected} effects"), || async {
+        effects(store, name).await.len() >= expected
+    })
+    .await;
+}
+
+/// Waits until `done` holds, checking every 20 ms; fails naming `what` after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let seen = effects(store, name).await.len();
-        if seen >= expected {
-            return;
-        }
+    while !done().await {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{name}: {seen} of {expected} effects after {limit:?}"
+            "not within {limit:?}: {what}"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The store's last position.
+pub async fn head(store: &dyn EventStore) -> u64 {
+    store.head().await.unwrap().position
 }
 
 /// Every appended event took effect exactly once, and each country's in position order.
@@ -289,4 +343,71 @@ pub fn check_exactly_once_in_country_order(
         );
     }
 }
+pub mod kafka_cases;
 pub mod raw;
+
+/// What a consumer handed out, in order, with the lane cursor it was handed for each.
+pub type Handed = Arc<std::sync::Mutex<Vec<(RecordedEvent, String)>>>;
+
+/// A consumer that records everything it is handed and has no effect (its cursors move in
+/// memory and are saved when idle). Restarts itself after errors.
+pub fn recorder(
+    store: &SqliteStore,
+    source: Arc<dyn EventSource>,
+    name: &str,
+    shutdown: &CancellationToken,
+) -> (JoinHandle<()>, Handed) {
+    let store: Arc<dyn EventStore> = Arc::new(store.clone());
+    let name = name.to_owned();
+    let shutdown = shutdown.clone();
+    let handed: Handed = Arc::default();
+    let record = handed.clone();
+    let task = tokio::spawn(async move {
+        while !shutdown.is_cancelled() {
+            let result = async {
+                let options = ConsumerOptions {
+                    idle_save: Duration::from_millis(50),
+                    ..ConsumerOptions::default()
+                };
+                let mut consumer = Consumer::open(&name, store.clone(), &*source, options).await?;
+                loop {
+                    let next = tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        next = consumer.next() => next,
+                    };
+                    let Some(next) = next else { break };
+                    let next = next?;
+                    record
+                        .lock()
+                        .unwrap()
+                        .push((next.event.clone(), next.cursor.consumer.clone()));
+                    consumer.done(next, false).await?;
+                }
+                consumer.flush().await
+            }
+            .await;
+            if let Err::<(), fundtrail_log::LogError>(error) = result {
+                eprintln!("recorder {name}: {error}; reopening");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    (task, handed)
+}
+
+/// Every event of the store, in position order.
+pub async fn all_events(store: &dyn EventStore) -> Vec<RecordedEvent> {
+    store.read_all(1, 100_000).await.unwrap()
+}
+
+/// `event` as a forger would make it: the same envelope with `change` applied, its hash kept.
+pub fn forged(event: &RecordedEvent, change: impl FnOnce(&mut RecordedEvent)) -> Vec<u8> {
+    let mut event = event.clone();
+    change(&mut event);
+    prost::Message::encode_to_vec(&fundtrail_log::envelope::envelope(&event))
+}
+
+/// The relay's headers for `event`, as a forger copies them.
+pub fn headers_of(event: &RecordedEvent) -> Vec<(&'static str, String)> {
+    fundtrail_log::envelope::Outgoing::of(event).headers
+}

@@ -39,6 +39,11 @@ impl CountryFunding {
                 project_id,
                 country,
                 ..
+            }
+            | ProjectEvent::PartnerChanged {
+                project_id,
+                country,
+                ..
             } => (*project_id, *country),
         };
         country_doc(&mut self.countries, &mut self.dirty, code, at.position);
@@ -96,6 +101,9 @@ impl CountryFunding {
                 }
             }
             ProjectEvent::Closed { .. } => project.closed = true,
+            ProjectEvent::PartnerChanged { partner, .. } => {
+                project.partner.clone_from(&partner.name);
+            }
         }
     }
 

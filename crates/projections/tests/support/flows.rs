@@ -2,8 +2,9 @@
 
 use fundtrail_domain::{
     AccountCommand, AccountEvent, Actor, AllocationId, CountryCode, Currency, DisbursementId,
-    Event, Indicator, MatchRatio, MatchingCommand, MatchingPool, MatchingPoolId, Money, Pledge,
-    PledgeCommand, PledgeEvent, ProjectAccount, ProjectCommand, ProjectEvent, ProjectId, ReceiptId,
+    Event, Indicator, MatchRatio, MatchingCommand, MatchingPool, MatchingPoolId, Money, Partner,
+    Pledge, PledgeCommand, PledgeEvent, ProjectAccount, ProjectCommand, ProjectEvent, ProjectId,
+    ReceiptId,
 };
 use uuid::Uuid;
 
@@ -170,9 +171,9 @@ impl World {
         };
         let command = PledgeCommand::Allocate {
             allocation_id: AllocationId::from_uuid(self.uuid()),
+            rate: rate(currency, summary.currency, self.today),
             project: summary,
             amount: Money::new(currency, amount),
-            rate: rate(currency, summary.currency, self.today),
         };
         let events = self.pledge_command(pledge, command);
         for (event_id, event) in &events {
@@ -328,6 +329,18 @@ impl World {
         self.project_command(project, command);
     }
 
+    pub fn change_partner(&mut self, project: usize, n: u32) {
+        let command = ProjectCommand::ChangePartner {
+            partner: Partner {
+                name: format!("Partner no. {n}"),
+                iati_id: None,
+            },
+            reason: "contract novated".into(),
+            changed_by: self.person(3),
+        };
+        self.project_command(project, command);
+    }
+
     pub fn close(&mut self, project: usize) {
         let command = ProjectCommand::Close {
             reason: "completed".into(),
@@ -343,18 +356,15 @@ impl World {
     ) -> Option<usize> {
         let currency = self.projects.get(project)?.2.currency()?;
         let id = DisbursementId::from_uuid(self.uuid());
-        let partner = self.projects[project]
-            .1
-            .details()
-            .map(|d| d.partner.name.clone())?;
+        let summary = self.projects[project].1.summary()?;
         let command = AccountCommand::Request {
             disbursement_id: id,
             amount: Money::new(currency, amount),
-            partner,
+            partner: summary.partner.name.clone(),
             milestone,
             purpose: "field operations".into(),
             requested_by: self.person(0),
-            project_closed: false,
+            project: summary,
         };
         if self.account_command(project, command).is_empty() {
             return None;

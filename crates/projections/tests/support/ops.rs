@@ -233,10 +233,12 @@ impl World {
                     }
                 }
                 2 => {
-                    if c % 10 == 0
-                        && let Some(p) = pick(a, projects)
-                    {
-                        self.close(p);
+                    if let Some(p) = pick(a, projects) {
+                        if c % 10 == 0 {
+                            self.close(p);
+                        } else if c % 10 == 1 {
+                            self.change_partner(p, c);
+                        }
                     }
                 }
                 _ => {

@@ -344,6 +344,16 @@ impl Fund {
                     a.closed = true;
                 }
             }
+            // Transactions already folded keep the receiver they were paid to.
+            ProjectEvent::PartnerChanged {
+                project_id,
+                partner,
+                ..
+            } => {
+                if let Some(a) = self.touch(&project_id, at) {
+                    a.partner = partner;
+                }
+            }
         }
     }
 

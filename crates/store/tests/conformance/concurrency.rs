@@ -201,3 +201,97 @@ pub async fn idempotent_retries<H: Harness>() {
     assert_eq!(reopened.head().await.unwrap().position, 5);
     assert!(store.stats().replays >= 15);
 }
+
+/// A decision read a second stream ("the project is open") and appends elsewhere; it lands
+/// only while that stream is where it was read. Raced over two store instances: whichever
+/// order the database picks, nothing is appended on a version of the other stream that was
+/// already gone.
+pub async fn another_stream_must_stay_unchanged<H: Harness>() {
+    const ROUNDS: u64 = 30;
+    let h = H::new().await;
+    let first = h.store();
+    let second = h.reopen(StoreOptions::default()).await;
+    first
+        .append(AppendRequest::new(
+            "project-1",
+            ExpectedVersion::NoStream,
+            events(1),
+        ))
+        .await
+        .unwrap();
+
+    let missing = first
+        .append(
+            AppendRequest::new("pledge-refused", ExpectedVersion::Any, events(1))
+                .with_unchanged("project-9", ExpectedVersion::Exact(0)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&missing, StoreError::WrongExpectedVersion { stream, actual: None, .. } if stream == "project-9"),
+        "{missing:?}"
+    );
+
+    let mut landed_on_stale = Vec::new();
+    for round in 0..ROUNDS {
+        // Both read the project at `round`; one moves it on, the other appends elsewhere on
+        // the condition that it did not move.
+        let change = {
+            let store = first.clone();
+            tokio::spawn(async move {
+                store
+                    .append(AppendRequest::new(
+                        "project-1",
+                        ExpectedVersion::Exact(round),
+                        events(1),
+                    ))
+                    .await
+            })
+        };
+        let dependent = {
+            let store = second.clone();
+            tokio::spawn(async move {
+                store
+                    .append(
+                        AppendRequest::new(
+                            format!("pledge-{round}"),
+                            ExpectedVersion::NoStream,
+                            events(1),
+                        )
+                        .with_unchanged("project-1", ExpectedVersion::Exact(round)),
+                    )
+                    .await
+            })
+        };
+        let changed = change.await.unwrap().unwrap();
+        match dependent.await.unwrap() {
+            Ok(appended) => {
+                if appended.first_position > changed.first_position {
+                    landed_on_stale.push(round);
+                }
+            }
+            Err(StoreError::WrongExpectedVersion {
+                stream,
+                expected,
+                actual,
+            }) => {
+                assert_eq!(stream, "project-1");
+                assert_eq!(expected, ExpectedVersion::Exact(round));
+                assert_eq!(actual, Some(round + 1));
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        landed_on_stale,
+        Vec::<u64>::new(),
+        "appended after the stream it read changed"
+    );
+    assert!(
+        first
+            .read_stream("pledge-refused", 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

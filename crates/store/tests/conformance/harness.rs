@@ -31,6 +31,10 @@ pub trait Harness: Sized {
     /// Saves a cursor inside a transaction of the caller's, then commits or rolls back.
     async fn cursor_in_transaction(&self, consumer: &str, position: u64, commit: bool);
 
+    /// Makes the database refuse any cursor saved at `position` or beyond, as a failure in the
+    /// middle of a transaction that saves one.
+    async fn refuse_cursors_from(&self, position: u64);
+
     /// A store opened on a database that a release before migration `version` created and
     /// then wrote `sql` into, as an upgrade finds it.
     async fn upgraded_from(version: i64, sql: &str) -> Self;
@@ -134,6 +138,16 @@ impl Harness for Pg {
         } else {
             tx.rollback().await.unwrap();
         }
+    }
+
+    async fn refuse_cursors_from(&self, position: u64) {
+        self.exec(&format!(
+            "CREATE FUNCTION refuse_cursor() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'cursor refused'; END $$; \
+             CREATE TRIGGER refuse_cursor BEFORE INSERT OR UPDATE ON consumer_cursors \
+             FOR EACH ROW WHEN (NEW.position >= {position}) EXECUTE FUNCTION refuse_cursor()"
+        ))
+        .await;
     }
 
     async fn upgraded_from(version: i64, sql: &str) -> Self {
@@ -240,6 +254,16 @@ impl Harness for Sqlite {
             tx.commit().await.unwrap();
         } else {
             tx.rollback().await.unwrap();
+        }
+    }
+
+    async fn refuse_cursors_from(&self, position: u64) {
+        for event in ["INSERT", "UPDATE"] {
+            self.exec(&format!(
+                "CREATE TRIGGER refuse_cursor_{event} BEFORE {event} ON consumer_cursors \
+                 WHEN NEW.position >= {position} BEGIN SELECT RAISE(ABORT, 'cursor refused'); END"
+            ))
+            .await;
         }
     }
 

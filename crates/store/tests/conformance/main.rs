@@ -3,6 +3,7 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); each test runs in a schema of its own.
 
 mod appends;
+mod attention;
 mod chain;
 mod concurrency;
 mod cursors;
@@ -34,6 +35,7 @@ macro_rules! suite {
                 concurrency::one_winner_per_version,
                 concurrency::writers_and_a_tailing_reader,
                 concurrency::idempotent_retries,
+                concurrency::another_stream_must_stay_unchanged,
                 chain::chain_verifies,
                 chain::altered_rows_are_reported,
                 chain::deleted_rows_are_reported,
@@ -44,6 +46,11 @@ macro_rules! suite {
                 cursors::cursor_commits_with_its_append,
                 cursors::cursor_in_callers_transaction,
                 cursors::cursors_saved_before_the_rename_are_kept,
+                attention::parking_moves_the_cursor_with_the_record,
+                attention::a_failed_cursor_parks_nothing,
+                attention::causes_are_kept_within_bounds,
+                attention::listings_filter_and_page,
+                attention::redrives_meet_their_consumer_through_the_table,
             );
         )*
     };
