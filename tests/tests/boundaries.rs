@@ -701,6 +701,66 @@ impl v1::audit_server::Audit for Forwarding {
         }
         self.real.clone().prove_inclusion(asked).await
     }
+
+    async fn get_tree_checkpoint(
+        &self,
+        request: tonic::Request<v1::GetTreeCheckpointRequest>,
+    ) -> Result<tonic::Response<v1::TreeCheckpoint>, Status> {
+        self.real
+            .clone()
+            .get_tree_checkpoint(request.into_inner())
+            .await
+    }
+
+    async fn list_tree_checkpoints(
+        &self,
+        request: tonic::Request<v1::ListTreeCheckpointsRequest>,
+    ) -> Result<tonic::Response<v1::ListTreeCheckpointsResponse>, Status> {
+        self.real
+            .clone()
+            .list_tree_checkpoints(request.into_inner())
+            .await
+    }
+
+    async fn prove_tree_inclusion(
+        &self,
+        request: tonic::Request<v1::ProveTreeInclusionRequest>,
+    ) -> Result<tonic::Response<v1::TreeInclusionProof>, Status> {
+        self.real
+            .clone()
+            .prove_tree_inclusion(request.into_inner())
+            .await
+    }
+
+    async fn prove_consistency(
+        &self,
+        request: tonic::Request<v1::ProveConsistencyRequest>,
+    ) -> Result<tonic::Response<v1::ConsistencyProof>, Status> {
+        self.real
+            .clone()
+            .prove_consistency(request.into_inner())
+            .await
+    }
+
+    async fn prove_donor_receipts(
+        &self,
+        request: tonic::Request<v1::ProveDonorReceiptsRequest>,
+    ) -> Result<tonic::Response<v1::DonorReceiptsProof>, Status> {
+        self.real
+            .clone()
+            .prove_donor_receipts(request.into_inner())
+            .await
+    }
+
+    async fn submit_cosignature(
+        &self,
+        request: tonic::Request<v1::SubmitCosignatureRequest>,
+    ) -> Result<tonic::Response<v1::TreeCheckpoint>, Status> {
+        self.real
+            .clone()
+            .submit_cosignature(request.into_inner())
+            .await
+    }
 }
 
 /// Serves `service` on 127.0.0.1:0 until the token is cancelled; returns its URL.

@@ -1,5 +1,6 @@
 //! The deployment files agree with the binary and with each other: `docker-compose.yml`,
-//! `deploy/Dockerfile`, `.dockerignore` and the Kubernetes manifests in `deploy/k8s`. Nothing
+//! `deploy/Dockerfile`, `.dockerignore`, the Kubernetes manifests in `deploy/k8s` and the
+//! gRPC entry point's nginx configuration in `deploy/nginx`. Nothing
 //! here starts a container; it catches what would otherwise fail only once deployed: a
 //! variable the binary does not read, a service `fundtrail serve` does not know, a probe on
 //! the wrong port, a reference to a Secret that is not there, a mount of a missing file.
@@ -10,6 +11,8 @@ mod compose;
 mod image;
 #[path = "deploy/k8s.rs"]
 mod k8s;
+#[path = "deploy/nginx.rs"]
+mod nginx;
 #[path = "deploy/telemetry.rs"]
 mod telemetry;
 
@@ -40,14 +43,22 @@ fn roles() -> BTreeMap<&'static str, Vec<&'static str>> {
     let disbursements = v1::disbursements_server::SERVICE_NAME;
     let funding = v1::funding_server::SERVICE_NAME;
     let audit = v1::audit_server::SERVICE_NAME;
+    let attention = v1::attention_server::SERVICE_NAME;
     BTreeMap::from([
         ("pledges", vec![pledges]),
         ("milestones", vec![milestones]),
         ("disbursements", vec![disbursements]),
-        ("projector", vec![funding, audit]),
+        ("projector", vec![funding, audit, attention]),
         (
             "all",
-            vec![pledges, milestones, disbursements, funding, audit],
+            vec![
+                pledges,
+                milestones,
+                disbursements,
+                funding,
+                audit,
+                attention,
+            ],
         ),
     ])
 }

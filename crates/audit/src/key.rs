@@ -1,5 +1,10 @@
 //! The fund's checkpoint signing key: made once, kept in a file only its owner can read, and
-//! signing the 40 bytes `fundtrail-verifier` checks.
+//! signing the 40 bytes `fundtrail-verifier` checks, and the C2SP checkpoints of the Merkle
+//! tree under the log's origin.
+//!
+//! One key signs both. They cannot be mistaken for each other: a chain checkpoint is exactly
+//! 40 bytes beginning with a zero byte (positions stay below 2^56), while a note is text of at
+//! least 49 bytes with no control character but newlines.
 
 use std::fmt;
 use std::io::Write;
@@ -8,6 +13,8 @@ use std::path::Path;
 use ed25519_dalek::{Signer, SigningKey};
 use fundtrail_verifier::SignedCheckpoint;
 use fundtrail_verifier::checkpoint;
+use fundtrail_verifier::merkle::Hash;
+use fundtrail_verifier::note::{self, Checkpoint, LogKey, Note};
 
 /// Why a signing key could not be loaded, made or saved.
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +36,19 @@ pub enum KeyError {
     Format { path: String },
     #[error("no randomness for a new signing key: {0}")]
     Random(String),
+    #[error(
+        "{0:?} is not a log origin: it must be non-empty, without spaces or '+' \
+         (a schema-less URL such as fund.example/ledger)"
+    )]
+    Origin(String),
 }
 
 /// The fund's checkpoint signing key.
 #[derive(Clone)]
 pub struct CheckpointSigner {
     key: SigningKey,
+    /// The tree checkpoints' origin line, also the key's name in their signature line.
+    origin: String,
 }
 
 impl fmt::Debug for CheckpointSigner {
@@ -42,15 +56,55 @@ impl fmt::Debug for CheckpointSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CheckpointSigner")
             .field("public_key", &hex::encode(self.public_key()))
+            .field("origin", &self.origin)
             .finish_non_exhaustive()
     }
 }
 
 impl CheckpointSigner {
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self {
-            key: SigningKey::from_bytes(&seed),
+        let key = SigningKey::from_bytes(&seed);
+        let origin = default_origin(&key.verifying_key().to_bytes());
+        Self { key, origin }
+    }
+
+    /// The same key signing tree checkpoints under another origin.
+    pub fn with_origin(self, origin: &str) -> Result<Self, KeyError> {
+        let origin = origin.trim();
+        if !note::valid_key_name(origin) {
+            return Err(KeyError::Origin(origin.to_owned()));
         }
+        Ok(Self {
+            origin: origin.to_owned(),
+            ..self
+        })
+    }
+
+    /// The origin of the tree checkpoints this key signs.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// What a verifier needs to check the tree checkpoints: the origin and the public key.
+    pub fn log_key(&self) -> LogKey {
+        LogKey::new(&self.origin, self.public_key())
+    }
+
+    /// The tree checkpoint of `size` leaves with `root`, as a signed note.
+    pub fn sign_tree(&self, size: u64, root: Hash) -> String {
+        let body = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+            extensions: Vec::new(),
+        }
+        .body();
+        Note::sign(body, &self.origin, &self.key).render()
+    }
+
+    /// The key itself, for a witness signing with a key kept in the same file format.
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
     }
 
     pub fn generate() -> Result<Self, KeyError> {
@@ -122,9 +176,27 @@ impl CheckpointSigner {
     }
 }
 
+/// The origin of a key no origin was configured for: one name per key, so two funds never
+/// share one by accident.
+pub fn default_origin(public_key: &[u8; 32]) -> String {
+    format!("fundtrail/{}", hex::encode(&public_key[..8]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tree_checkpoints_open_under_the_log_key() {
+        let signer = CheckpointSigner::from_seed([7; 32]);
+        assert!(signer.origin().starts_with("fundtrail/"));
+        let note = signer.sign_tree(5, [1; 32]);
+        let (cp, _) = note::open_checkpoint(&note, &signer.log_key()).unwrap();
+        assert_eq!((cp.size, cp.root), (5, [1; 32]));
+        let renamed = signer.clone().with_origin("fund.example/ledger").unwrap();
+        assert!(note::open_checkpoint(&note, &renamed.log_key()).is_err());
+        assert!(signer.with_origin("fund example").is_err());
+    }
 
     #[test]
     fn a_signature_covers_position_and_hash() {

@@ -1,6 +1,7 @@
 //! Where signed checkpoints live: a table in the event store's own database, so a backup of
 //! the store carries its checkpoints and a tamperer with database access is the threat the
-//! signatures answer.
+//! signatures answer. The Merkle tree's tables ([`crate::tree`]) are created beside it, the
+//! same way.
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ pub enum StorageError {
     Corrupt(String),
 }
 
-fn db(what: &str) -> impl Fn(sqlx::Error) -> StorageError + '_ {
+pub(crate) fn db(what: &str) -> impl Fn(sqlx::Error) -> StorageError + '_ {
     move |e| StorageError::Database(format!("{what}: {e}"))
 }
 
@@ -90,19 +91,24 @@ impl CheckpointStore {
         .execute(&mut *tx)
         .await
         .map_err(db("creating"))?;
-        sqlx::query(PG_TABLE)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("creating"))?;
+        for table in std::iter::once(PG_TABLE).chain(crate::tree::PG_TABLES.iter().copied()) {
+            sqlx::query(table)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("creating"))?;
+        }
         tx.commit().await.map_err(db("creating"))?;
         Ok(Self::Postgres(pool))
     }
 
     pub async fn sqlite(pool: SqlitePool) -> Result<Self, StorageError> {
-        sqlx::query(SQLITE_TABLE)
-            .execute(&pool)
-            .await
-            .map_err(db("creating"))?;
+        for table in std::iter::once(SQLITE_TABLE).chain(crate::tree::SQLITE_TABLES.iter().copied())
+        {
+            sqlx::query(table)
+                .execute(&pool)
+                .await
+                .map_err(db("creating"))?;
+        }
         Ok(Self::Sqlite(pool))
     }
 

@@ -1,18 +1,30 @@
-//! A connection to a fundtrail server, acting as one principal, and what its refusals mean.
+//! A connection to fundtrail, acting as one principal, and what its refusals mean.
+//!
+//! One address serves everything: a server running every service, or the entry point in
+//! front of the distributed shape (deploy/nginx). A servers file may name an address per
+//! service instead (`servers`). A call that reaches a server not running its service is told
+//! so, with the service and where it is served, rather than a bare UNIMPLEMENTED.
+
+mod servers;
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use fundtrail_identity::{AuthorizedChannel, Credentials};
 use fundtrail_proto::v1;
+use fundtrail_proto::v1::attention_client::AttentionClient;
 use fundtrail_proto::v1::audit_client::AuditClient;
 use fundtrail_proto::v1::disbursements_client::DisbursementsClient;
+use fundtrail_proto::v1::funding_client::FundingClient;
 use fundtrail_proto::v1::milestones_client::MilestonesClient;
 use fundtrail_proto::v1::pledges_client::PledgesClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
+
+pub use servers::{Role, is_servers_file, role_of};
 
 /// How long a connection attempt may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -22,12 +34,37 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// do not cover it.
 pub const CA_ENV: &str = "FUNDTRAIL_CA";
 
-/// A channel to one server, presenting one principal's credentials on every call.
+/// Where one role's services are called.
 #[derive(Debug, Clone)]
-pub struct Session {
+struct Route {
     url: String,
-    connection: Channel,
-    channel: AuthorizedChannel,
+    channel: Channel,
+}
+
+/// Channels to fundtrail, presenting one principal's credentials on every call.
+#[derive(Debug)]
+pub struct Session {
+    /// What the session was asked to connect to: a URL, or a servers file.
+    address: String,
+    /// By role, in the order of [`Role::ALL`]; all four the same with one address.
+    routes: Arc<[Route; 4]>,
+    credentials: Credentials,
+    /// The service of the request this session made last, to name it when the server turns
+    /// out not to serve it: the answer itself does not say which call it answers.
+    last_service: Mutex<Option<&'static str>>,
+}
+
+impl Clone for Session {
+    /// The same channels; the copy keeps its own record of the service it called last, so
+    /// copies used side by side never name each other's.
+    fn clone(&self) -> Self {
+        Self {
+            address: self.address.clone(),
+            routes: Arc::clone(&self.routes),
+            credentials: self.credentials.clone(),
+            last_service: Mutex::new(None),
+        }
+    }
 }
 
 impl Session {
@@ -38,50 +75,68 @@ impl Session {
         Self::connect_with(url, crate::credentials::resolve(None, None)?).await
     }
 
-    /// Connects now, presenting `credentials` on every call.
-    pub async fn connect_with(url: &str, credentials: Credentials) -> anyhow::Result<Self> {
-        let url = url.trim();
-        // People type host:port; the transport needs a scheme.
-        let full = if url.contains("://") {
-            url.to_owned()
+    /// Connects, presenting `credentials` on every call. `server` is the address of a server
+    /// (or of the entry point) for every service, connected now; or the path of a servers
+    /// file (`….toml`) naming an address per service, each connected at its first call, so
+    /// one server down does not stop the calls to the others.
+    pub async fn connect_with(server: &str, credentials: Credentials) -> anyhow::Result<Self> {
+        let server = server.trim();
+        let routes = if servers::is_servers_file(server) {
+            let addresses = servers::read(server)?;
+            let mut routes: Vec<Route> = Vec::with_capacity(4);
+            for address in addresses {
+                let url = full_url(&address);
+                // Services served at one address share its connection.
+                let channel = match routes.iter().find(|route| route.url == url) {
+                    Some(route) => route.channel.clone(),
+                    None => endpoint(&address)?.connect_lazy(),
+                };
+                routes.push(Route { url, channel });
+            }
+            routes
+                .try_into()
+                .map_err(|_| anyhow!("a servers file names four services"))?
         } else {
-            format!("http://{url}")
+            let url = full_url(server);
+            let channel = endpoint(server)?.connect().await.map_err(|e| {
+                anyhow!(
+                    "cannot reach a fundtrail server at {url}: {}. Is one running? \
+                     (`fundtrail dev` starts one; --server or FUNDTRAIL_SERVER choose another)",
+                    error_chain(&e)
+                )
+            })?;
+            let route = Route { url, channel };
+            [route.clone(), route.clone(), route.clone(), route]
         };
-        let mut endpoint = Endpoint::from_shared(full.clone())
-            .map_err(|_| anyhow!("server {url:?} is not a URL; use http://host:port"))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true);
-        if full.starts_with("https://") {
-            endpoint = endpoint
-                .tls_config(tls(std::env::var(CA_ENV).ok().as_deref())?)
-                .context("setting up TLS")?;
-        }
-        let channel = endpoint.connect().await.map_err(|e| {
-            anyhow!(
-                "cannot reach a fundtrail server at {full}: {}. Is one running? \
-                 (`fundtrail dev` starts one; --server or FUNDTRAIL_SERVER choose another)",
-                error_chain(&e)
-            )
-        })?;
         Ok(Self {
-            url: full,
-            channel: credentials.authorize(channel.clone()),
-            connection: channel,
+            address: if servers::is_servers_file(server) {
+                server.to_owned()
+            } else {
+                full_url(server)
+            },
+            routes: Arc::new(routes),
+            credentials,
+            last_service: Mutex::new(None),
         })
     }
 
-    /// The same connection, presenting `credentials` instead.
+    /// The same connections, presenting `credentials` instead.
     #[must_use]
     pub fn acting_with(&self, credentials: Credentials) -> Self {
         Self {
-            url: self.url.clone(),
-            channel: credentials.authorize(self.connection.clone()),
-            connection: self.connection.clone(),
+            credentials,
+            ..self.clone()
         }
     }
 
+    /// The server's URL; with a servers file, the file's path.
     pub fn url(&self) -> &str {
-        &self.url
+        &self.address
+    }
+
+    /// The URL a role's services are called at.
+    pub fn url_of(&self, role: Role) -> &str {
+        &self.routes[role.index()].url
     }
 
     /// A unary request carrying the principal and a deadline.
@@ -93,27 +148,42 @@ impl Session {
 
     /// A request without a deadline, for streams that may follow the history indefinitely.
     pub fn streaming_request<T>(&self, message: T) -> tonic::Request<T> {
+        if let Some(service) = servers::service_of_request::<T>()
+            && let Ok(mut last) = self.last_service.lock()
+        {
+            *last = Some(service);
+        }
         tonic::Request::new(message)
     }
 
+    fn channel(&self, role: Role) -> AuthorizedChannel {
+        self.credentials
+            .clone()
+            .authorize(self.routes[role.index()].channel.clone())
+    }
+
     pub fn pledges(&self) -> PledgesClient<AuthorizedChannel> {
-        PledgesClient::new(self.channel.clone())
+        PledgesClient::new(self.channel(Role::Pledges))
     }
 
     pub fn milestones(&self) -> MilestonesClient<AuthorizedChannel> {
-        MilestonesClient::new(self.channel.clone())
+        MilestonesClient::new(self.channel(Role::Milestones))
     }
 
     pub fn disbursements(&self) -> DisbursementsClient<AuthorizedChannel> {
-        DisbursementsClient::new(self.channel.clone())
+        DisbursementsClient::new(self.channel(Role::Disbursements))
     }
 
     pub fn audit(&self) -> AuditClient<AuthorizedChannel> {
-        AuditClient::new(self.channel.clone())
+        AuditClient::new(self.channel(Role::Projector))
     }
 
-    pub fn funding(&self) -> fundtrail_proto::v1::funding_client::FundingClient<AuthorizedChannel> {
-        fundtrail_proto::v1::funding_client::FundingClient::new(self.channel.clone())
+    pub fn attention(&self) -> AttentionClient<AuthorizedChannel> {
+        AttentionClient::new(self.channel(Role::Projector))
+    }
+
+    pub fn funding(&self) -> FundingClient<AuthorizedChannel> {
+        FundingClient::new(self.channel(Role::Projector))
     }
 
     /// The response of a call, or the error saying why there is none.
@@ -130,13 +200,73 @@ impl Session {
     /// The error for a refused or failed call; `request_id` is the id of a state-changing
     /// request, named in the message when retrying it is the way out.
     pub fn error(&self, status: Status, request_id: Option<&str>) -> anyhow::Error {
+        let service = self.last_service.lock().ok().and_then(|last| *last);
+        let url = service.and_then(servers::role_of).map_or_else(
+            || self.routes[0].url.clone(),
+            |role| self.url_of(role).to_owned(),
+        );
+        let status = not_served(&status, service, &url).unwrap_or(status);
         CallError {
             status,
             request_id: request_id.map(str::to_owned),
-            url: self.url.clone(),
+            url,
         }
         .into()
     }
+}
+
+/// The status to show for a call that reached a server not running its service: tonic
+/// answers such a call UNIMPLEMENTED with nothing else, while fundtrail's own UNIMPLEMENTED
+/// refusals carry an `ErrorInfo`.
+fn not_served(status: &Status, service: Option<&str>, url: &str) -> Option<Status> {
+    if status.code() != Code::Unimplemented || !status.details().is_empty() {
+        return None;
+    }
+    let mut message = match service.and_then(|s| Some((s, servers::role_of(s)?))) {
+        Some((service, role)) => format!(
+            "this server at {url} does not serve {service}: point --server at the entry point, \
+             or at a server running `fundtrail serve {}`",
+            role.name()
+        ),
+        None => format!(
+            "this server at {url} does not serve this call's service: point --server at the \
+             entry point, or at a server running that service"
+        ),
+    };
+    let said = status.message().trim();
+    if !said.is_empty() {
+        message = format!("{message} (the server said: {said})");
+    }
+    Some(Status::with_metadata(
+        Code::Unimplemented,
+        message,
+        status.metadata().clone(),
+    ))
+}
+
+/// `server` with the scheme the transport needs: people type host:port.
+fn full_url(server: &str) -> String {
+    let server = server.trim();
+    if server.contains("://") {
+        server.to_owned()
+    } else {
+        format!("http://{server}")
+    }
+}
+
+/// How to reach `server`: over TLS for `https://`.
+fn endpoint(server: &str) -> anyhow::Result<Endpoint> {
+    let full = full_url(server);
+    let mut endpoint = Endpoint::from_shared(full.clone())
+        .map_err(|_| anyhow!("server {server:?} is not a URL; use http://host:port"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    if full.starts_with("https://") {
+        endpoint = endpoint
+            .tls_config(tls(std::env::var(CA_ENV).ok().as_deref())?)
+            .context("setting up TLS")?;
+    }
+    Ok(endpoint)
 }
 
 impl Session {
@@ -322,5 +452,104 @@ mod tests {
         assert!(text.contains("--request-id r-7"), "{text}");
         let read = shown(Status::deadline_exceeded("slow"), None);
         assert!(!read.contains("--request-id"), "{read}");
+    }
+
+    #[test]
+    fn a_bare_unimplemented_names_the_service_and_where_it_is_served() {
+        let shown = not_served(
+            &Status::unimplemented(""),
+            Some("fundtrail.v1.Milestones"),
+            "http://127.0.0.1:7",
+        )
+        .unwrap();
+        assert_eq!(shown.code(), Code::Unimplemented);
+        assert_eq!(
+            shown.message(),
+            "this server at http://127.0.0.1:7 does not serve fundtrail.v1.Milestones: point \
+             --server at the entry point, or at a server running `fundtrail serve milestones`"
+        );
+        let funding = not_served(
+            &Status::unimplemented("no route"),
+            Some("fundtrail.v1.Funding"),
+            "http://e:1",
+        )
+        .unwrap();
+        assert!(
+            funding.message().contains("`fundtrail serve projector`")
+                && funding.message().ends_with("(the server said: no route)"),
+            "{}",
+            funding.message()
+        );
+        let unknown = not_served(&Status::unimplemented(""), None, "http://e:1").unwrap();
+        assert!(
+            unknown
+                .message()
+                .contains("does not serve this call's service")
+        );
+    }
+
+    #[test]
+    fn fundtrail_refusals_and_other_codes_are_shown_as_they_are() {
+        let refusal = Status::with_error_details(
+            Code::Unimplemented,
+            "no checkpoints",
+            ErrorDetails::with_error_info(
+                "CHECKPOINTS_NOT_CONFIGURED",
+                "fundtrail.org",
+                HashMap::new(),
+            ),
+        );
+        assert!(not_served(&refusal, Some("fundtrail.v1.Audit"), "http://e:1").is_none());
+        let denied = Status::permission_denied("");
+        assert!(not_served(&denied, Some("fundtrail.v1.Audit"), "http://e:1").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_session_names_the_service_of_its_last_request_and_its_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("servers.toml");
+        std::fs::write(
+            &file,
+            "default = \"http://127.0.0.1:9\"\nmilestones = \"127.0.0.1:8\"\n",
+        )
+        .unwrap();
+        // Each address is connected at its first call: nothing listens on these.
+        let session = Session::connect_with(file.to_str().unwrap(), Credentials::none())
+            .await
+            .unwrap();
+        assert_eq!(session.url_of(Role::Milestones), "http://127.0.0.1:8");
+        assert_eq!(session.url_of(Role::Projector), "http://127.0.0.1:9");
+        let _ = session.request(v1::ListProjectsRequest::default());
+        let text = session.error(Status::unimplemented(""), None).to_string();
+        assert!(
+            text.starts_with(
+                "UNIMPLEMENTED: this server at http://127.0.0.1:8 does not serve \
+                 fundtrail.v1.Milestones"
+            ),
+            "{text}"
+        );
+        let _ = session.streaming_request(v1::StreamEventsRequest::default());
+        let text = session
+            .error(Status::unavailable("down"), Some("r-1"))
+            .to_string();
+        assert!(
+            text.contains("is the server at http://127.0.0.1:9 running?"),
+            "{text}"
+        );
+        // A copy has made no request yet.
+        let copy = session.clone();
+        let text = copy.error(Status::unimplemented(""), None).to_string();
+        assert!(text.contains("this call's service"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_servers_file_is_named() {
+        let error = Session::connect_with("/nonexistent/servers.toml", Credentials::none())
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("reading the servers file /nonexistent/servers.toml"),
+            "{error:#}"
+        );
     }
 }

@@ -31,6 +31,17 @@ enum AuditSubcommand {
     Checkpoint(ServerArg),
     /// Fetch and check an inclusion proof: the events from a position to a signed checkpoint.
     Prove(ProveArgs),
+    /// Fetch and check the Merkle inclusion proof of one event under a signed tree checkpoint.
+    Include(crate::tree::IncludeArgs),
+    /// Fetch and check that a signed tree extends a smaller one (a consistency proof).
+    Consistency(crate::tree::ConsistencyArgs),
+    /// Fetch and check a donor's own events, each with its inclusion proof.
+    Receipts(crate::tree::ReceiptsArgs),
+    /// Witness the fund's tree: check the latest checkpoint extends the one accepted before,
+    /// refuse a fork, cosign it and hand the cosignature to the fund.
+    Witness(crate::tree::WitnessArgs),
+    /// Make a store's Merkle tree again from its events.
+    RebuildTree(crate::tree::RebuildTreeArgs),
     /// Write IATI 2.03 XML: an activity file per project and the fund's organisation file.
     Iati(IatiArgs),
     /// Write CSV of the per-country view and of the donor statements.
@@ -150,6 +161,13 @@ pub struct ServerArg {
     server: Option<String>,
 }
 
+impl ServerArg {
+    /// The server named, or the default one.
+    pub fn url(&self) -> String {
+        server_url(self.server.as_ref())
+    }
+}
+
 #[derive(Debug, Args)]
 struct ExportArgs {
     /// The file to write (replaced only once the export is complete).
@@ -265,8 +283,27 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
         AuditSubcommand::Checkpoint(args) => {
             let session = Session::connect(&server_url(args.server.as_ref())).await?;
             let cp = create_checkpoint(&session).await?;
-            vec![describe_checkpoint(&cp)]
+            let mut lines = vec![describe_checkpoint(&cp)];
+            // The tree checkpoint signed with it, as the note a verifier is given.
+            if let Ok(tree) = session
+                .audit()
+                .get_tree_checkpoint(v1::GetTreeCheckpointRequest {
+                    tree_size: cp.position,
+                })
+                .await
+            {
+                lines.push(format!(
+                    "tree checkpoint (C2SP signed note):\n{}",
+                    tree.into_inner().note.trim_end()
+                ));
+            }
+            lines
         }
+        AuditSubcommand::Include(args) => crate::tree::run_include(&args).await?,
+        AuditSubcommand::Consistency(args) => crate::tree::run_consistency(&args).await?,
+        AuditSubcommand::Receipts(args) => crate::tree::run_receipts(&args).await?,
+        AuditSubcommand::Witness(args) => crate::tree::run_witness(&args).await?,
+        AuditSubcommand::RebuildTree(args) => crate::tree::run_rebuild(&args).await?,
         AuditSubcommand::Prove(args) => {
             let key = args
                 .public_key

@@ -12,6 +12,11 @@
 //! - [`checkpoint`]: the signed checkpoint, an ed25519 signature over
 //!   `u64be(position) || hash`, and the fund's public key as auditors are given it.
 //! - [`proof`]: checking an inclusion proof, the envelopes from a position to a checkpoint.
+//! - [`merkle`]: the RFC 9162 Merkle tree over the chain hashes, its inclusion and consistency
+//!   proofs and their verification.
+//! - [`note`]: checkpoints of that tree as C2SP signed notes, and witnesses' cosignatures.
+//! - [`tree`]: an event's inclusion under a signed checkpoint, consistency between two, a
+//!   donor's events, as a client checks them; and their file form.
 //! - [`export`]: the export file's records, and verifying a whole file.
 //! - [`verification`]: which key the checkpoints were checked against, and the outcome for
 //!   people.
@@ -24,7 +29,10 @@ pub mod chain;
 pub mod checkpoint;
 pub mod envelope;
 pub mod export;
+pub mod merkle;
+pub mod note;
 pub mod proof;
+pub mod tree;
 pub mod verification;
 pub mod verify;
 #[cfg(feature = "wire")]
@@ -33,7 +41,9 @@ mod wire;
 pub use checkpoint::{SignedCheckpoint, parse_public_key};
 pub use envelope::Envelope;
 pub use export::verify_export;
+pub use note::{Checkpoint, CheckpointError, LogKey};
 pub use proof::{InclusionProof, ProofError};
+pub use tree::{ConsistencyProof, DonorEvents, EventInclusion, TreeInclusionProof, TreeProofError};
 pub use verification::{Trust, Verification, summary};
 pub use verify::{ChainVerifier, Finding, Problem, Report};
 

@@ -7,7 +7,11 @@ use uuid::Uuid;
 
 use crate::checkpoint::{MalformedCheckpoint, SignedCheckpoint};
 use crate::envelope::{Envelope, MalformedEnvelope};
+use crate::merkle::Hash;
 use crate::proof::{InclusionProof, ProofError};
+use crate::tree::{
+    ConsistencyProof, DonorEvents, EventInclusion, TreeInclusionProof, TreeProofError,
+};
 
 /// `bytes` as exactly `N` bytes, or its length.
 fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], usize> {
@@ -115,6 +119,94 @@ impl From<&InclusionProof> for v1::InclusionProof {
             checkpoint: Some((&p.checkpoint).into()),
             envelopes: p.envelopes.iter().map(Into::into).collect(),
         }
+    }
+}
+
+fn hashes(list: Vec<Vec<u8>>) -> Result<Vec<Hash>, TreeProofError> {
+    list.into_iter()
+        .enumerate()
+        .map(|(i, h)| {
+            fixed(&h).map_err(|len| {
+                TreeProofError::Malformed(format!("hash {i} of the proof is {len} bytes, not 32"))
+            })
+        })
+        .collect()
+}
+
+fn note(checkpoint: Option<v1::TreeCheckpoint>) -> Result<String, TreeProofError> {
+    checkpoint
+        .map(|c| c.note)
+        .ok_or_else(|| TreeProofError::Malformed("the answer has no checkpoint".to_owned()))
+}
+
+impl TryFrom<v1::EventInclusion> for EventInclusion {
+    type Error = TreeProofError;
+
+    fn try_from(e: v1::EventInclusion) -> Result<Self, Self::Error> {
+        let envelope = e
+            .envelope
+            .ok_or_else(|| TreeProofError::Malformed("an event without its envelope".to_owned()))?;
+        Ok(Self {
+            envelope: Envelope::try_from(envelope)
+                .map_err(|e| TreeProofError::Malformed(e.to_string()))?,
+            leaf_index: e.leaf_index,
+            tree_size: e.tree_size,
+            hashes: hashes(e.hashes)?,
+        })
+    }
+}
+
+impl From<&EventInclusion> for v1::EventInclusion {
+    fn from(e: &EventInclusion) -> Self {
+        Self {
+            envelope: Some((&e.envelope).into()),
+            leaf_index: e.leaf_index,
+            tree_size: e.tree_size,
+            hashes: e.hashes.iter().map(|h| h.to_vec()).collect(),
+        }
+    }
+}
+
+impl TryFrom<v1::TreeInclusionProof> for TreeInclusionProof {
+    type Error = TreeProofError;
+
+    fn try_from(p: v1::TreeInclusionProof) -> Result<Self, Self::Error> {
+        Ok(Self {
+            checkpoint: note(p.checkpoint)?,
+            event: p
+                .event
+                .ok_or_else(|| TreeProofError::Malformed("the proof has no event".to_owned()))?
+                .try_into()?,
+        })
+    }
+}
+
+impl TryFrom<v1::ConsistencyProof> for ConsistencyProof {
+    type Error = TreeProofError;
+
+    fn try_from(p: v1::ConsistencyProof) -> Result<Self, Self::Error> {
+        Ok(Self {
+            from: p.from.map(|c| c.note),
+            to: note(p.to)?,
+            from_size: p.from_size,
+            hashes: hashes(p.hashes)?,
+        })
+    }
+}
+
+impl TryFrom<v1::DonorReceiptsProof> for DonorEvents {
+    type Error = TreeProofError;
+
+    fn try_from(p: v1::DonorReceiptsProof) -> Result<Self, Self::Error> {
+        Ok(Self {
+            checkpoint: note(p.checkpoint)?,
+            events: p
+                .events
+                .into_iter()
+                .map(EventInclusion::try_from)
+                .collect::<Result<_, _>>()?,
+            next_after_position: p.next_after_position,
+        })
     }
 }
 

@@ -47,10 +47,22 @@ use crate::state::{Positions, Shared};
 /// the documents are written and before the commit; an error aborts the transaction.
 pub type Failpoint = Arc<dyn Fn(u64) -> Result<(), PersistError> + Send + Sync>;
 
+/// 16 MiB: thousands of ordinary events, a handful of the largest the store accepts.
+pub const DEFAULT_BATCH_BYTES: usize = 16 << 20;
+
+/// What an event costs to hold, near enough: its variable parts and a fixed overhead.
+pub(crate) fn weight(event: &RecordedEvent) -> usize {
+    event.payload.len() + event.metadata.len() + event.stream.len() + event.event_type.len() + 160
+}
+
 #[derive(Clone)]
 pub struct ProjectorOptions {
     /// Most events folded into one transaction.
     pub batch: usize,
+    /// Most bytes of events (payload, metadata, names) held for one transaction: the bound
+    /// on the projector's memory whatever the events weigh. An event larger than this is
+    /// folded alone.
+    pub batch_bytes: usize,
     /// The first wait before resuming after a failure; it doubles up to five seconds.
     pub retry: Duration,
     pub before_commit: Option<Failpoint>,
@@ -60,6 +72,7 @@ impl Default for ProjectorOptions {
     fn default() -> Self {
         Self {
             batch: 2000,
+            batch_bytes: DEFAULT_BATCH_BYTES,
             retry: Duration::from_millis(100),
             before_commit: None,
         }
@@ -70,6 +83,7 @@ impl std::fmt::Debug for ProjectorOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProjectorOptions")
             .field("batch", &self.batch)
+            .field("batch_bytes", &self.batch_bytes)
             .field("retry", &self.retry)
             .field("before_commit", &self.before_commit.is_some())
             .finish()
@@ -266,20 +280,17 @@ impl Projector {
             None => self.shared.current().least(),
         };
         let mut expected = start + 1;
-        let mut events = self
-            .source
-            .events_from(expected)
-            .ready_chunks(self.options.batch.max(1));
+        // Fused: a chunk may see the end first, and the next call must see it again.
+        let mut events = self.source.events_from(expected).fuse();
         loop {
             let chunk = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                chunk = events.next() => chunk,
+                chunk = ready_chunk(&mut events, self.options.batch, self.options.batch_bytes) => chunk,
             };
             let Some(chunk) = chunk else {
                 return Err(ProjectorError::SourceEnded);
             };
-            let mut batch = Vec::with_capacity(chunk.len());
-            let mut traced = Vec::new();
+            let mut batch = Batch::default();
             for item in chunk {
                 let event = item.map_err(ProjectorError::Source)?;
                 if event.position < expected {
@@ -289,54 +300,65 @@ impl Projector {
                     continue;
                 }
                 if event.position > expected {
-                    self.fill(expected, event.position, &mut batch, &mut traced)
+                    self.fill(&mut session, expected, event.position, &mut batch)
                         .await?;
                 }
-                traced.extend(apply_span(&event));
-                batch.push(self.admit(&event).await?);
+                batch.add(&event, self.admit(&event).await?);
                 expected = event.position + 1;
             }
-            if batch.is_empty() {
-                continue;
-            }
-            let committed = self
-                .commit(&mut session, &batch)
-                .instrument(commit_span(batch.len(), &traced))
-                .await;
-            if committed.is_err() {
-                for (span, _) in &traced {
-                    span.record("otel.status_code", "ERROR");
-                }
-            }
-            committed?;
-            fundtrail_telemetry::metrics().consumer_events.add(
-                batch.len() as u64,
-                &[
-                    KeyValue::new(attr::CONSUMER, CONSUMER),
-                    KeyValue::new(attr::OUTCOME, "applied"),
-                ],
-            );
+            self.flush(&mut session, &mut batch).await?;
         }
     }
 
-    /// Reads positions `from..to` that the source skipped from the store.
+    /// Commits what the batch holds, if anything, and empties it.
+    async fn flush(&self, session: &mut Session, batch: &mut Batch) -> Result<(), ProjectorError> {
+        if batch.decoded.is_empty() {
+            return Ok(());
+        }
+        let committed = self
+            .commit(session, &batch.decoded)
+            .instrument(commit_span(batch.decoded.len(), &batch.traced))
+            .await;
+        if committed.is_err() {
+            for (span, _) in &batch.traced {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
+        committed?;
+        fundtrail_telemetry::metrics().consumer_events.add(
+            batch.decoded.len() as u64,
+            &[
+                KeyValue::new(attr::CONSUMER, CONSUMER),
+                KeyValue::new(attr::OUTCOME, "applied"),
+            ],
+        );
+        *batch = Batch::default();
+        Ok(())
+    }
+
+    /// Reads positions `from..to` that the source skipped from the store, committing on the
+    /// way whenever the batch reaches its bounds: a gap may be any length.
     async fn fill(
         &self,
+        session: &mut Session,
         from: u64,
         to: u64,
-        batch: &mut Vec<Decoded>,
-        traced: &mut Vec<(tracing::Span, W3c)>,
+        batch: &mut Batch,
     ) -> Result<(), ProjectorError> {
         let mut next = from;
         while next < to {
-            let wanted = usize::try_from(to - next).unwrap_or(usize::MAX).min(4096);
+            let wanted = usize::try_from(to - next)
+                .unwrap_or(usize::MAX)
+                .min(self.options.batch.max(1));
             let events = self.store.read_all(next, wanted).await?;
             for event in &events {
                 if event.position != next {
                     return Err(ProjectorError::Missing(next));
                 }
-                traced.extend(apply_span(event));
-                batch.push(self.admit(event).await?);
+                if batch.full(&self.options) {
+                    self.flush(session, batch).await?;
+                }
+                batch.add(event, self.admit(event).await?);
                 next += 1;
             }
             if events.is_empty() {
@@ -525,4 +547,53 @@ fn commit_span(events: usize, traced: &[(tracing::Span, W3c)]) -> tracing::Span 
         trace.link(&span);
     }
     span
+}
+
+/// The events of one transaction, and what they weigh.
+#[derive(Default)]
+struct Batch {
+    decoded: Vec<Decoded>,
+    traced: Vec<(tracing::Span, W3c)>,
+    bytes: usize,
+}
+
+impl Batch {
+    fn add(&mut self, event: &RecordedEvent, decoded: Decoded) {
+        self.traced.extend(apply_span(event));
+        self.bytes += weight(event);
+        self.decoded.push(decoded);
+    }
+
+    fn full(&self, options: &ProjectorOptions) -> bool {
+        self.decoded.len() >= options.batch.max(1) || self.bytes >= options.batch_bytes
+    }
+}
+
+/// The next item of `events` and whatever else is ready at once, up to `count` items or
+/// `bytes` of events (the item that crosses the bound is the last); `None` when the stream
+/// ended.
+async fn ready_chunk<S>(
+    events: &mut S,
+    count: usize,
+    bytes: usize,
+) -> Option<Vec<Result<RecordedEvent, LogError>>>
+where
+    S: futures::Stream<Item = Result<RecordedEvent, LogError>> + Unpin,
+{
+    use futures::FutureExt;
+
+    let first = events.next().await?;
+    let mut held = first.as_ref().map_or(0, weight);
+    let mut chunk = vec![first];
+    while chunk.len() < count.max(1) && held < bytes {
+        match events.next().now_or_never() {
+            Some(Some(item)) => {
+                held += item.as_ref().map_or(0, weight);
+                chunk.push(item);
+            }
+            // The stream ended: hand out what is here; the next call reports the end.
+            Some(None) | None => break,
+        }
+    }
+    Some(chunk)
 }

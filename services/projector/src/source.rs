@@ -8,6 +8,7 @@
 //! the positions from the store. The views need every event, so a projector consumes every
 //! partition under a consumer name of its own rather than sharing a group.
 
+use crate::run::weight;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -101,8 +102,11 @@ impl Ordered {
     }
 }
 
-/// Events held back waiting for an earlier position before the merge gives up on it.
+/// Events held back waiting for an earlier position before the merge gives up on it…
 const MAX_HELD: usize = 10_000;
+/// …or bytes of them, whichever comes first: what bounds the merge's memory at large
+/// payloads.
+const MAX_HELD_BYTES: usize = 64 << 20;
 
 /// Merges lanes that are each in position order (Kafka partitions) into one stream in global
 /// position order, starting at `from`.
@@ -111,7 +115,8 @@ const MAX_HELD: usize = 10_000;
 /// of some lane: the merge holds the heads it has seen and releases them in order as soon as
 /// the next one turns up, without waiting on idle lanes. Repeats (at-least-once delivery) are
 /// dropped, each telling `on_repeat` its position. A position no lane produces (a lane set
-/// that does not cover every partition) is skipped after [`MAX_HELD`] later events, and the
+/// that does not cover every partition) is skipped after [`MAX_HELD`] later events (or
+/// [`MAX_HELD_BYTES`] of them), and the
 /// projector fills it from the store.
 fn merge_lanes(
     lanes: Vec<BoxStream<'static, Result<RecordedEvent, LogError>>>,
@@ -121,36 +126,42 @@ fn merge_lanes(
     let merged: SelectAll<_> = futures::stream::select_all(lanes);
     let on_repeat = Arc::new(on_repeat);
     futures::stream::unfold(
-        (merged, BTreeMap::<u64, RecordedEvent>::new(), from),
-        move |(mut merged, mut held, mut next)| {
+        (merged, BTreeMap::<u64, RecordedEvent>::new(), from, 0_usize),
+        move |(mut merged, mut held, mut next, mut held_bytes)| {
             let on_repeat = on_repeat.clone();
             async move {
                 loop {
                     if let Some(event) = held.remove(&next) {
                         next += 1;
-                        return Some((Ok(event), (merged, held, next)));
+                        held_bytes -= weight(&event);
+                        return Some((Ok(event), (merged, held, next, held_bytes)));
                     }
                     match merged.next().await {
                         None => {
                             // The lanes ended: release what is held, in order, holes and all.
                             let (_, event) = held.pop_first()?;
                             next = event.position + 1;
-                            return Some((Ok(event), (merged, held, next)));
+                            held_bytes -= weight(&event);
+                            return Some((Ok(event), (merged, held, next, held_bytes)));
                         }
-                        Some(Err(error)) => return Some((Err(error), (merged, held, next))),
+                        Some(Err(error)) => {
+                            return Some((Err(error), (merged, held, next, held_bytes)));
+                        }
                         Some(Ok(event))
                             if event.position < next || held.contains_key(&event.position) =>
                         {
                             on_repeat(event.position);
                         }
                         Some(Ok(event)) => {
+                            held_bytes += weight(&event);
                             held.insert(event.position, event);
-                            if held.len() > MAX_HELD {
+                            if held.len() > MAX_HELD || held_bytes > MAX_HELD_BYTES {
                                 // The next position is not coming from these lanes: let it be a
                                 // hole for the projector to fill rather than hold everything.
                                 let (_, event) = held.pop_first()?;
                                 next = event.position + 1;
-                                return Some((Ok(event), (merged, held, next)));
+                                held_bytes -= weight(&event);
+                                return Some((Ok(event), (merged, held, next, held_bytes)));
                             }
                         }
                     }

@@ -22,6 +22,7 @@ fn small_batches(failpoint: Option<fundtrail_projector::Failpoint>) -> Projector
         batch: 7,
         retry: Duration::from_millis(10),
         before_commit: failpoint,
+        ..ProjectorOptions::default()
     }
 }
 

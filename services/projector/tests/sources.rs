@@ -19,6 +19,7 @@ fn options() -> ProjectorOptions {
         batch: 5,
         retry: Duration::from_millis(10),
         before_commit: None,
+        ..ProjectorOptions::default()
     }
 }
 

@@ -495,3 +495,125 @@ fn every_service_reaches_a_deployment_port() {
         }
     }
 }
+
+/// The role a Service's pods run: `fundtrail serve <role>` in the Deployment it selects.
+fn role_behind(
+    service: &Value,
+    deployments: &BTreeMap<String, &Value>,
+    whence: &str,
+) -> (String, Vec<Value>) {
+    let selector = labels(at(service, &["spec", "selector"]));
+    let deployment = deployments
+        .values()
+        .find(|d| {
+            selects(
+                &selector,
+                &labels(at(d, &["spec", "template", "metadata", "labels"])),
+            )
+        })
+        .unwrap_or_else(|| panic!("{whence}: the Service selects no Deployment"));
+    let container = items(deployment, &["spec", "template", "spec", "containers"])
+        .first()
+        .expect("a container");
+    let role = serve_role(&words(container.get("args")), whence)
+        .unwrap_or_else(|| panic!("{whence}: its pods do not run `fundtrail serve`"));
+    (role, items(service, &["spec", "ports"]).to_vec())
+}
+
+#[test]
+fn the_grpc_route_sends_each_service_to_the_servers_of_a_role_serving_it() {
+    let objects = manifests();
+    let deployments = objects_of(&objects, "Deployment");
+    let services = objects_of(&objects, "Service");
+    let gateways = objects_of(&objects, "Gateway");
+    let routes = objects_of(&objects, "GRPCRoute");
+    assert!(!routes.is_empty(), "{K8S} has no GRPCRoute: no entry point");
+    let roles = roles();
+    let mut sent_somewhere = BTreeSet::new();
+    for (name, route) in &routes {
+        let whence = format!("GRPCRoute {name}");
+        assert_eq!(
+            text(route, &["apiVersion"]),
+            Some("gateway.networking.k8s.io/v1"),
+            "{whence}: GRPCRoute is GA in gateway.networking.k8s.io/v1"
+        );
+        for parent in items(route, &["spec", "parentRefs"]) {
+            let gateway_name = text(parent, &["name"]).expect("a parent name");
+            let gateway = gateways.get(gateway_name).unwrap_or_else(|| {
+                panic!(
+                    "{whence} attaches to the Gateway {gateway_name}, which {K8S} does not define"
+                )
+            });
+            if let Some(section) = text(parent, &["sectionName"]) {
+                let listener = items(gateway, &["spec", "listeners"])
+                    .iter()
+                    .find(|l| text(l, &["name"]) == Some(section))
+                    .unwrap_or_else(|| {
+                        panic!("{whence}: Gateway {gateway_name} has no listener {section}")
+                    });
+                assert!(
+                    matches!(text(listener, &["protocol"]), Some("HTTP" | "HTTPS")),
+                    "{whence}: a GRPCRoute attaches to an HTTP or HTTPS listener"
+                );
+            }
+        }
+        for rule in items(route, &["spec", "rules"]) {
+            let matched: Vec<String> = items(rule, &["matches"])
+                .iter()
+                .map(|m| {
+                    assert!(
+                        text(m, &["method", "method"]).is_none(),
+                        "{whence} routes single methods; the entry point routes whole services"
+                    );
+                    text(m, &["method", "service"])
+                        .unwrap_or_else(|| panic!("{whence}: a match without a service"))
+                        .to_owned()
+                })
+                .collect();
+            let backends = items(rule, &["backendRefs"]);
+            assert!(!backends.is_empty(), "{whence}: a rule without backends");
+            let mut backend_roles = BTreeSet::new();
+            for backend in backends {
+                let service_name = text(backend, &["name"]).expect("a backend name");
+                let backend_whence = format!("{whence} backend {service_name}");
+                let service = services
+                    .get(service_name)
+                    .unwrap_or_else(|| panic!("{backend_whence}: {K8S} defines no such Service"));
+                let (role, ports) = role_behind(service, &deployments, &backend_whence);
+                let port = at(backend, &["port"]).expect("a backend port");
+                assert!(
+                    ports.iter().any(|p| at(p, &["port"]) == Some(port)),
+                    "{backend_whence}: the Service has no port {port:?}"
+                );
+                backend_roles.insert(role);
+            }
+            for service in &matched {
+                if service.starts_with("fundtrail.") {
+                    for role in &backend_roles {
+                        assert!(
+                            roles[role.as_str()].contains(&service.as_str()),
+                            "{whence} sends {service} to the {role} servers, which do not serve it"
+                        );
+                    }
+                } else {
+                    // Health and reflection: every server answers them.
+                    assert!(
+                        service.starts_with("grpc.health.")
+                            || service.starts_with("grpc.reflection."),
+                        "{whence} routes {service}, which no fundtrail server serves"
+                    );
+                }
+                sent_somewhere.insert(service.clone());
+            }
+        }
+    }
+    for service in roles["all"].iter().copied().chain([
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+    ]) {
+        assert!(
+            sent_somewhere.contains(service),
+            "{K8S}: no GRPCRoute sends {service} anywhere"
+        );
+    }
+}

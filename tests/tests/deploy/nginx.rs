@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_yaml_ng::Value;
 
 use crate::compose::{compose, compose_environment, compose_mounts, compose_services};
-use crate::{COMPOSE, effective_config, listen_port, port_of, read, roles, serve_role, text, words};
+use crate::{
+    COMPOSE, effective_config, listen_port, port_of, read, roles, serve_role, text, words,
+};
 
 const TEMPLATE: &str = "deploy/nginx/fundtrail.conf.template";
 
@@ -43,8 +45,8 @@ impl Directive {
     }
 }
 
-/// The words of a configuration: quoted strings unquoted, `{`, `}` and `;` on their own,
-/// comments left out.
+/// The words of a configuration as nginx reads them: quoted strings unquoted, `{`, `}` and
+/// `;` on their own, comments left out.
 fn tokens(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut chars = text.chars().peekable();
@@ -72,6 +74,16 @@ fn tokens(text: &str) -> Vec<String> {
                     quoted.push(q);
                 }
                 out.push(quoted);
+            }
+            // `${name}` is a variable inside a word, not a block.
+            '{' if word.ends_with('$') => {
+                word.push(c);
+                for v in chars.by_ref() {
+                    word.push(v);
+                    if v == '}' {
+                        break;
+                    }
+                }
             }
             '{' | '}' | ';' => {
                 flush(&mut word, &mut out);
@@ -136,14 +148,13 @@ fn upstreams(main: &Directive) -> BTreeMap<String, BTreeSet<&'static str>> {
         let mut listed = BTreeSet::new();
         for line in upstream.children("server") {
             let address = line.args.first().expect("a server address");
-            let role = PLACEHOLDERS
+            let Some((_, role)) = PLACEHOLDERS
                 .iter()
                 .find(|(placeholder, _)| address == &format!("${{{placeholder}}}"))
-                .map(|(_, role)| *role)
-                .unwrap_or_else(|| {
-                    panic!("{TEMPLATE}: upstream {name} lists {address}, no ENTRY_* placeholder")
-                });
-            listed.insert(role);
+            else {
+                panic!("{TEMPLATE}: upstream {name} lists {address}, no ENTRY_* placeholder")
+            };
+            listed.insert(*role);
             // Passive health checks: a failed server is left out for a while.
             for parameter in ["max_fails=", "fail_timeout="] {
                 assert!(
@@ -152,7 +163,10 @@ fn upstreams(main: &Directive) -> BTreeMap<String, BTreeSet<&'static str>> {
                 );
             }
         }
-        assert!(!listed.is_empty(), "{TEMPLATE}: upstream {name} lists no server");
+        assert!(
+            !listed.is_empty(),
+            "{TEMPLATE}: upstream {name} lists no server"
+        );
         assert!(
             upstream.child("keepalive").is_some(),
             "{TEMPLATE}: upstream {name} keeps no connections alive"
@@ -188,8 +202,14 @@ fn locations(server: &Directive) -> Vec<(bool, String, &Directive)> {
 
 /// A duration in nginx's syntax (`60s`, `24h`, `1d`, a bare number of seconds), in seconds.
 fn seconds(value: &str) -> u64 {
-    let (number, unit) = value.split_at(value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len()));
-    let number: u64 = number.parse().unwrap_or_else(|_| panic!("{TEMPLATE}: duration {value}"));
+    let (number, unit) = value.split_at(
+        value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len()),
+    );
+    let number: u64 = number
+        .parse()
+        .unwrap_or_else(|_| panic!("{TEMPLATE}: duration {value}"));
     number
         * match unit {
             "" | "s" => 1,
@@ -223,7 +243,9 @@ fn every_service_goes_to_servers_of_a_role_that_serves_it() {
     let locations = locations(server);
     let roles = roles();
     let route = |path: &str| -> Option<&(bool, String, &Directive)> {
-        locations.iter().find(|(exact, location, _)| !exact && location == path)
+        locations
+            .iter()
+            .find(|(exact, location, _)| !exact && location == path)
     };
     for service in fundtrail_services() {
         let name = service.full_name();
@@ -231,12 +253,12 @@ fn every_service_goes_to_servers_of_a_role_that_serves_it() {
             .unwrap_or_else(|| panic!("{TEMPLATE} does not route {name}: add `location /{name}/`"));
         let upstream = passes_to(location)
             .unwrap_or_else(|| panic!("{TEMPLATE}: location /{name}/ passes nowhere"));
-        let listed = &upstreams
-            .get(&upstream)
-            .unwrap_or_else(|| panic!("{TEMPLATE}: /{name}/ passes to {upstream}, which is no upstream"));
+        let listed = upstreams.get(&upstream).unwrap_or_else(|| {
+            panic!("{TEMPLATE}: /{name}/ passes to {upstream}, which is no upstream")
+        });
         for role in listed {
             assert!(
-                roles[role].contains(&name),
+                roles[*role].contains(&name),
                 "{TEMPLATE}: /{name}/ goes to {upstream}, whose {role} servers do not serve it"
             );
         }
@@ -248,7 +270,10 @@ fn every_service_goes_to_servers_of_a_role_that_serves_it() {
         .collect();
     for (exact, path, _) in &locations {
         if !exact && path.starts_with("/fundtrail.") {
-            assert!(known.contains(path), "{TEMPLATE} routes {path}, which is no service");
+            assert!(
+                known.contains(path),
+                "{TEMPLATE} routes {path}, which is no service"
+            );
         }
     }
 }
@@ -259,13 +284,19 @@ fn streams_that_follow_the_history_outlive_the_read_timeout() {
     let server = server(&main);
     let locations = locations(server);
     let read = timeout(server, "grpc_read_timeout", 60);
-    assert!(read <= 300, "{TEMPLATE}: unary calls wait {read} s for a server");
+    assert!(
+        read <= 300,
+        "{TEMPLATE}: unary calls wait {read} s for a server"
+    );
     for service in fundtrail_services() {
         let prefix = locations
             .iter()
             .find(|(exact, path, _)| !exact && *path == format!("/{}/", service.full_name()))
             .and_then(|(_, _, location)| passes_to(location));
-        for method in service.methods().filter(|m| m.is_server_streaming()) {
+        for method in service
+            .methods()
+            .filter(prost_reflect::MethodDescriptor::is_server_streaming)
+        {
             let path = format!("/{}/{}", service.full_name(), method.name());
             let (_, _, location) = locations
                 .iter()
@@ -318,7 +349,10 @@ fn listens_for_http2_and_skips_a_server_that_fails() {
     let main = configuration();
     let server = server(&main);
     let listen = server.child("listen").expect("a listen directive");
-    assert_eq!(listen.args.first().map(String::as_str), Some("${ENTRY_LISTEN}"));
+    assert_eq!(
+        listen.args.first().map(String::as_str),
+        Some("${ENTRY_LISTEN}")
+    );
     assert!(
         listen.args.iter().any(|a| a == "http2"),
         "{TEMPLATE}: gRPC needs http2 on the listener"
@@ -337,7 +371,10 @@ fn listens_for_http2_and_skips_a_server_that_fails() {
         .child("client_max_body_size")
         .and_then(|d| d.args.first())
         .expect("client_max_body_size");
-    assert_eq!(body, "4m", "{TEMPLATE}: tonic servers accept 4 MiB messages");
+    assert_eq!(
+        body, "4m",
+        "{TEMPLATE}: tonic servers accept 4 MiB messages"
+    );
     // Anything unrouted is answered as gRPC, UNIMPLEMENTED.
     let (_, _, fallback) = locations(server)
         .into_iter()
@@ -346,8 +383,10 @@ fn listens_for_http2_and_skips_a_server_that_fails() {
     assert!(
         fallback
             .children("add_header")
-            .any(|h| h.args.first().map(String::as_str) == Some("grpc-status")
-                && h.args.get(1).map(String::as_str) == Some("12")),
+            .any(
+                |h| h.args.first().map(String::as_str) == Some("grpc-status")
+                    && h.args.get(1).map(String::as_str) == Some("12")
+            ),
         "{TEMPLATE}: location / does not answer UNIMPLEMENTED"
     );
 }
@@ -365,7 +404,11 @@ fn compose_fills_the_template_with_the_servers_of_each_role() {
                 .any(|(source, _)| source.trim_start_matches("./") == TEMPLATE)
         })
         .collect();
-    assert_eq!(entries.len(), 1, "{COMPOSE}: one service runs the entry point");
+    assert_eq!(
+        entries.len(),
+        1,
+        "{COMPOSE}: one service runs the entry point"
+    );
     let (name, entry) = entries[0];
     let whence = format!("{COMPOSE} service {name}");
     let (_, target) = compose_mounts(entry)
@@ -429,9 +472,14 @@ fn compose_fills_the_template_with_the_servers_of_each_role() {
             .any(|port| port.ends_with(&format!(":{listen}"))),
         "{whence} listens on {listen} but publishes {published:?}"
     );
-    assert_eq!(
-        text(entry, &["command"]).map(str::to_owned),
-        None,
-        "{whence}: the command is a list"
+    // The image fills its templates only before running `nginx`.
+    let command = words(entry.get("command"));
+    assert!(
+        command.first().is_none_or(|first| first == "nginx"),
+        "{whence} runs {command:?}: the nginx image fills the template only for `nginx …`"
+    );
+    assert!(
+        text(entry, &["image"]).is_some_and(|image| image.starts_with("nginx")),
+        "{whence} does not run the nginx image"
     );
 }
