@@ -175,7 +175,7 @@ fn record_pledge(donor_id: &str) -> v1::RecordPledgeRequest {
         donor_id: donor_id.to_owned(),
         amount: Some(v1::Money {
             currency: "USD".to_owned(),
-            minor_units: 250_000_00,
+            minor_units: 25_000_000,
         }),
         pledged_on: "2025-03-04".to_owned(),
         ..Default::default()
