@@ -754,7 +754,8 @@ impl ProjectAccount {
         }
         let amount = positive("amount", amount)?;
         let purpose = text("purpose", purpose, 500, false)?;
-        if !payee.trim().is_empty() && !project.pays(payee) {
+        let payee = text("partner", payee, 200, false)?;
+        if !payee.is_empty() && !project.pays(&payee) {
             return Err(DomainError::refused(
                 Reason::PayeeNotImplementingPartner,
                 format!(

@@ -288,6 +288,8 @@ fn the_dashboard_queries_only_metrics_and_labels_the_services_emit() {
         attr::VIEW,
         attr::CONSUMER,
         attr::OUTCOME,
+        attr::KIND,
+        attr::STATE,
         // A histogram's bucket bound, and the resource's service name (the collector adds it).
         "le",
         "service.name",
