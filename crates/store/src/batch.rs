@@ -22,6 +22,8 @@ pub(crate) struct BatchState {
     pub requests: HashMap<String, RequestRecord>,
     /// Stored events among the batch's event ids.
     pub event_ids: HashSet<Uuid>,
+    /// Stored claims among those the batch takes or gives back, with the stream holding each.
+    pub claims: HashMap<String, String>,
 }
 
 /// One event row to insert.
@@ -46,6 +48,8 @@ pub(crate) struct Plan<'a> {
     pub requests: Vec<RequestRecord>,
     /// Highest cursor per consumer among the successful appends.
     pub cursors: Vec<(&'a str, u64)>,
+    /// Claims whose holder changed: taken (stream and position) or given back (`None`).
+    pub claims: Vec<(&'a str, Option<(&'a str, u64)>)>,
     pub head: Head,
 }
 
@@ -62,7 +66,12 @@ pub(crate) fn plan(state: BatchState, batch: &[AppendRequest]) -> Plan<'_> {
         mut streams,
         requests: stored_requests,
         mut event_ids,
+        claims: stored_claims,
     } = state;
+    let mut claims = Claims {
+        held: stored_claims,
+        changed: HashMap::new(),
+    };
     // Commit time never goes backwards relative to the head, whatever the clocks of the
     // processes sharing the database say.
     let recorded_at = now_micros.max(head.recorded_at);
@@ -96,6 +105,7 @@ pub(crate) fn plan(state: BatchState, batch: &[AppendRequest]) -> Plan<'_> {
                 &mut streams,
                 &mut event_ids,
                 &mut rows,
+                &mut claims,
             ),
         };
         if let Ok(result) = &outcome {
@@ -129,7 +139,48 @@ pub(crate) fn plan(state: BatchState, batch: &[AppendRequest]) -> Plan<'_> {
         streams: stream_updates.into_iter().collect(),
         requests: new_requests,
         cursors: cursors.into_iter().collect(),
+        claims: claims.changed.into_iter().collect(),
         head,
+    }
+}
+
+/// The claims as the batch's appends so far leave them.
+struct Claims<'a> {
+    held: HashMap<String, String>,
+    changed: HashMap<&'a str, Option<(&'a str, u64)>>,
+}
+
+impl<'a> Claims<'a> {
+    /// Refuses an append claiming what another stream holds, or what its own stream holds and
+    /// does not give back in the same append (a value booked twice on one stream).
+    fn check(&self, request: &AppendRequest) -> Result<(), StoreError> {
+        for claim in &request.claims {
+            let Some(holder) = self.held.get(claim) else {
+                continue;
+            };
+            let given_back = *holder == request.stream && request.releases.contains(claim);
+            if !given_back {
+                return Err(StoreError::Claimed {
+                    claim: claim.clone(),
+                    holder: holder.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, request: &'a AppendRequest, position: u64) {
+        for claim in &request.releases {
+            if self.held.get(claim) == Some(&request.stream) {
+                self.held.remove(claim);
+                self.changed.insert(claim, None);
+            }
+        }
+        for claim in &request.claims {
+            self.held.insert(claim.clone(), request.stream.clone());
+            self.changed
+                .insert(claim, Some((request.stream.as_str(), position)));
+        }
     }
 }
 
@@ -140,6 +191,7 @@ fn append_one<'a>(
     streams: &mut HashMap<String, u64>,
     event_ids: &mut HashSet<Uuid>,
     rows: &mut Vec<Row<'a>>,
+    claims: &mut Claims<'a>,
 ) -> Result<AppendResult, StoreError> {
     for (other, expected) in &request.unchanged {
         let actual = streams.get(other).copied();
@@ -166,6 +218,7 @@ fn append_one<'a>(
     {
         return Err(InvalidInput::DuplicateEventId(duplicate.event_id).into());
     }
+    claims.check(request)?;
     let count = request.events.len() as u64;
     let first_version = actual.map_or(Some(0), |v| v.checked_add(1));
     let first_position = head.position.checked_add(1);
@@ -224,6 +277,7 @@ fn append_one<'a>(
         recorded_at,
     };
     streams.insert(request.stream.clone(), last_version);
+    claims.apply(request, first_position);
     Ok(AppendResult {
         stream: request.stream.clone(),
         first_version,
@@ -251,6 +305,7 @@ mod tests {
             streams: HashMap::new(),
             requests: HashMap::new(),
             event_ids: HashSet::new(),
+            claims: HashMap::new(),
         }
     }
 
@@ -329,5 +384,46 @@ mod tests {
         assert_eq!(plan.rows.len(), 1);
         assert_eq!(plan.requests.len(), 1);
         assert_eq!(plan.cursors, vec![("pm", 2)]);
+    }
+
+    #[test]
+    fn a_claim_is_held_by_one_stream_at_a_time() {
+        let mut state = empty();
+        state.claims.insert("ref:A".to_owned(), "p-1".to_owned());
+        let append = |stream: &str, n: u128| {
+            AppendRequest::new(stream, ExpectedVersion::Any, vec![event(n)])
+        };
+        let batch = vec![
+            append("p-2", 1).with_claim("ref:A"),
+            append("p-2", 2).with_claim("ref:B"),
+            append("p-3", 3).with_claim("ref:B"),
+            append("p-3", 4).with_release("ref:A"),
+            append("p-1", 5).with_release("ref:A"),
+            append("p-3", 6).with_claim("ref:A"),
+            append("p-3", 7).with_claim("ref:A"),
+        ];
+        let plan = plan(state, &batch);
+        assert!(matches!(
+            &plan.outcomes[0],
+            Err(StoreError::Claimed { claim, holder }) if claim == "ref:A" && holder == "p-1"
+        ));
+        assert!(plan.outcomes[1].is_ok());
+        assert!(matches!(
+            &plan.outcomes[2],
+            Err(StoreError::Claimed { holder, .. }) if holder == "p-2"
+        ));
+        // Giving back what another stream holds changes nothing; its holder can.
+        assert!(plan.outcomes[3].is_ok() && plan.outcomes[4].is_ok());
+        assert!(plan.outcomes[5].is_ok());
+        assert!(matches!(
+            &plan.outcomes[6],
+            Err(StoreError::Claimed { holder, .. }) if holder == "p-3"
+        ));
+        let mut changed = plan.claims.clone();
+        changed.sort_unstable();
+        assert_eq!(
+            changed,
+            vec![("ref:A", Some(("p-3", 4))), ("ref:B", Some(("p-2", 1)))]
+        );
     }
 }

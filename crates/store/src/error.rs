@@ -25,6 +25,10 @@ pub enum StoreError {
     #[error("request id {request_id:?} was already used for a different request")]
     RequestConflict { request_id: String },
 
+    /// Another stream holds a value this append claims as unique; nothing was written.
+    #[error("{claim:?} is already held by stream {holder}")]
+    Claimed { claim: String, holder: String },
+
     /// The request is malformed; nothing was written.
     #[error("invalid input: {0}")]
     InvalidInput(#[from] InvalidInput),
@@ -88,6 +92,9 @@ pub enum InvalidInput {
 
     #[error("idempotency key must be 1 to {max} bytes without control characters, got {len} bytes")]
     IdempotencyKey { len: usize, max: usize },
+
+    #[error("a claim must be 1 to {max} bytes without control characters, got {len} bytes")]
+    Claim { len: usize, max: usize },
 
     #[error("consumer name must be non-empty and at most {max} bytes, got {len} bytes")]
     Consumer { len: usize, max: usize },

@@ -152,6 +152,13 @@ pub struct AppendRequest {
     /// appended on facts that changed in between. A mismatch is `WrongExpectedVersion` naming
     /// that stream.
     pub unchanged: Vec<(String, ExpectedVersion)>,
+    /// Values unique across the whole store that this append takes (a bank reference booked
+    /// once in the fund): refused with `Claimed` while any stream holds one, so two appends
+    /// racing for the same value never both succeed, whatever their streams.
+    pub claims: Vec<String>,
+    /// Claims this append gives back (a reversed receipt frees its bank reference for the
+    /// right booking). Only the stream holding a claim frees it; any other release is a no-op.
+    pub releases: Vec<String>,
 }
 
 impl AppendRequest {
@@ -167,6 +174,8 @@ impl AppendRequest {
             idempotency: None,
             cursor: None,
             unchanged: Vec::new(),
+            claims: Vec::new(),
+            releases: Vec::new(),
         }
     }
 
@@ -175,6 +184,25 @@ impl AppendRequest {
     pub fn with_unchanged(mut self, stream: impl Into<String>, expected: ExpectedVersion) -> Self {
         self.unchanged.push((stream.into(), expected));
         self
+    }
+
+    /// Takes `claim` for this stream (see [`AppendRequest::claims`]).
+    #[must_use]
+    pub fn with_claim(mut self, claim: impl Into<String>) -> Self {
+        self.claims.push(claim.into());
+        self
+    }
+
+    /// Gives `claim` back (see [`AppendRequest::releases`]).
+    #[must_use]
+    pub fn with_release(mut self, claim: impl Into<String>) -> Self {
+        self.releases.push(claim.into());
+        self
+    }
+
+    /// Every claim the append takes or gives back.
+    pub(crate) fn claims_touched(&self) -> impl Iterator<Item = &str> {
+        self.claims.iter().chain(&self.releases).map(String::as_str)
     }
 
     /// Every stream whose version the append depends on: its own and the unchanged ones.

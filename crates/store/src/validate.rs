@@ -140,8 +140,19 @@ pub fn append(request: &AppendRequest, options: &StoreOptions) -> Result<(), Inv
         consumer(&cursor.consumer)?;
         in_db_range("cursor position", cursor.position)?;
     }
+    for claim in request.claims_touched() {
+        if claim.is_empty() || claim.len() > MAX_CLAIM || claim.chars().any(char::is_control) {
+            return Err(InvalidInput::Claim {
+                len: claim.len(),
+                max: MAX_CLAIM,
+            });
+        }
+    }
     Ok(())
 }
+
+/// Claims are keys of an index; a bank reference with its kind fits many times over.
+pub const MAX_CLAIM: usize = 512;
 
 /// The chain's length prefixes are 32-bit, so no field may reach 4 GiB.
 pub fn options(options: &StoreOptions) -> Result<(), InvalidInput> {

@@ -179,7 +179,13 @@ impl PgCommitter {
             Some(ids) if !ids.is_empty() => load_requests(tx, &ids).await?,
             _ => HashMap::new(),
         };
-        state_from_row(&row, requests)
+        let claims: HashSet<&str> = batch.iter().flat_map(AppendRequest::claims_touched).collect();
+        let claims = if claims.is_empty() {
+            HashMap::new()
+        } else {
+            load_claims(tx, &claims.into_iter().collect::<Vec<_>>()).await?
+        };
+        state_from_row(&row, requests, claims)
     }
 
     async fn write(&self, tx: &mut sqlx::PgConnection, plan: &Plan<'_>) -> Result<(), StoreError> {
@@ -240,8 +246,59 @@ impl PgCommitter {
             .execute(&mut *tx)
             .await
             .map_err(|e| db_error("writing events", &e))?;
+        if !plan.claims.is_empty() {
+            write_claims(tx, &plan.claims).await?;
+        }
         Ok(())
     }
+}
+
+/// Claims are rare (receipts and payments, not every event), so they cost a statement of
+/// their own only in batches that take or give one back.
+async fn load_claims(
+    tx: &mut sqlx::PgConnection,
+    claims: &[&str],
+) -> Result<HashMap<String, String>, StoreError> {
+    let rows = sqlx::query("SELECT claim, stream FROM event_claims WHERE claim = ANY($1)")
+        .bind(claims)
+        .fetch_all(tx)
+        .await
+        .map_err(|e| db_error("reading claims", &e))?;
+    rows.iter()
+        .map(|row| Ok((row.try_get(0).map_err(decode_err)?, row.try_get(1).map_err(decode_err)?)))
+        .collect()
+}
+
+async fn write_claims(
+    tx: &mut sqlx::PgConnection,
+    changes: &[(&str, Option<(&str, u64)>)],
+) -> Result<(), StoreError> {
+    let mut freed = Vec::new();
+    let (mut claims, mut streams, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+    for &(claim, holder) in changes {
+        match holder {
+            None => freed.push(claim),
+            Some((stream, position)) => {
+                claims.push(claim);
+                streams.push(stream);
+                positions.push(position as i64);
+            }
+        }
+    }
+    sqlx::query(
+        "WITH freed AS (DELETE FROM event_claims WHERE claim = ANY($1)) \
+         INSERT INTO event_claims (claim, stream, position) \
+         SELECT * FROM UNNEST($2::text[], $3::text[], $4::int8[]) \
+         ON CONFLICT (claim) DO UPDATE SET stream = EXCLUDED.stream, position = EXCLUDED.position",
+    )
+    .bind(freed)
+    .bind(claims)
+    .bind(streams)
+    .bind(positions)
+    .execute(tx)
+    .await
+    .map_err(|e| db_error("writing claims", &e))?;
+    Ok(())
 }
 
 #[derive(Default)]
@@ -298,6 +355,7 @@ async fn load_requests(
 fn state_from_row(
     row: &PgRow,
     requests: HashMap<String, RequestRecord>,
+    claims: HashMap<String, String>,
 ) -> Result<BatchState, StoreError> {
     let head_position: Option<i64> = row.try_get(0).map_err(decode_err)?;
     let head = if head_position.is_some() {
@@ -320,5 +378,6 @@ fn state_from_row(
         streams,
         requests,
         event_ids: event_ids.unwrap_or_default().into_iter().collect(),
+        claims,
     })
 }

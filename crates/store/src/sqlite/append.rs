@@ -106,12 +106,26 @@ async fn read_state(
         event_ids.insert(id);
     }
 
+    let touched: Vec<&str> = unique(batch.iter().flat_map(AppendRequest::claims_touched));
+    let mut claims = HashMap::new();
+    for row in lookup(
+        conn,
+        "SELECT claim, stream FROM event_claims WHERE claim IN",
+        &touched,
+    )
+    .await?
+    {
+        let err = |e: sqlx::Error| db_error("decoding a claim", &e);
+        claims.insert(row.try_get(0).map_err(err)?, row.try_get(1).map_err(err)?);
+    }
+
     Ok(BatchState {
         head,
         now_micros: now_micros(),
         streams: versions,
         requests,
         event_ids,
+        claims,
     })
 }
 
@@ -261,6 +275,36 @@ async fn write(conn: &mut SqliteConnection, plan: &Plan<'_>) -> Result<(), Store
         CURSOR_FORWARD,
         &plan.cursors,
         |q, &(consumer, position)| q.bind(consumer).bind(position as i64),
+    )
+    .await?;
+    write_claims(conn, &plan.claims).await
+}
+
+async fn write_claims(
+    conn: &mut SqliteConnection,
+    changes: &[(&str, Option<(&str, u64)>)],
+) -> Result<(), StoreError> {
+    let mut taken = Vec::new();
+    for &(claim, holder) in changes {
+        match holder {
+            // Given back rarely (a reversal), so one statement each.
+            None => {
+                sqlx::query("DELETE FROM event_claims WHERE claim = ?")
+                    .bind(claim)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| db_error("writing claims", &e))?;
+            }
+            Some((stream, position)) => taken.push((claim, stream, position)),
+        }
+    }
+    insert_rows(
+        conn,
+        "INSERT INTO event_claims (claim, stream, position)",
+        3,
+        "ON CONFLICT (claim) DO UPDATE SET stream = excluded.stream, position = excluded.position",
+        &taken,
+        |q, &(claim, stream, position)| q.bind(claim).bind(stream).bind(position as i64),
     )
     .await
 }

@@ -5,6 +5,7 @@
 mod appends;
 mod attention;
 mod chain;
+mod claims;
 mod concurrency;
 mod cursors;
 mod harness;
@@ -36,6 +37,8 @@ macro_rules! suite {
                 concurrency::writers_and_a_tailing_reader,
                 concurrency::idempotent_retries,
                 concurrency::another_stream_must_stay_unchanged,
+                claims::one_holder_per_claim,
+                claims::claims_are_given_back_by_their_holder,
                 chain::chain_verifies,
                 chain::altered_rows_are_reported,
                 chain::deleted_rows_are_reported,
