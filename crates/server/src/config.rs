@@ -33,6 +33,9 @@ pub struct Config {
     pub log_format: String,
     /// The largest event payload the store accepts, in bytes.
     pub max_payload_bytes: usize,
+    /// The most bytes of events the projector holds for one transaction of the views: the
+    /// bound on its memory however large the events are.
+    pub projector_batch_bytes: usize,
     /// A file holding the ed25519 key that signs audit checkpoints (64 hex digits); empty
     /// for none. `fundtrail dev` makes one in `.fundtrail/` when this is empty.
     pub audit_signing_key: String,
@@ -64,6 +67,7 @@ impl Default for Config {
             log: "embedded".to_owned(),
             log_format: "pretty".to_owned(),
             max_payload_bytes: 1024 * 1024,
+            projector_batch_bytes: fundtrail_projector::DEFAULT_BATCH_BYTES,
             audit_signing_key: String::new(),
             audit_checkpoint_seconds: 300,
             auth_jwks: String::new(),
@@ -84,6 +88,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("FUNDTRAIL_LOG", "log"),
     ("FUNDTRAIL_LOG_FORMAT", "log_format"),
     ("FUNDTRAIL_MAX_PAYLOAD_BYTES", "max_payload_bytes"),
+    ("FUNDTRAIL_PROJECTOR_BATCH_BYTES", "projector_batch_bytes"),
     ("FUNDTRAIL_AUDIT_SIGNING_KEY", "audit_signing_key"),
     (
         "FUNDTRAIL_AUDIT_CHECKPOINT_SECONDS",
@@ -132,6 +137,11 @@ impl Config {
                 "log_format" => self.log_format = value,
                 "max_payload_bytes" => {
                     self.max_payload_bytes = value
+                        .parse()
+                        .with_context(|| format!("{name}={value:?} is not a number of bytes"))?;
+                }
+                "projector_batch_bytes" => {
+                    self.projector_batch_bytes = value
                         .parse()
                         .with_context(|| format!("{name}={value:?} is not a number of bytes"))?;
                 }
@@ -193,6 +203,9 @@ impl Config {
         }
         if self.max_payload_bytes == 0 {
             bail!("max_payload_bytes must be positive");
+        }
+        if self.projector_batch_bytes == 0 {
+            bail!("projector_batch_bytes must be positive");
         }
         if self.audit_checkpoint_seconds == 0 {
             bail!("audit_checkpoint_seconds must be positive");
@@ -285,6 +298,7 @@ impl Config {
                 max_payload_bytes: self.max_payload_bytes,
                 ..StoreOptions::default()
             },
+            projector_batch_bytes: self.projector_batch_bytes,
             audit: self.audit_settings()?,
             auth: self.auth_config(),
             tls: self.tls(),

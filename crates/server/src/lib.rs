@@ -54,6 +54,8 @@ pub struct ServerSettings {
     pub reporting_currency: Currency,
     pub roles: Roles,
     pub store_options: StoreOptions,
+    /// The most bytes of events the projector holds for one transaction.
+    pub projector_batch_bytes: usize,
     /// The checkpoint signing key and how often the projector signs.
     pub audit: fundtrail_audit::AuditSettings,
     /// Whom the server trusts; a server without it refuses to start.
@@ -86,6 +88,7 @@ impl ServerSettings {
             reporting_currency: Currency::USD,
             roles: Roles::ALL,
             store_options: StoreOptions::default(),
+            projector_batch_bytes: fundtrail_projector::DEFAULT_BATCH_BYTES,
             audit: fundtrail_audit::AuditSettings::default(),
             auth: None,
             tls: None,
@@ -233,19 +236,20 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
     });
     let read_side = roles.projector.then(|| {
         let db = fundtrail_projector::serve::view_db(opened.store.database());
-        if embedded {
-            fundtrail_projector::serve::start(currency, db, store.clone(), shutdown.clone())
-        } else {
-            // The views need every event in order, so the projector reads every partition
-            // under a consumer name of its own rather than sharing a group.
-            fundtrail_projector::serve::start_on(
-                currency,
-                db,
-                store.clone(),
-                log.clone(),
-                shutdown.clone(),
-            )
-        }
+        let options = fundtrail_projector::ProjectorOptions {
+            batch_bytes: settings.projector_batch_bytes,
+            ..fundtrail_projector::ProjectorOptions::default()
+        };
+        // The views need every event in order, so on a broker the projector reads every
+        // partition under a consumer name of its own rather than sharing a group.
+        fundtrail_projector::serve::start(
+            currency,
+            db,
+            store.clone(),
+            log.clone(),
+            options,
+            shutdown.clone(),
+        )
     });
 
     if pledges.is_some() {

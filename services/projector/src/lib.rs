@@ -23,5 +23,5 @@ pub use attention::AttentionService;
 pub use audit::AuditService;
 pub use funding::FundingService;
 pub use fundtrail_projections::ViewName;
-pub use run::{Failpoint, Projector, ProjectorError, ProjectorOptions};
+pub use run::{DEFAULT_BATCH_BYTES, Failpoint, Projector, ProjectorError, ProjectorOptions};
 pub use state::{Positions, Shared};

@@ -50,6 +50,9 @@ pub type Failpoint = Arc<dyn Fn(u64) -> Result<(), PersistError> + Send + Sync>;
 /// 16 MiB: thousands of ordinary events, a handful of the largest the store accepts.
 pub const DEFAULT_BATCH_BYTES: usize = 16 << 20;
 
+/// About the heaviest event the store takes with its default limits (a 1 MiB payload).
+const LARGEST_EVENT: usize = 1 << 20;
+
 /// What an event costs to hold, near enough: its variable parts and a fixed overhead.
 pub(crate) fn weight(event: &RecordedEvent) -> usize {
     event.payload.len() + event.metadata.len() + event.stream.len() + event.event_type.len() + 160
@@ -302,6 +305,9 @@ impl Projector {
                 if event.position > expected {
                     self.fill(&mut session, expected, event.position, &mut batch)
                         .await?;
+                    if batch.full(&self.options) {
+                        self.flush(&mut session, &mut batch).await?;
+                    }
                 }
                 batch.add(&event, self.admit(&event).await?);
                 expected = event.position + 1;
@@ -346,11 +352,14 @@ impl Projector {
         batch: &mut Batch,
     ) -> Result<(), ProjectorError> {
         let mut next = from;
+        // A page of the store is held whole, so its length follows what events weigh: at
+        // first as if each were as large as the store allows, then by the heaviest seen.
+        let mut page = (self.options.batch_bytes / LARGEST_EVENT).clamp(1, self.options.batch.max(1));
         while next < to {
-            let wanted = usize::try_from(to - next)
-                .unwrap_or(usize::MAX)
-                .min(self.options.batch.max(1));
+            let wanted = usize::try_from(to - next).unwrap_or(usize::MAX).min(page);
             let events = self.store.read_all(next, wanted).await?;
+            let heaviest = events.iter().map(weight).max().unwrap_or(1);
+            page = (self.options.batch_bytes / heaviest).clamp(1, self.options.batch.max(1));
             for event in &events {
                 if event.position != next {
                     return Err(ProjectorError::Missing(next));

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use fundtrail_domain::Currency;
-use fundtrail_log::{EventSource, StoreSource};
+use fundtrail_log::EventSource;
 use fundtrail_projections::{History, Reporting, ViewDb};
 use fundtrail_proto::v1::funding_server::FundingServer;
 use fundtrail_store::{Database, EventStore};
@@ -31,23 +31,13 @@ pub fn view_db(database: Database) -> ViewDb {
     }
 }
 
-/// Starts the projector on the embedded log (the store's subscription).
+/// Starts the projector on any log: Kafka, NATS or the store ([`fundtrail_log::open_source`]).
 pub fn start(
     reporting: Currency,
     db: ViewDb,
     store: Arc<dyn EventStore>,
-    shutdown: CancellationToken,
-) -> ReadSide {
-    let source = Arc::new(StoreSource(store.clone()));
-    start_on(reporting, db, store, source, shutdown)
-}
-
-/// Starts the projector on any log: Kafka, NATS or the store ([`fundtrail_log::open_source`]).
-pub fn start_on(
-    reporting: Currency,
-    db: ViewDb,
-    store: Arc<dyn EventStore>,
     source: Arc<dyn EventSource>,
+    options: ProjectorOptions,
     shutdown: CancellationToken,
 ) -> ReadSide {
     let history = History::Table(db.clone());
@@ -56,7 +46,7 @@ pub fn start_on(
         db,
         store.clone(),
         source,
-        ProjectorOptions::default(),
+        options,
     );
     let shared = projector.shared();
     let task = tokio::spawn(projector.run(shutdown));

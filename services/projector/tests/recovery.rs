@@ -36,7 +36,7 @@ async fn check(db: &Db, events: &[RecordedEvent]) {
 }
 
 /// Dies inside the transaction of its `kill_at`-th batch, after writing the documents.
-async fn killed_before_commit(db: Db) {
+async fn killed_before_commit(mut db: Db) {
     common::random(&db, 600, 7).await;
     let events = all_events(&*db.store).await;
     let calls = Arc::new(AtomicU64::new(0));
@@ -58,6 +58,7 @@ async fn killed_before_commit(db: Db) {
     died.notified().await;
     running.task.abort();
     let _ = running.task.await;
+    db.reopen().await;
     let persisted = stored(&db).await;
     let at = common::least(&persisted);
     assert!(
@@ -174,7 +175,7 @@ impl EventSource for Redelivering {
     }
 }
 
-async fn killed_between_commit_and_acknowledgement(db: Db) {
+async fn killed_between_commit_and_acknowledgement(mut db: Db) {
     common::random(&db, 600, 11).await;
     let events = all_events(&*db.store).await;
     let broker = Arc::new(Broker {
@@ -194,6 +195,7 @@ async fn killed_between_commit_and_acknowledgement(db: Db) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     running.task.abort();
     let _ = running.task.await;
+    db.reopen().await;
     let committed = common::least(&stored(&db).await);
     assert!(
         committed > broker.acked.load(Ordering::SeqCst),
@@ -209,7 +211,7 @@ async fn killed_between_commit_and_acknowledgement(db: Db) {
     db.cleanup().await;
 }
 
-async fn killed_at_random(db: Db) {
+async fn killed_at_random(mut db: Db) {
     common::random(&db, 800, 3).await;
     let events = all_events(&*db.store).await;
     for delay in [3_u64, 17, 5, 29, 11, 2] {
@@ -218,6 +220,7 @@ async fn killed_at_random(db: Db) {
         tokio::time::sleep(Duration::from_millis(delay)).await;
         running.task.abort();
         let _ = running.task.await;
+        db.reopen().await;
         let persisted = stored(&db).await;
         let at = common::least(&persisted);
         assert_eq!(seen(&persisted), seen(&fold(&events, at)));

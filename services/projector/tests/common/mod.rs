@@ -94,6 +94,17 @@ impl Db {
         }
     }
 
+    /// What a restarted process has: new connections. A task killed mid-query can leave its
+    /// pooled connection inside a transaction the pool does not know of (the abort fell between
+    /// `BEGIN` going out and its answer coming back); the process it stands for would have died
+    /// with its connections, so a test that kills the projector reads and restarts through new
+    /// ones.
+    pub async fn reopen(&mut self) {
+        let (store, views) = open(&self.url, self.options.clone()).await.unwrap();
+        self.store = store;
+        self.views = views;
+    }
+
     pub async fn cleanup(self) {
         if let Some(schema) = &self.schema {
             drop_schema(&self.url, schema).await;
