@@ -119,6 +119,17 @@ impl Nginx {
         disbursements: &RunningServer,
         projector: &RunningServer,
     ) -> Self {
+        Self::start_with(pledges, milestones, disbursements, projector, &[])
+    }
+
+    /// [`Nginx::start`], with `files` (name, contents) beside the configuration.
+    fn start_with(
+        pledges: &[&RunningServer],
+        milestones: &RunningServer,
+        disbursements: &RunningServer,
+        projector: &RunningServer,
+        files: &[(&str, String)],
+    ) -> Self {
         let template = std::fs::read_to_string(root().join(TEMPLATE)).expect(TEMPLATE);
         let addresses = |servers: &[&RunningServer]| -> Vec<String> {
             servers.iter().map(|s| s.addr.to_string()).collect()
@@ -143,6 +154,9 @@ impl Nginx {
             let dir = tempfile::tempdir().expect("a folder for nginx");
             let file = dir.path().join("fundtrail.conf");
             std::fs::write(&file, config).expect("writing the configuration");
+            for (name, contents) in files {
+                std::fs::write(dir.path().join(name), contents).expect("writing a file for nginx");
+            }
             let log = |name: &str| {
                 std::fs::File::create(dir.path().join(name)).expect("a log file for nginx")
             };
@@ -633,5 +647,112 @@ async fn a_call_to_a_server_without_its_service_says_where_it_is_served() {
             None,
         )
         .unwrap();
+    server.stop().await.unwrap();
+}
+
+/// TLS ends at the entry point: with the deploy folder's tls.conf in place, clients call it
+/// over https, checking its certificate, and their bearer tokens reach the plaintext server
+/// behind it; a client that does not trust the entry point's CA gets nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tls_ends_at_the_entry_point() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use tonic::transport::{Certificate, ClientTlsConfig};
+
+    let server = TestServer::start(Backend::Sqlite).await.unwrap();
+    let authority = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    };
+    let ca = authority("fund entry point CA");
+    let key = KeyPair::generate().unwrap();
+    let certificate = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let example = std::fs::read_to_string(root().join("deploy/nginx/tls.conf.example")).unwrap();
+    let tls_conf = example
+        .replace("0.0.0.0:50443", &format!("127.0.0.1:{tls_port}"))
+        .replace("tls/entry.crt", "entry.crt")
+        .replace("tls/entry.key", "entry.key");
+    assert_ne!(tls_conf, example, "the example's address or files moved");
+    let all = &server.server;
+    let nginx = Nginx::start_with(
+        &[all],
+        all,
+        all,
+        all,
+        &[
+            ("tls.conf", tls_conf),
+            ("entry.crt", certificate.pem()),
+            ("entry.key", key.serialize_pem()),
+        ],
+    );
+    let connect = |ca: String| async move {
+        Channel::from_shared(format!("https://localhost:{tls_port}"))
+            .unwrap()
+            .tls_config(
+                ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(ca))
+                    .domain_name("localhost"),
+            )
+            .unwrap()
+            .connect()
+            .await
+    };
+    let channel = connect(ca.pem())
+        .await
+        .unwrap_or_else(|e| panic!("https to the entry point: {e}\n{}", nginx.error_log()));
+    let mut pledges = v1::pledges_client::PledgesClient::new(channel.clone());
+    pledges
+        .register_donor(as_actor(
+            FINANCE,
+            v1::RegisterDonorRequest {
+                request_id: rid(),
+                donor_id: "XM-DAC-7".to_owned(),
+                name: "Netherlands".to_owned(),
+                kind: v1::DonorKind::Government.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("a command over TLS: {e}\n{}", nginx.error_log()));
+    let donor = pledges
+        .get_donor(as_actor(
+            FINANCE,
+            v1::GetDonorRequest {
+                donor_id: "XM-DAC-7".to_owned(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(donor.name, "Netherlands");
+    assert!(
+        nginx
+            .access_log()
+            .lines()
+            .any(|l| l.contains("/fundtrail.v1.Pledges/RegisterDonor 200 grpc-status=0")),
+        "{}",
+        nginx.access_log()
+    );
+    // Without a token the server behind still refuses: TLS is no credential.
+    let refused = pledges
+        .get_donor(v1::GetDonorRequest {
+            donor_id: "XM-DAC-7".to_owned(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    // A client trusting another CA does not get a connection.
+    assert!(connect(authority("someone else").pem()).await.is_err());
+    drop(nginx);
     server.stop().await.unwrap();
 }
