@@ -212,6 +212,7 @@ pub async fn plan_milestone(
                 target: 120_000,
                 tranche: money("EUR", tranche_cents),
                 due_on: "2025-09-30".to_owned(),
+                release_rule: v1::ReleaseRule::Proportional.into(),
                 ..Default::default()
             },
         ))

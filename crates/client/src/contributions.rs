@@ -1,4 +1,4 @@
-//! Contributions: money received on a pledge and its allocation to projects.
+//! Contributions: money received on a pledge, its correction, and its allocation to projects.
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
@@ -26,6 +26,45 @@ enum ContributionCommand {
     Receive(Receive),
     /// Allocate received, unallocated money of a pledge to a project.
     Allocate(Allocate),
+    /// Reverse a receipt that bounced or was booked in error; its bank reference may then be
+    /// booked again. Only while its amount is still unallocated, and not by its booker.
+    Reverse(Reverse),
+    /// Correct the rate a receipt was booked at to the reporting currency; allocations
+    /// already made keep their value. Not by the receipt's booker.
+    Rerate(Rerate),
+}
+
+#[derive(Debug, Args)]
+struct Reverse {
+    /// The pledge the receipt is on.
+    #[arg(long)]
+    pledge: String,
+    /// The receipt's id, as `fundtrail pledge show` lists it.
+    #[arg(long)]
+    receipt: String,
+    /// Why, for the record: returned by the bank, booked in error.
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    write: Write,
+}
+
+#[derive(Debug, Args)]
+struct Rerate {
+    /// The pledge the receipt is on.
+    #[arg(long)]
+    pledge: String,
+    /// The receipt's id, as `fundtrail pledge show` lists it.
+    #[arg(long)]
+    receipt: String,
+    /// The corrected rate from the pledge's currency to the reporting currency.
+    #[command(flatten)]
+    rate: RateArgs,
+    /// Why, for the record.
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    write: Write,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +158,71 @@ pub async fn run_contribution(args: ContributionArgs) -> anyhow::Result<()> {
                 &format!(
                     "received {amount} on pledge {pledge_id}: receipt {}",
                     result.created_id
+                ),
+            )
+        }
+        ContributionCommand::Reverse(r) => {
+            let request = v1::ReverseReceiptRequest {
+                request_id: r.write.request_id()?,
+                expected_version: r.write.expected_version,
+                pledge_id: input::id("--pledge", "pledge", &r.pledge)?,
+                receipt_id: input::id("--receipt", "receipt", &r.receipt)?,
+                reason: input::required("--reason", &r.reason)?,
+            };
+            let session = args.global.session().await?;
+            let id = request.request_id.clone();
+            let done = format!(
+                "reversed receipt {} on pledge {}: it no longer counts as received",
+                request.receipt_id, request.pledge_id
+            );
+            let result = session.answer(
+                session
+                    .pledges()
+                    .reverse_receipt(session.request(request))
+                    .await,
+                Some(&id),
+            )?;
+            output::result(json, &result, &done)
+        }
+        ContributionCommand::Rerate(r) => {
+            let pledge_id = input::id("--pledge", "pledge", &r.pledge)?;
+            let receipt_id = input::id("--receipt", "receipt", &r.receipt)?;
+            let reason = input::required("--reason", &r.reason)?;
+            if !r.rate.given() {
+                bail!("give the corrected --rate with --rate-source and --rate-date");
+            }
+            r.rate.check_syntax()?;
+            let request_id = r.write.request_id()?;
+            let session = args.global.session().await?;
+            let view = pledge(&session, &pledge_id).await?;
+            let currency = output::currency_of(view.amount.as_ref(), "the pledge")?;
+            let Some(receipt) = view.receipts.iter().find(|x| x.receipt_id == receipt_id) else {
+                bail!("pledge {pledge_id} has no receipt {receipt_id}");
+            };
+            let reporting =
+                output::currency_of(receipt.reporting_amount.as_ref(), "the receipt's value")?;
+            let before = output::money(receipt.reporting_amount.as_ref());
+            let request = v1::RerateReceiptRequest {
+                request_id: request_id.clone(),
+                expected_version: r.write.expected_version,
+                pledge_id: pledge_id.clone(),
+                receipt_id: receipt_id.clone(),
+                rate: r.rate.rate(currency, reporting)?,
+                reason,
+            };
+            let result = session.answer(
+                session
+                    .pledges()
+                    .rerate_receipt(session.request(request))
+                    .await,
+                Some(&request_id),
+            )?;
+            output::result(
+                json,
+                &result,
+                &format!(
+                    "re-rated receipt {receipt_id} on pledge {pledge_id}, booked at {before} \
+                     until now; allocations keep their value"
                 ),
             )
         }

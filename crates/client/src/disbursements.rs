@@ -41,7 +41,8 @@ struct RequestDisbursement {
     /// The amount, in the account's (the project budget's) currency.
     #[arg(long, allow_negative_numbers = true)]
     amount: String,
-    /// The milestone whose tranche this is.
+    /// The milestone whose tranche this is: required by a results-based project, and never
+    /// more than what its verification released.
     #[arg(long)]
     milestone: Option<u32>,
     /// The partner receiving the money; the project's implementing partner when left out.
@@ -404,9 +405,16 @@ fn describe_account(a: &v1::ProjectAccountView) -> String {
     if !a.unlocked_tranches.is_empty() {
         let mut tranches: Vec<_> = a.unlocked_tranches.iter().collect();
         tranches.sort_by_key(|(n, _)| **n);
-        let mut table = Table::new(&[">MILESTONE", ">TRANCHE"]);
+        let mut table = Table::new(&[">MILESTONE", ">TRANCHE", ">RELEASED"]);
         for (number, tranche) in tranches {
-            table.row(vec![number.to_string(), output::money(Some(tranche))]);
+            // An account that has not recorded a release is one from before releases were,
+            // whose verifications released the whole tranche.
+            let released = a.released_tranches.get(number).unwrap_or(tranche);
+            table.row(vec![
+                number.to_string(),
+                output::money(Some(tranche)),
+                output::money(Some(released)),
+            ]);
         }
         out.push_str("\n\nunlocked tranches\n");
         out.push_str(&table.render());

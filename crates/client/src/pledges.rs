@@ -26,12 +26,35 @@ enum PledgeCommand {
         /// The pledge id.
         id: String,
     },
-    /// Change the pledged amount (same currency; never below what was received).
+    /// Change the pledged amount (same currency; never below what was received, net of
+    /// reversed receipts).
     Amend(AmendPledge),
     /// Withdraw a pledge: the part not yet received is cancelled.
     Withdraw(WithdrawPledge),
     /// Record the signed contribution agreement (the commitment).
     SignAgreement(SignAgreement),
+    /// Record unallocated money paid back to the donor.
+    Refund(RefundPledge),
+}
+
+#[derive(Debug, Args)]
+struct RefundPledge {
+    /// The pledge id.
+    id: String,
+    /// The amount paid back, in the pledge's currency; at most what is unallocated.
+    #[arg(long, allow_negative_numbers = true)]
+    amount: String,
+    /// The bank's reference of the payment to the donor.
+    #[arg(long)]
+    payment_ref: String,
+    /// The day the payment left the fund's account, YYYY-MM-DD.
+    #[arg(long)]
+    value_date: String,
+    /// Why, for the record.
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    write: Write,
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +239,42 @@ pub async fn run_pledge(args: PledgeArgs) -> anyhow::Result<()> {
             )?;
             output::result(json, &result, &done)
         }
+        PledgeCommand::Refund(r) => {
+            let pledge_id = input::id("ID", "pledge", &r.id)?;
+            let payment_reference = input::required("--payment-ref", &r.payment_ref)?;
+            let value_date = input::date("--value-date", &r.value_date)?;
+            let reason = input::required("--reason", &r.reason)?;
+            let request_id = r.write.request_id()?;
+            let session = args.global.session().await?;
+            let view = pledge(&session, &pledge_id).await?;
+            let currency = output::currency_of(view.amount.as_ref(), "the pledge")?;
+            let amount = input::amount("--amount", &r.amount, currency)?;
+            let request = v1::RefundToDonorRequest {
+                request_id: request_id.clone(),
+                expected_version: r.write.expected_version,
+                pledge_id: pledge_id.clone(),
+                amount: Some(amount.into()),
+                payment_reference: payment_reference.clone(),
+                value_date,
+                reason,
+            };
+            let result = session.answer(
+                session
+                    .pledges()
+                    .refund_to_donor(session.request(request))
+                    .await,
+                Some(&request_id),
+            )?;
+            output::result(
+                json,
+                &result,
+                &format!(
+                    "refunded {amount} of pledge {pledge_id} to donor {} (payment \
+                     {payment_reference})",
+                    view.donor_id
+                ),
+            )
+        }
         PledgeCommand::SignAgreement(s) => {
             let pledge_id = input::id("ID", "pledge", &s.id)?;
             let reference = input::required("--reference", &s.reference)?;
@@ -288,10 +347,17 @@ fn describe_pledge(p: &v1::PledgeView) -> String {
     };
     let _ = write!(
         out,
-        "\n  received     {received}\n  unallocated  {}\n  version      {}",
+        "\n  received     {received}\n  unallocated  {}",
         output::money(p.unallocated.as_ref()),
-        p.version
     );
+    if output::nonzero(p.refunded.as_ref()) {
+        let _ = write!(
+            out,
+            "\n  refunded     {}",
+            output::money(p.refunded.as_ref())
+        );
+    }
+    let _ = write!(out, "\n  version      {}", p.version);
     if !p.receipts.is_empty() {
         let mut table = Table::new(&[
             "RECEIPT",
@@ -299,6 +365,8 @@ fn describe_pledge(p: &v1::PledgeView) -> String {
             ">REPORTING",
             "BANK REFERENCE",
             "OVER-PAYMENT",
+            "RATE",
+            "REVERSED",
         ]);
         for r in &p.receipts {
             table.row(vec![
@@ -307,9 +375,24 @@ fn describe_pledge(p: &v1::PledgeView) -> String {
                 output::money(r.reporting_amount.as_ref()),
                 r.bank_reference.clone(),
                 if r.over_payment { "yes" } else { "" }.to_owned(),
+                r.rate.as_ref().map(|x| x.rate.clone()).unwrap_or_default(),
+                if r.reversed { "yes" } else { "" }.to_owned(),
             ]);
         }
         out.push_str("\n\nreceipts\n");
+        out.push_str(&table.render());
+    }
+    if !p.refunds.is_empty() {
+        let mut table = Table::new(&["PAYMENT REFERENCE", "VALUE DATE", ">AMOUNT", ">REPORTING"]);
+        for r in &p.refunds {
+            table.row(vec![
+                r.payment_reference.clone(),
+                r.value_date.clone(),
+                output::money(r.amount.as_ref()),
+                output::money(r.reporting_amount.as_ref()),
+            ]);
+        }
+        out.push_str("\n\nrefunds to the donor\n");
         out.push_str(&table.render());
     }
     if !p.allocations.is_empty() {

@@ -88,6 +88,10 @@ struct RegisterProject {
     /// YYYY-MM-DD.
     #[arg(long)]
     ends_on: String,
+    /// Pay only for verified results: every disbursement names a verified milestone and stays
+    /// within what its verification released. Without it the project is advance-funded.
+    #[arg(long)]
+    results_based: bool,
     #[command(flatten)]
     write: Write,
 }
@@ -110,6 +114,24 @@ enum MilestoneCommand {
     Verify(Review),
     /// Reject reported progress; the partner may report again.
     Reject(Reject),
+}
+
+/// How verified output releases a milestone's tranche.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Release {
+    /// The tranche in proportion to the output verified against the target (at most all).
+    Proportional,
+    /// The whole tranche when the target is met, nothing otherwise.
+    AllOrNothing,
+}
+
+impl From<Release> for v1::ReleaseRule {
+    fn from(release: Release) -> Self {
+        match release {
+            Release::Proportional => v1::ReleaseRule::Proportional,
+            Release::AllOrNothing => v1::ReleaseRule::AllOrNothing,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -143,6 +165,9 @@ struct Plan {
     /// Released once the milestone is verified, in the project's budget currency.
     #[arg(long, allow_negative_numbers = true)]
     tranche: String,
+    /// How verified output releases the tranche.
+    #[arg(long, value_enum)]
+    release: Release,
     /// YYYY-MM-DD.
     #[arg(long)]
     due_on: String,
@@ -219,6 +244,12 @@ pub async fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
                 budget: Some(budget.into()),
                 starts_on: input::date("--starts-on", &r.starts_on)?,
                 ends_on: input::date("--ends-on", &r.ends_on)?,
+                funding: if r.results_based {
+                    v1::FundingModality::ResultsBased
+                } else {
+                    v1::FundingModality::AdvanceFunded
+                }
+                .into(),
             };
             let session = args.global.session().await?;
             let id = request.request_id.clone();
@@ -233,9 +264,14 @@ pub async fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
                 json,
                 &result,
                 &format!(
-                    "registered project {} in {country} ({}), budget {budget}",
+                    "registered project {} in {country} ({}), budget {budget}, {}",
                     result.created_id,
-                    country.name()
+                    country.name(),
+                    if r.results_based {
+                        "results-based"
+                    } else {
+                        "advance-funded"
+                    }
                 ),
             )
         }
@@ -353,6 +389,26 @@ fn status(value: i32) -> &'static str {
     }
 }
 
+fn release_rule(value: i32) -> &'static str {
+    match v1::ReleaseRule::try_from(value) {
+        Ok(v1::ReleaseRule::Proportional) => "proportional",
+        Ok(v1::ReleaseRule::AllOrNothing) => "all-or-nothing",
+        // Planned before rules were chosen: the whole tranche on verification.
+        Ok(v1::ReleaseRule::Unspecified) => "whole",
+        Err(_) => "?",
+    }
+}
+
+fn funding(value: i32) -> &'static str {
+    match v1::FundingModality::try_from(value) {
+        Ok(v1::FundingModality::ResultsBased) => "results-based",
+        Ok(v1::FundingModality::AdvanceFunded | v1::FundingModality::Unspecified) => {
+            "advance-funded"
+        }
+        Err(_) => "?",
+    }
+}
+
 fn describe_project(p: &v1::ProjectView) -> String {
     let partner = p.partner.as_ref().map_or_else(String::new, |x| {
         if x.iati_id.is_empty() {
@@ -363,13 +419,14 @@ fn describe_project(p: &v1::ProjectView) -> String {
     });
     let mut out = format!(
         "project {}\n  title    {}\n  country  {} ({})\n  partner  {partner}\n  sector   {}\n  \
-         budget   {}\n  period   {} to {}\n  status   {}\n  version  {}",
+         budget   {}\n  funding  {}\n  period   {} to {}\n  status   {}\n  version  {}",
         p.project_id,
         p.title,
         p.country,
         output::country_name(&p.country),
         p.sector_code,
         output::money(p.budget.as_ref()),
+        funding(p.funding),
         p.starts_on,
         p.ends_on,
         if p.closed { "closed" } else { "open" },
@@ -382,7 +439,11 @@ fn describe_project(p: &v1::ProjectView) -> String {
             "INDICATOR",
             ">TARGET",
             ">ACTUAL",
+            ">SHORTFALL",
             ">TRANCHE",
+            "RELEASE",
+            ">RELEASED",
+            ">WITHHELD",
             "DUE",
             "STATUS",
             "REPORTED BY",
@@ -394,7 +455,17 @@ fn describe_project(p: &v1::ProjectView) -> String {
                 output::indicator(m.indicator.as_ref()),
                 output::quantity(m.target),
                 m.actual.map(output::quantity).unwrap_or_default(),
+                m.shortfall.map(output::quantity).unwrap_or_default(),
                 output::money(m.tranche.as_ref()),
+                release_rule(m.release_rule).to_owned(),
+                m.released
+                    .as_ref()
+                    .map(|r| output::money(Some(r)))
+                    .unwrap_or_default(),
+                m.withheld
+                    .as_ref()
+                    .map(|w| output::money(Some(w)))
+                    .unwrap_or_default(),
                 m.due_on.clone(),
                 status(m.status).to_owned(),
                 m.reported_by.clone(),
@@ -445,6 +516,7 @@ pub async fn run_milestone(args: MilestoneArgs) -> anyhow::Result<()> {
                 target: p.target,
                 tranche: Some(tranche.into()),
                 due_on,
+                release_rule: v1::ReleaseRule::from(p.release).into(),
             };
             let result = session.answer(
                 session
@@ -457,8 +529,12 @@ pub async fn run_milestone(args: MilestoneArgs) -> anyhow::Result<()> {
                 json,
                 &result,
                 &format!(
-                    "planned milestone {} of project {project_id}, releasing {tranche}",
-                    result.created_id
+                    "planned milestone {} of project {project_id}, releasing {} of {tranche}",
+                    result.created_id,
+                    match p.release {
+                        Release::Proportional => "verified output's share",
+                        Release::AllOrNothing => "all, once the target is met,",
+                    }
                 ),
             )
         }
@@ -498,8 +574,8 @@ pub async fn run_milestone(args: MilestoneArgs) -> anyhow::Result<()> {
             let session = args.global.session().await?;
             let id = request.request_id.clone();
             let done = format!(
-                "verified milestone {} of project {}; its tranche unlocks on the project's \
-                 account shortly after",
+                "verified milestone {} of project {}; what it releases of its tranche (see \
+                 `project show`) unlocks on the project's account shortly after",
                 request.milestone, request.project_id
             );
             let result = session.answer(

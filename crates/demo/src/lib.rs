@@ -4,7 +4,8 @@
 //! Balkans to Ukraine, a matching pool, pledges and receipts in four currencies with the rates
 //! they were booked at, allocations, milestones reported by partners and verified by the fund,
 //! tranches requested by one person and approved by another, payments, a payment returned by
-//! the bank and a refund ([`script`] has it all).
+//! the bank and a refund, a receipt booked at a mistyped rate and corrected by a second finance
+//! officer ([`script`] has it all).
 //!
 //! Every request carries a fixed request id named after its step (`demo-pledge-nl-ba`), so
 //! loading the set again into the same store replays the first load instead of duplicating
@@ -33,8 +34,9 @@ mod script;
 mod wait;
 
 use script::{
-    DIRECTOR, DONORS, Donor, FINANCE, FUND, MONITORING, PLEDGES, POOL_CAP, POOL_COUNTRIES,
-    POOL_DONOR, POOL_EXPIRES, PROGRAMMES, PROJECTS, Pledge, Project, Rate, SCRIPT, Step,
+    CONTROLLER, DIRECTOR, DONORS, Donor, FINANCE, FUND, MONITORING, PLEDGES, POOL_CAP,
+    POOL_COUNTRIES, POOL_DONOR, POOL_EXPIRES, PROGRAMMES, PROJECTS, Pledge, Project, Rate, SCRIPT,
+    Step,
 };
 
 /// How long the loader waits for a process manager before giving up.
@@ -98,6 +100,8 @@ struct Loader<'a> {
     /// Disbursement key → project key, disbursement id, milestone.
     disbursements: HashMap<&'static str, (&'static str, String, u32)>,
     verified: Vec<(&'static str, u32)>,
+    /// Receipt key → the pledge key and the receipt id, for correcting it.
+    receipts: HashMap<&'static str, (&'static str, String)>,
     tally: Tally,
 }
 
@@ -117,6 +121,7 @@ fn staff(subject: &str) -> Principal {
             ],
         ),
         DIRECTOR => ("Director", &[Role::Approver]),
+        CONTROLLER => ("Financial controller", &[Role::FinanceOfficer]),
         MONITORING => ("Monitoring officer", &[Role::Verifier]),
         _ => ("Programme office", &[Role::ProgrammeOfficer]),
     };
@@ -262,6 +267,12 @@ impl Loader<'_> {
                 budget: Some(money(p.budget.0, budget_currency)?),
                 starts_on: p.period.0.to_owned(),
                 ends_on: p.period.1.to_owned(),
+                funding: if p.results_based {
+                    v1::FundingModality::ResultsBased
+                } else {
+                    v1::FundingModality::AdvanceFunded
+                }
+                .into(),
                 ..Default::default()
             };
             let project_id =
@@ -279,6 +290,7 @@ impl Loader<'_> {
                     target: m.target,
                     tranche: Some(money(m.tranche, budget_currency)?),
                     due_on: m.due_on.to_owned(),
+                    release_rule: m.release.into(),
                     ..Default::default()
                 };
                 send!(self, session, milestones.plan_milestone, id, request);
@@ -368,7 +380,28 @@ impl Loader<'_> {
                     bank_reference: r.bank_ref.to_owned(),
                     ..Default::default()
                 };
-                send!(self, finance, pledges.receive_contribution, id, request);
+                let receipt =
+                    send!(self, finance, pledges.receive_contribution, id, request).created_id;
+                self.receipts.insert(r.key, (r.pledge, receipt));
+            }
+            Step::Rerate(r) => {
+                let (pledge_key, receipt_id) = self
+                    .receipts
+                    .get(r.receipt)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("demo: no receipt {}", r.receipt))?;
+                let (pledge_id, pledge_currency) = self.pledge(pledge_key)?;
+                let id = request_id("rerating", r.receipt);
+                let request = v1::RerateReceiptRequest {
+                    request_id: id.clone(),
+                    pledge_id,
+                    receipt_id,
+                    rate: Some(rate(r.rate, pledge_currency, Currency::USD)),
+                    reason: r.reason.to_owned(),
+                    ..Default::default()
+                };
+                let controller = self.acting(CONTROLLER)?;
+                send!(self, controller, pledges.rerate_receipt, id, request);
             }
             Step::Allocate(a) => {
                 let (pledge_id, pledge_currency) = self.pledge(a.pledge)?;
@@ -430,6 +463,11 @@ impl Loader<'_> {
             Step::Request(d) => {
                 let (project_id, account_currency, spec) = self.project(d.project)?;
                 self.wait_for_credits(d.project).await?;
+                // A results-based project takes a request only once its account knows what
+                // the milestone's verification released.
+                if spec.results_based && d.milestone != 0 {
+                    self.wait_for_tranche(d.project, d.milestone).await?;
+                }
                 let id = request_id("disbursement", d.key);
                 let request = v1::RequestDisbursementRequest {
                     request_id: id.clone(),
@@ -573,6 +611,7 @@ pub async fn load(url: &str, issuer: &Issuer) -> anyhow::Result<String> {
         allocations: HashMap::new(),
         disbursements: HashMap::new(),
         verified: Vec::new(),
+        receipts: HashMap::new(),
         tally: Tally::default(),
     };
     loader.session = loader.acting(FINANCE)?;
@@ -657,6 +696,7 @@ mod tests {
                 Step::Refund(r) => request_id("refund", r.disbursement),
                 Step::Amend(a) => request_id("amendment", a.pledge),
                 Step::Withdraw(w) => request_id("withdrawal", w.pledge),
+                Step::Rerate(r) => request_id("rerating", r.receipt),
             });
         }
         let unique: HashSet<&String> = ids.iter().collect();

@@ -5,8 +5,9 @@
 use fundtrail_proto::v1;
 
 /// Fund staff: one records money, one approves, one plans projects, one checks partners'
-/// reports.
+/// reports, and a second finance officer corrects what the first booked.
 pub const FINANCE: &str = "finance@itf.si";
+pub const CONTROLLER: &str = "controller@itf.si";
 pub const DIRECTOR: &str = "director@itf.si";
 pub const PROGRAMMES: &str = "programmes@itf.si";
 pub const MONITORING: &str = "monitoring@itf.si";
@@ -36,6 +37,9 @@ pub const DONORS: &[Donor] = &[
     Donor { id: "XI-IATI-EC_INTPA", name: "European Union", kind: v1::DonorKind::Multilateral, matching_eligible: false },
 ];
 
+const PROPORTIONAL: v1::ReleaseRule = v1::ReleaseRule::Proportional;
+const ALL_OR_NOTHING: v1::ReleaseRule = v1::ReleaseRule::AllOrNothing;
+
 const M2: v1::IndicatorKind = v1::IndicatorKind::SquareMetresCleared;
 const DEVICES: v1::IndicatorKind = v1::IndicatorKind::DevicesDestroyed;
 
@@ -47,6 +51,8 @@ pub struct Milestone {
     /// Released once the milestone is verified, in the project's budget currency.
     pub tranche: &'static str,
     pub due_on: &'static str,
+    /// How verified output releases the tranche.
+    pub release: v1::ReleaseRule,
 }
 
 pub struct Project {
@@ -60,88 +66,90 @@ pub struct Project {
     pub budget: (&'static str, &'static str),
     pub period: (&'static str, &'static str),
     pub milestones: &'static [Milestone],
+    /// Whether every disbursement must pay for a verified milestone.
+    pub results_based: bool,
 }
 
 const HALO: (&str, &str) = ("The HALO Trust", "GB-CHC-1001813");
 
 pub const PROJECTS: &[Project] = &[
-    Project { key: "ba", country: "BA", partner: ("Norwegian People's Aid", ""), reporter: "reporting@npaid.org",
+    Project { key: "ba", country: "BA", partner: ("Norwegian People's Aid", ""), reporter: "reporting@npaid.org", results_based: false,
         title: "Land release in Tuzla canton and the Doboj region",
         budget: ("2000000.00", "EUR"), period: ("2025-02-01", "2026-06-30"),
         milestones: &[
-            Milestone { title: "Release of suspected hazardous areas, Tuzla canton, phase 1", indicator: M2, target: 250_000, tranche: "400000.00", due_on: "2025-06-30" },
-            Milestone { title: "Mines and ERW destroyed, Doboj region", indicator: DEVICES, target: 180, tranche: "300000.00", due_on: "2025-09-30" },
-            Milestone { title: "Technical survey and clearance, phase 2", indicator: M2, target: 600_000, tranche: "900000.00", due_on: "2026-03-31" },
+            Milestone { title: "Release of suspected hazardous areas, Tuzla canton, phase 1", indicator: M2, target: 250_000, tranche: "400000.00", due_on: "2025-06-30", release: PROPORTIONAL },
+            Milestone { title: "Mines and ERW destroyed, Doboj region", indicator: DEVICES, target: 180, tranche: "300000.00", due_on: "2025-09-30", release: PROPORTIONAL },
+            Milestone { title: "Technical survey and clearance, phase 2", indicator: M2, target: 600_000, tranche: "900000.00", due_on: "2026-03-31", release: PROPORTIONAL },
         ] },
-    Project { key: "hr", country: "HR", partner: ("Mungos razminiranje d.o.o.", ""), reporter: "reports@mungos.hr",
+    Project { key: "hr", country: "HR", partner: ("Mungos razminiranje d.o.o.", ""), reporter: "reports@mungos.hr", results_based: true,
         title: "Clearance of forest land in Karlovac and Sisak-Moslavina counties",
         budget: ("900000.00", "EUR"), period: ("2025-03-01", "2025-12-31"),
         milestones: &[
-            Milestone { title: "Forest land cleared near Karlovac", indicator: M2, target: 180_000, tranche: "350000.00", due_on: "2025-06-30" },
-            Milestone { title: "Forest land cleared near Sisak", indicator: M2, target: 220_000, tranche: "450000.00", due_on: "2025-11-30" },
+            Milestone { title: "Forest land cleared near Karlovac", indicator: M2, target: 180_000, tranche: "350000.00", due_on: "2025-06-30", release: PROPORTIONAL },
+            Milestone { title: "Forest land cleared near Sisak", indicator: M2, target: 220_000, tranche: "450000.00", due_on: "2025-11-30", release: PROPORTIONAL },
         ] },
-    Project { key: "al", country: "AL", partner: ("Albanian Mine and Munitions Coordination Office", ""), reporter: "reporting@ammco.gov.al",
+    Project { key: "al", country: "AL", partner: ("Albanian Mine and Munitions Coordination Office", ""), reporter: "reporting@ammco.gov.al", results_based: false,
         title: "Clearance of unexploded ordnance hotspots in Kukës and Gjirokastër",
         budget: ("450000.00", "USD"), period: ("2025-03-01", "2026-02-28"),
         milestones: &[
-            Milestone { title: "UXO destroyed in Kukës hotspots", indicator: DEVICES, target: 1_200, tranche: "200000.00", due_on: "2025-06-30" },
-            Milestone { title: "Former ammunition site cleared, Gjirokastër", indicator: M2, target: 60_000, tranche: "150000.00", due_on: "2025-12-31" },
+            Milestone { title: "UXO destroyed in Kukës hotspots", indicator: DEVICES, target: 1_200, tranche: "200000.00", due_on: "2025-06-30", release: PROPORTIONAL },
+            Milestone { title: "Former ammunition site cleared, Gjirokastër", indicator: M2, target: 60_000, tranche: "150000.00", due_on: "2025-12-31", release: PROPORTIONAL },
         ] },
-    Project { key: "rs", country: "RS", partner: ("Serbian Mine Action Centre", ""), reporter: "reporting@czrs.gov.rs",
+    Project { key: "rs", country: "RS", partner: ("Serbian Mine Action Centre", ""), reporter: "reporting@czrs.gov.rs", results_based: false,
         title: "Cluster munition remnants survey and clearance, Niš",
         budget: ("750000.00", "EUR"), period: ("2025-03-15", "2026-03-14"),
         milestones: &[
-            Milestone { title: "Cluster munition strike areas cleared", indicator: M2, target: 300_000, tranche: "300000.00", due_on: "2025-07-31" },
-            Milestone { title: "Cluster submunitions destroyed", indicator: DEVICES, target: 450, tranche: "250000.00", due_on: "2025-10-31" },
+            Milestone { title: "Cluster munition strike areas cleared", indicator: M2, target: 300_000, tranche: "300000.00", due_on: "2025-07-31", release: PROPORTIONAL },
+            Milestone { title: "Cluster submunitions destroyed", indicator: DEVICES, target: 450, tranche: "250000.00", due_on: "2025-10-31", release: ALL_OR_NOTHING },
         ] },
-    Project { key: "me", country: "ME", partner: ("Regional Centre for Divers' Training and Underwater Demining", ""), reporter: "reporting@rcud.me",
+    Project { key: "me", country: "ME", partner: ("Regional Centre for Divers' Training and Underwater Demining", ""), reporter: "reporting@rcud.me", results_based: false,
         title: "Underwater survey and clearance, Bay of Kotor",
         budget: ("400000.00", "EUR"), period: ("2025-04-01", "2025-12-31"),
         milestones: &[
-            Milestone { title: "Seabed surveyed and cleared", indicator: M2, target: 85_000, tranche: "180000.00", due_on: "2025-07-31" },
-            Milestone { title: "Underwater UXO destroyed", indicator: DEVICES, target: 320, tranche: "150000.00", due_on: "2025-11-30" },
+            Milestone { title: "Seabed surveyed and cleared", indicator: M2, target: 85_000, tranche: "180000.00", due_on: "2025-07-31", release: PROPORTIONAL },
+            Milestone { title: "Underwater UXO destroyed", indicator: DEVICES, target: 320, tranche: "150000.00", due_on: "2025-11-30", release: PROPORTIONAL },
         ] },
-    Project { key: "xk", country: "XK", partner: HALO, reporter: "kosovo@halotrust.org",
+    Project { key: "xk", country: "XK", partner: HALO, reporter: "kosovo@halotrust.org", results_based: false,
         title: "Minefield and cluster munition clearance, Dragash and Prizren",
         budget: ("1200000.00", "USD"), period: ("2025-03-01", "2026-02-28"),
         milestones: &[
-            Milestone { title: "Minefields cleared, Dragash municipality", indicator: M2, target: 350_000, tranche: "500000.00", due_on: "2025-07-31" },
-            Milestone { title: "Cluster munitions destroyed, Prizren", indicator: DEVICES, target: 600, tranche: "400000.00", due_on: "2025-12-31" },
+            Milestone { title: "Minefields cleared, Dragash municipality", indicator: M2, target: 350_000, tranche: "500000.00", due_on: "2025-07-31", release: PROPORTIONAL },
+            Milestone { title: "Cluster munitions destroyed, Prizren", indicator: DEVICES, target: 600, tranche: "400000.00", due_on: "2025-12-31", release: PROPORTIONAL },
         ] },
-    Project { key: "am", country: "AM", partner: ("Center for Humanitarian Demining and Expertise", ""), reporter: "reporting@chde.am",
+    Project { key: "am", country: "AM", partner: ("Center for Humanitarian Demining and Expertise", ""), reporter: "reporting@chde.am", results_based: false,
         title: "Clearance of minefields in Tavush province",
         budget: ("600000.00", "USD"), period: ("2025-04-01", "2026-03-31"),
         milestones: &[
-            Milestone { title: "Minefields cleared, Tavush province, phase 1", indicator: M2, target: 200_000, tranche: "300000.00", due_on: "2025-08-31" },
-            Milestone { title: "Minefields cleared, Tavush province, phase 2", indicator: M2, target: 180_000, tranche: "250000.00", due_on: "2026-02-28" },
+            Milestone { title: "Minefields cleared, Tavush province, phase 1", indicator: M2, target: 200_000, tranche: "300000.00", due_on: "2025-08-31", release: PROPORTIONAL },
+            Milestone { title: "Minefields cleared, Tavush province, phase 2", indicator: M2, target: 180_000, tranche: "250000.00", due_on: "2026-02-28", release: PROPORTIONAL },
         ] },
-    Project { key: "az", country: "AZ", partner: ("Azerbaijan National Agency for Mine Action", ""), reporter: "reporting@anama.gov.az",
+    Project { key: "az", country: "AZ", partner: ("Azerbaijan National Agency for Mine Action", ""), reporter: "reporting@anama.gov.az", results_based: false,
         title: "Clearance of agricultural land, Aghdam district",
         budget: ("800000.00", "USD"), period: ("2025-03-01", "2026-02-28"),
         milestones: &[
-            Milestone { title: "Agricultural land cleared, Aghdam", indicator: M2, target: 400_000, tranche: "300000.00", due_on: "2025-06-30" },
-            Milestone { title: "Mines and UXO destroyed, Aghdam", indicator: DEVICES, target: 2_500, tranche: "250000.00", due_on: "2025-12-31" },
+            Milestone { title: "Agricultural land cleared, Aghdam", indicator: M2, target: 400_000, tranche: "300000.00", due_on: "2025-06-30", release: PROPORTIONAL },
+            Milestone { title: "Mines and UXO destroyed, Aghdam", indicator: DEVICES, target: 2_500, tranche: "250000.00", due_on: "2025-12-31", release: PROPORTIONAL },
         ] },
-    Project { key: "ge", country: "GE", partner: HALO, reporter: "georgia@halotrust.org",
+    Project { key: "ge", country: "GE", partner: HALO, reporter: "georgia@halotrust.org", results_based: false,
         title: "Battle area clearance, Shida Kartli",
         budget: ("500000.00", "USD"), period: ("2025-04-01", "2026-03-31"),
         milestones: &[
-            Milestone { title: "Battle area cleared, Shida Kartli", indicator: M2, target: 150_000, tranche: "200000.00", due_on: "2025-07-31" },
-            Milestone { title: "ERW destroyed, Shida Kartli", indicator: DEVICES, target: 900, tranche: "150000.00", due_on: "2026-01-31" },
+            Milestone { title: "Battle area cleared, Shida Kartli", indicator: M2, target: 150_000, tranche: "200000.00", due_on: "2025-07-31", release: PROPORTIONAL },
+            Milestone { title: "ERW destroyed, Shida Kartli", indicator: DEVICES, target: 900, tranche: "150000.00", due_on: "2026-01-31", release: PROPORTIONAL },
         ] },
-    Project { key: "tj", country: "TJ", partner: ("Swiss Foundation for Mine Action (FSD)", ""), reporter: "tajikistan@fsd.ch",
+    Project { key: "tj", country: "TJ", partner: ("Swiss Foundation for Mine Action (FSD)", ""), reporter: "tajikistan@fsd.ch", results_based: false,
         title: "Clearance along the Tajik-Afghan border, Shamsiddin Shohin district",
         budget: ("700000.00", "USD"), period: ("2025-03-01", "2026-04-30"),
         milestones: &[
-            Milestone { title: "Border minefields cleared, phase 1", indicator: M2, target: 120_000, tranche: "250000.00", due_on: "2025-07-31" },
-            Milestone { title: "Border minefields cleared, phase 2", indicator: M2, target: 150_000, tranche: "300000.00", due_on: "2026-03-31" },
+            Milestone { title: "Border minefields cleared, phase 1", indicator: M2, target: 120_000, tranche: "250000.00", due_on: "2025-07-31", release: PROPORTIONAL },
+            Milestone { title: "Border minefields cleared, phase 2", indicator: M2, target: 150_000, tranche: "300000.00", due_on: "2026-03-31", release: PROPORTIONAL },
         ] },
-    Project { key: "ua", country: "UA", partner: ("State Emergency Service of Ukraine", ""), reporter: "demining@dsns.gov.ua",
+    Project { key: "ua", country: "UA", partner: ("State Emergency Service of Ukraine", ""), reporter: "demining@dsns.gov.ua", results_based: false,
         title: "Humanitarian demining of agricultural land, Kharkiv oblast",
         budget: ("3000000.00", "EUR"), period: ("2025-03-01", "2026-02-28"),
         milestones: &[
-            Milestone { title: "Agricultural land cleared, Kharkiv oblast", indicator: M2, target: 1_000_000, tranche: "1200000.00", due_on: "2025-06-30" },
-            Milestone { title: "Explosive ordnance destroyed, Kharkiv oblast", indicator: DEVICES, target: 5_000, tranche: "800000.00", due_on: "2025-12-31" },
+            Milestone { title: "Agricultural land cleared, Kharkiv oblast", indicator: M2, target: 1_000_000, tranche: "1200000.00", due_on: "2025-06-30", release: PROPORTIONAL },
+            Milestone { title: "Explosive ordnance destroyed, Kharkiv oblast", indicator: DEVICES, target: 5_000, tranche: "800000.00", due_on: "2025-12-31", release: PROPORTIONAL },
         ] },
 ];
 
@@ -208,9 +216,10 @@ pub enum Step {
     Refund(Repayment),
     Amend(Amendment),
     Withdraw(Withdrawal),
+    Rerate(Rerating),
 }
 
-use Step::{Allocate, Amend, Approve, Pay, Receive, Refund, Reject, Report, Request, Reverse, Sign, Verify, Withdraw};
+use Step::{Allocate, Amend, Approve, Pay, Receive, Refund, Rerate, Reject, Report, Request, Reverse, Sign, Verify, Withdraw};
 
 pub struct Agreement { pub pledge: &'static str, pub reference: &'static str, pub on: &'static str }
 /// Money received, with its rate to the reporting currency (USD) when in another currency.
@@ -227,6 +236,8 @@ pub struct Reversal { pub disbursement: &'static str, pub reason: &'static str }
 pub struct Repayment { pub disbursement: &'static str, pub amount: &'static str, pub on: &'static str, pub reason: &'static str }
 pub struct Amendment { pub pledge: &'static str, pub amount: &'static str, pub reason: &'static str }
 pub struct Withdrawal { pub pledge: &'static str, pub reason: &'static str }
+/// A receipt's rate corrected, by someone other than its booker.
+pub struct Rerating { pub receipt: &'static str, pub rate: Rate, pub reason: &'static str }
 
 macro_rules! tranche {
     ($key:literal, $project:literal, $m:literal, $actual:literal, $evidence:literal,
@@ -317,9 +328,19 @@ pub const SCRIPT: &[&[Step]] = &[
         Request(Disbursement { key: "am-1", project: "am", milestone: 1, amount: "300000.00", purpose: "Tranche 1: Tavush province, phase 1" }),
         Report(Progress { key: "ua-2", project: "ua", milestone: 2, actual: 3_150, evidence: "SESU EOD destruction log, Kharkiv oblast, June 2025" }),
         Report(Progress { key: "xk-2", project: "xk", milestone: 2, actual: 380, evidence: "HALO Kosovo EOD log PZ-2025-06" }),
-        Report(Progress { key: "hr-2", project: "hr", milestone: 2, actual: 95_300, evidence: "HCR-CROMAC interim report Sisak 2025-HR-0533" }),
+        // The season ends with Sisak cleared short of its target: verified as it stands, the
+        // proportional rule releases 95 300/220 000 of the tranche (194 931.81 of 450 000.00
+        // EUR) and the Croatian project, being results-based, is paid that and no more.
+        Report(Progress { key: "hr-2", project: "hr", milestone: 2, actual: 95_300, evidence: "HCR-CROMAC final report Sisak 2025-HR-0533" }),
+        Verify(Verification { project: "hr", milestone: 2 }),
+        Request(Disbursement { key: "hr-2", project: "hr", milestone: 2, amount: "194931.81", purpose: "Tranche 2, in proportion to the area verified near Sisak" }),
+        Approve("hr-2"),
         Refund(Repayment { disbursement: "me-1", amount: "12500.00", on: "2025-09-15", reason: "Ineligible expenditure: vessel fuel bought outside the project period" }),
         Amend(Amendment { pledge: "de-rs", amount: "1000000.00", reason: "Additional 2025 appropriation of the Federal Foreign Office" }),
         Withdraw(Withdrawal { pledge: "si-me", reason: "Budget reallocated to the Croatian programme" }),
+        // Switzerland's second instalment is booked at a rate keyed without its decimal point
+        // (5 024 800 000.00 USD for 400 000.00 CHF); the controller corrects it.
+        Receive(Receipt { key: "ch-2", pledge: "ch", amount: "400000.00", on: "2025-09-22", bank_ref: "SNB-2025-0922-0512", rate: Some(Rate { rate: "12562", source: "Swiss National Bank", on: "2025-09-19" }) }),
+        Rerate(Rerating { receipt: "ch-2", rate: Rate { rate: "1.2562", source: "Swiss National Bank", on: "2025-09-19" }, reason: "The rate was keyed without its decimal point" }),
     ],
 ];

@@ -5,7 +5,14 @@
 //! paid, and may later be reversed (the payment did not happen: the bank returned it or it was
 //! booked in error) or partly refunded by the partner. A tranche tied to a milestone is
 //! approved only after the account has learned, through an event, that the milestone was
-//! verified.
+//! verified, and what the verification released (see the project's release rules): the
+//! disbursements that name a milestone and still hold money never add up to more than that.
+//!
+//! In a results-based project (the account learns the modality from the project with each
+//! request, as it learns the partner) a request must name a milestone the account knows to
+//! be verified, and fit within what it released: the fund pays for verified results only, so
+//! leaving the milestone off is refused (`MILESTONE_REQUIRED`) rather than treated as an
+//! advance. An advance-funded project may also be paid without naming a milestone.
 //!
 //! `available = credited − (requested + approved + paid) + refunded`, where reversed and
 //! rejected disbursements no longer count. A pending request already holds its amount: the
@@ -26,7 +33,7 @@ use crate::error::{DomainError, Reason};
 use crate::ids::{Actor, AllocationId, DisbursementId, DonorId, PledgeId, ProjectId};
 use crate::money::{Currency, Money};
 use crate::pledge::to_currency;
-use crate::project::ProjectSummary;
+use crate::project::{FundingModality, ProjectSummary};
 use crate::rate::ExchangeRate;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +67,9 @@ pub enum AccountEvent {
         tranche: Money,
         /// The `MilestoneVerified` event this records.
         source_event_id: Uuid,
+        /// What the verification released, at most the tranche; `None` on tranches unlocked
+        /// before releases were recorded, which released the whole tranche.
+        released: Option<Money>,
     },
     DisbursementRequested {
         project_id: ProjectId,
@@ -138,6 +148,8 @@ pub enum AccountCommand {
         country: CountryCode,
         milestone: u32,
         tranche: Money,
+        /// What the verification released, as `MilestoneVerified` recorded it.
+        released: Money,
     },
     ReturnAllocation {
         allocation_id: AllocationId,
@@ -235,6 +247,7 @@ pub struct ProjectAccount {
     credits: BTreeMap<AllocationId, Credit>,
     source_events: BTreeSet<Uuid>,
     tranches: BTreeMap<u32, Money>,
+    released: BTreeMap<u32, Money>,
     disbursements: BTreeMap<DisbursementId, Disbursement>,
     version: VersionCounter,
 }
@@ -257,8 +270,15 @@ impl ProjectAccount {
         &self.disbursements
     }
 
+    /// The whole tranche of every milestone the account knows to be verified.
     pub fn unlocked_tranches(&self) -> &BTreeMap<u32, Money> {
         &self.tranches
+    }
+
+    /// What the verification of each of those milestones released: the most its
+    /// disbursements may add up to.
+    pub fn released_tranches(&self) -> &BTreeMap<u32, Money> {
+        &self.released
     }
 
     /// Net credits: allocations received less allocations returned.
@@ -385,12 +405,15 @@ impl Aggregate for ProjectAccount {
                 milestone,
                 tranche,
                 source_event_id,
+                released,
             } => {
                 self.project_id = Some(*project_id);
                 self.country = Some(*country);
                 self.currency.get_or_insert(tranche.currency());
                 self.source_events.insert(*source_event_id);
                 self.tranches.insert(*milestone, *tranche);
+                self.released
+                    .insert(*milestone, released.unwrap_or(*tranche));
             }
             AccountEvent::DisbursementRequested {
                 disbursement_id,
@@ -506,6 +529,7 @@ impl Aggregate for ProjectAccount {
                 country,
                 milestone,
                 tranche,
+                released,
             } => {
                 if self.source_events.contains(&source_event_id)
                     || self.tranches.contains_key(&milestone)
@@ -519,12 +543,23 @@ impl Aggregate for ProjectAccount {
                         format!("the account is kept in {currency}; tranches are too"),
                     ));
                 }
+                if released.is_negative() || released.checked_cmp(&tranche)?.is_gt() {
+                    return Err(DomainError::invalid(
+                        "released",
+                        format!(
+                            "a verification releases between nothing and the tranche of {tranche}, not {released}"
+                        ),
+                    ));
+                }
+                // A release of nothing is recorded too: the account then knows the milestone
+                // was verified and that its tranche pays nothing, which a request is told.
                 Ok(vec![AccountEvent::TrancheUnlocked {
                     project_id,
                     country,
                     milestone,
                     tranche,
                     source_event_id,
+                    released: Some(released),
                 }])
             }
             AccountCommand::ReturnAllocation {
@@ -779,8 +814,22 @@ impl ProjectAccount {
                 format!("{amount} requested; only {available} is available on this account"),
             ));
         }
-        if let Some(number) = milestone {
-            self.check_tranche(number, amount, None)?;
+        match (milestone, project.funding) {
+            (Some(number), FundingModality::ResultsBased) => {
+                self.require_verified(number)?;
+                self.check_tranche(number, amount, None)?;
+            }
+            (Some(number), FundingModality::AdvanceFunded) => {
+                self.check_tranche(number, amount, None)?;
+            }
+            (None, FundingModality::ResultsBased) => {
+                return Err(DomainError::refused(
+                    Reason::MilestoneRequired,
+                    "the project is results-based: a disbursement pays for a verified milestone, \
+                     so the request names it",
+                ));
+            }
+            (None, FundingModality::AdvanceFunded) => {}
         }
         Ok(vec![AccountEvent::DisbursementRequested {
             project_id,
@@ -794,22 +843,36 @@ impl ProjectAccount {
         }])
     }
 
-    /// A tranche never pays more than its milestone releases, counting what other
-    /// disbursements for the same milestone already hold.
+    fn require_verified(&self, milestone: u32) -> Result<(), DomainError> {
+        if self.released.contains_key(&milestone) {
+            Ok(())
+        } else {
+            Err(DomainError::refused(
+                Reason::MilestoneNotVerified,
+                format!("milestone {milestone} is not verified; its tranche cannot be paid yet"),
+            ))
+        }
+    }
+
+    /// A tranche never pays more than its milestone's verification released, counting what
+    /// other disbursements for the same milestone already hold. Before verification the
+    /// release is not known, so only approval (which needs it) can hold the request to it.
     fn check_tranche(
         &self,
         milestone: u32,
         amount: Money,
         except: Option<DisbursementId>,
     ) -> Result<(), DomainError> {
-        if let Some(tranche) = self.tranches.get(&milestone) {
+        if let Some(released) = self.released.get(&milestone) {
             let held = self.held_for_milestone(milestone, except);
-            if held.saturating_add(amount.minor_units()) > tranche.minor_units() {
+            if held.saturating_add(amount.minor_units()) > released.minor_units() {
+                let tranche = self.tranches.get(&milestone).copied().unwrap_or(*released);
                 return Err(DomainError::refused(
                     Reason::TrancheExceedsMilestone,
                     format!(
-                        "milestone {milestone} releases {tranche}; {} is already requested against it",
-                        Money::new(tranche.currency(), held)
+                        "milestone {milestone}'s verification released {released} of its {tranche} \
+                         tranche; {} is already requested against it",
+                        Money::new(released.currency(), held)
                     ),
                 ));
             }
@@ -834,7 +897,7 @@ impl ProjectAccount {
             ));
         }
         if let Some(number) = d.milestone {
-            if !self.tranches.contains_key(&number) {
+            if !self.released.contains_key(&number) {
                 return Err(DomainError::refused(
                     Reason::MilestoneNotVerified,
                     format!(

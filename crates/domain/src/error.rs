@@ -54,6 +54,7 @@ reasons! {
     AllocationNotFound => "ALLOCATION_NOT_FOUND", NotFound;
     MatchNotFound => "MATCH_NOT_FOUND", NotFound;
     DisbursementNotFound => "DISBURSEMENT_NOT_FOUND", NotFound;
+    ReceiptNotFound => "RECEIPT_NOT_FOUND", NotFound;
     DonorAlreadyRegistered => "DONOR_ALREADY_REGISTERED", AlreadyExists;
     PledgeAlreadyRecorded => "PLEDGE_ALREADY_RECORDED", AlreadyExists;
     ProjectAlreadyRegistered => "PROJECT_ALREADY_REGISTERED", AlreadyExists;
@@ -70,6 +71,11 @@ reasons! {
     AgreementExceedsPledge => "AGREEMENT_EXCEEDS_PLEDGE", FailedPrecondition;
     ReceiptExceedsPledge => "RECEIPT_EXCEEDS_PLEDGE", FailedPrecondition;
     DuplicateBankReference => "DUPLICATE_BANK_REFERENCE", FailedPrecondition;
+    ReceiptAlreadyReversed => "RECEIPT_ALREADY_REVERSED", FailedPrecondition;
+    ReversalExceedsUnallocated => "REVERSAL_EXCEEDS_UNALLOCATED", FailedPrecondition;
+    RefundExceedsUnallocated => "REFUND_EXCEEDS_UNALLOCATED", FailedPrecondition;
+    DuplicatePaymentReference => "DUPLICATE_PAYMENT_REFERENCE", FailedPrecondition;
+    CorrectorIsBooker => "CORRECTOR_IS_BOOKER", FailedPrecondition;
     AllocationExceedsUnallocated => "ALLOCATION_EXCEEDS_UNALLOCATED", FailedPrecondition;
     EarmarkMismatch => "EARMARK_MISMATCH", FailedPrecondition;
     AllocationAlreadyReleased => "ALLOCATION_ALREADY_RELEASED", FailedPrecondition;
@@ -91,6 +97,7 @@ reasons! {
     ReturnExceedsAvailable => "RETURN_EXCEEDS_AVAILABLE", FailedPrecondition;
     MilestoneNotVerified => "MILESTONE_NOT_VERIFIED", FailedPrecondition;
     TrancheExceedsMilestone => "TRANCHE_EXCEEDS_MILESTONE", FailedPrecondition;
+    MilestoneRequired => "MILESTONE_REQUIRED", FailedPrecondition;
     DisbursementNotPending => "DISBURSEMENT_NOT_PENDING", FailedPrecondition;
     DisbursementNotApproved => "DISBURSEMENT_NOT_APPROVED", FailedPrecondition;
     DisbursementNotPaid => "DISBURSEMENT_NOT_PAID", FailedPrecondition;

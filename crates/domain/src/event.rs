@@ -27,7 +27,10 @@ impl Event {
                 | PledgeEvent::Amended { earmark, .. }
                 | PledgeEvent::Withdrawn { earmark, .. }
                 | PledgeEvent::AgreementSigned { earmark, .. }
-                | PledgeEvent::ContributionReceived { earmark, .. } => earmark.country(),
+                | PledgeEvent::ContributionReceived { earmark, .. }
+                | PledgeEvent::ReceiptReversed { earmark, .. }
+                | PledgeEvent::ReceiptRerated { earmark, .. }
+                | PledgeEvent::ContributionRefunded { earmark, .. } => earmark.country(),
                 PledgeEvent::ContributionAllocated { country, .. }
                 | PledgeEvent::AllocationReleased { country, .. } => Some(*country),
             },

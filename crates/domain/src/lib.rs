@@ -24,8 +24,9 @@
 //! - A contribution agreement (the commitment) is signed at most once, for at most the
 //!   pledged amount.
 //! - A receipt is in the pledge's currency, with the rate to the reporting currency it was
-//!   booked at, a value date and the bank reference. A bank reference is booked once per
-//!   pledge. Receipts beyond the pledged amount are refused unless recorded as an
+//!   booked at, a value date and the bank reference. A bank reference is booked once in the
+//!   whole fund, whichever pledge, and so is a payment's ([`reference`]: the store decides
+//!   races between pledges). Receipts beyond the pledged amount are refused unless recorded as an
 //!   over-payment. A withdrawn pledge takes no receipts.
 //! - Received, unallocated money is allocated to a project that is open and within the
 //!   earmark (country-earmarked money funds only that country's projects; project-earmarked
@@ -36,25 +37,44 @@
 //!   exactly what its receipts were booked at.
 //! - An allocation is released back to the pledge only after the project account has
 //!   returned it (the account knows whether the money is still there).
+//! - A receipt is corrected, never edited: reversed (bounced or booked in error; only while
+//!   its amount is still unallocated on the pledge, and its bank reference may then be booked
+//!   again) or re-rated (the rate it was booked at replaced by the corrected rate with its
+//!   source and date; allocations keep the value they were booked at, and the value of the
+//!   unallocated money moves by the receipt's unallocated part of the difference). Someone
+//!   other than the receipt's booker corrects it. Unallocated money may be refunded to the
+//!   donor, with the payment's reference and value date. Money is conserved per currency:
+//!   received (net of reversals) = allocated (net of releases) + unallocated + refunded.
 //!
 //! **Matching pools** ([`matching`]): see the module. The pool never exceeds its cap.
 //!
 //! **Projects** ([`project`]): registered with country, implementing partner, sector (15250
-//! by default) and budget. Milestones are numbered 1, 2, … in planning order, and their
-//! tranches together stay within the budget. Progress is reported with evidence, and verified
-//! or rejected by someone other than the reporter; a rejected milestone can be reported again.
-//! A verified milestone's figures are final. A closed project takes no further changes.
+//! by default), budget and funding modality: results-based or advance-funded (projects
+//! registered before the modality was chosen are advance-funded). Milestones are numbered
+//! 1, 2, … in planning order, and their tranches together stay within the budget. Each is
+//! planned with a release rule: `Proportional` releases `floor(tranche × min(actual, target)
+//! ÷ target)` minor units (integer arithmetic), `AllOrNothing` the whole tranche when `actual
+//! ≥ target` and nothing otherwise. Progress is reported with evidence, and verified or
+//! rejected by someone other than the reporter; a rejected milestone can be reported again.
+//! Verification records what it released, and the shortfall stays visible beside it (target
+//! less actual; tranche less released). A verified milestone's figures are final. Milestones
+//! planned before release rules existed release their whole tranche on verification, as they
+//! always did. A closed project takes no further changes.
 //!
 //! **Project accounts** ([`account`]): see the module for the available balance. Every
 //! allocation credits the account once, however often its event is delivered. Approvals need
 //! a second person, and a tranche tied to a milestone is approved only once the account has
-//! learned that the milestone was verified, never for more than the milestone releases.
+//! learned that the milestone was verified, never beyond what its verification released. In
+//! a results-based project every request names a milestone the account knows to be verified
+//! (`MILESTONE_REQUIRED` otherwise) and fits within its release; an advance-funded project may
+//! also pay without naming one.
 //! A closed project takes no new disbursement requests; requests made before it closed may
 //! still be approved and paid, because the fund honours obligations it entered into.
 //!
 //! **Corrections** are new events referencing the event they correct by its version in the
-//! same stream (`corrects_version`): an amendment, a released allocation, a voided or
-//! confirmed match, a reversed or refunded disbursement. Nothing is ever edited.
+//! same stream (`corrects_version`): an amendment, a released allocation, a reversed or
+//! re-rated receipt, a voided or confirmed match, a reversed or refunded disbursement. Nothing
+//! is ever edited.
 
 pub mod account;
 pub mod aggregate;
@@ -68,6 +88,7 @@ pub mod money;
 pub mod pledge;
 pub mod project;
 pub mod rate;
+pub mod reference;
 
 pub use account::{AccountCommand, AccountEvent, ProjectAccount};
 pub use aggregate::Aggregate;
@@ -81,5 +102,8 @@ pub use ids::{
 pub use matching::{MatchRatio, MatchingCommand, MatchingEvent, MatchingPool, PoolTerms};
 pub use money::{Currency, Money, MoneyError};
 pub use pledge::{Earmark, Pledge, PledgeCommand, PledgeEvent};
-pub use project::{Indicator, Partner, Project, ProjectCommand, ProjectEvent, ProjectSummary};
+pub use project::{
+    FundingModality, Indicator, Partner, Project, ProjectCommand, ProjectEvent, ProjectSummary,
+    ReleaseRule,
+};
 pub use rate::{ExchangeRate, RateError};

@@ -7,6 +7,41 @@
 //! pledge's earmark; an allocation returned by the project account is released back to the
 //! pledge.
 //!
+//! # Correcting receipts
+//!
+//! Nothing is edited; a receipt is corrected by a new event naming it (`corrects_version`):
+//!
+//! - **Reversed** (`ReceiptReversed`): a receipt that bounced or was booked in error no longer
+//!   counts as received. Only money still unallocated can be reversed: when the receipt's amount
+//!   exceeds what the pledge holds unallocated, allocations must be returned first. Its bank
+//!   reference may be booked again, so a mistyped receipt is reversed and booked anew under the
+//!   reference of the credit it records.
+//! - **Re-rated** (`ReceiptRerated`): the rate a receipt was booked at is replaced by the
+//!   corrected rate, with its source and date. The receipt's value changes by the difference;
+//!   allocations already made keep the value they were booked at (historical cost), so only the
+//!   receipt's part still unallocated moves the value of the pledge's unallocated money.
+//! - **Refunded** (`ContributionRefunded`): unallocated money paid back to the donor, with the
+//!   payment's reference and value date. It leaves the unallocated money at its average value,
+//!   as an allocation would.
+//!
+//! Money is conserved in the pledge's currency: received (net of reversals) = allocated (net of
+//! releases) + unallocated + refunded. The person who corrects a receipt is not the person who
+//! booked it (four eyes over the books); a receipt booked before the booker was recorded on it
+//! is corrected without that check, since the pledge does not know who booked it.
+//!
+//! **Which part of a receipt is unallocated.** Allocated money is valued at the moving weighted
+//! average of the unallocated money, which is the same as taking every allocation (and refund)
+//! from all unallocated receipts in proportion to what each still has unallocated, each at its
+//! own average value. Each receipt keeps that part and its value ([`Receipt::unallocated`],
+//! [`Receipt::unallocated_reporting`]; they add up to the pledge's); a released allocation gives
+//! its money back to the receipts in proportion to what each has out, with the value it was
+//! allocated at. A re-rating revalues the receipt's unallocated part by the ratio of its new
+//! value to its old one, which moves the value of the unallocated money; the rest of the
+//! difference stays on the allocations and refunds made (they are not revalued). A reversal
+//! takes the receipt's unallocated part out at its value, and the part of it that was
+//! allocated is replaced by other receipts' unallocated money, taken out at their average value:
+//! the allocations now hold that money, at the values they were booked at.
+//!
 //! Longer than most files on purpose: the aggregate's state, its `decide` and its `evolve` stay
 //! together so that every rule it enforces is read in one place.
 
@@ -18,7 +53,7 @@ use crate::aggregate::{Aggregate, VersionCounter, positive, text};
 use crate::country::CountryCode;
 use crate::donor::DonorProfile;
 use crate::error::{DomainError, Reason};
-use crate::ids::{AllocationId, DonorId, PledgeId, ProjectId, ReceiptId};
+use crate::ids::{Actor, AllocationId, DonorId, PledgeId, ProjectId, ReceiptId};
 use crate::money::{Currency, Money};
 use crate::project::ProjectSummary;
 use crate::rate::ExchangeRate;
@@ -105,6 +140,8 @@ pub enum PledgeEvent {
         earmark: Earmark,
         /// Whether the donor was matching-eligible when the money arrived.
         donor_matching_eligible: bool,
+        /// Who booked it; `None` on receipts recorded before the booker was recorded with them.
+        booked_by: Option<Actor>,
     },
     ContributionAllocated {
         pledge_id: PledgeId,
@@ -128,6 +165,58 @@ pub enum PledgeEvent {
         reporting_amount: Money,
         reason: String,
         corrects_version: u64,
+    },
+    /// A receipt that bounced or was booked in error: its money was never the fund's.
+    ReceiptReversed {
+        pledge_id: PledgeId,
+        donor_id: DonorId,
+        receipt_id: ReceiptId,
+        /// The receipt's amount, no longer received.
+        amount: Money,
+        /// The receipt's value as last booked, no longer received.
+        reporting_amount: Money,
+        /// The value that leaves the pledge's unallocated money (see the module documentation).
+        unallocated_reporting: Money,
+        /// Free to be booked again.
+        bank_reference: String,
+        earmark: Earmark,
+        reason: String,
+        reversed_by: Actor,
+        /// The version of the receipt's `ContributionReceived`.
+        corrects_version: u64,
+    },
+    /// A receipt's rate to the reporting currency, corrected.
+    ReceiptRerated {
+        pledge_id: PledgeId,
+        donor_id: DonorId,
+        receipt_id: ReceiptId,
+        amount: Money,
+        previous_rate: Option<ExchangeRate>,
+        rate: ExchangeRate,
+        previous_reporting_amount: Money,
+        reporting_amount: Money,
+        /// How the value of the pledge's unallocated money changes (the receipt's unallocated
+        /// part of the difference); the rest stays on allocations and refunds already made.
+        unallocated_reporting_change: Money,
+        earmark: Earmark,
+        reason: String,
+        rerated_by: Actor,
+        /// The version of the event that booked the value corrected: the receipt, or its last
+        /// re-rating.
+        corrects_version: u64,
+    },
+    /// Unallocated money paid back to the donor.
+    ContributionRefunded {
+        pledge_id: PledgeId,
+        donor_id: DonorId,
+        amount: Money,
+        /// At the average value of the unallocated money, as an allocation would be.
+        reporting_amount: Money,
+        payment_reference: String,
+        value_date: NaiveDate,
+        earmark: Earmark,
+        reason: String,
+        refunded_by: Actor,
     },
 }
 
@@ -161,6 +250,26 @@ pub enum PledgeCommand {
         bank_reference: String,
         over_payment: bool,
         donor_matching_eligible: bool,
+        booked_by: Actor,
+    },
+    ReverseReceipt {
+        receipt_id: ReceiptId,
+        reason: String,
+        reversed_by: Actor,
+    },
+    RerateReceipt {
+        receipt_id: ReceiptId,
+        /// Pledge currency to the reporting currency the receipt is valued in.
+        rate: ExchangeRate,
+        reason: String,
+        rerated_by: Actor,
+    },
+    RefundToDonor {
+        amount: Money,
+        payment_reference: String,
+        value_date: NaiveDate,
+        reason: String,
+        refunded_by: Actor,
     },
     Allocate {
         allocation_id: AllocationId,
@@ -187,9 +296,29 @@ pub struct PledgeTerms {
 pub struct Receipt {
     pub amount: Money,
     pub value_date: NaiveDate,
+    /// As last booked: at the receipt's rate, or at the rate of its last re-rating.
     pub reporting_amount: Money,
+    pub rate: Option<ExchangeRate>,
     pub bank_reference: String,
     pub over_payment: bool,
+    pub booked_by: Option<Actor>,
+    pub reversed: bool,
+    /// The part of the receipt still in the pledge's unallocated money.
+    pub unallocated: Money,
+    /// The value of that part; the receipts' add up to the unallocated money's value.
+    pub unallocated_reporting: Money,
+    /// The version of its `ContributionReceived`.
+    pub version: u64,
+    /// The version of the event that booked its current value.
+    pub value_version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub amount: Money,
+    pub reporting_amount: Money,
+    pub payment_reference: String,
+    pub value_date: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,7 +344,41 @@ pub struct Pledge {
     /// The reporting value of the allocations not released, at the values they were booked at.
     allocated_reporting: Option<Money>,
     allocations: BTreeMap<AllocationId, Allocation>,
+    refunded: Option<Money>,
+    refunds: Vec<Refund>,
+    /// The value of the unallocated money. Kept as its own total, because corrections move it
+    /// apart from received − allocated − refunded (allocations keep their historical value).
+    unallocated_reporting: Option<Money>,
     version: VersionCounter,
+}
+
+fn subtract(total: &mut Option<Money>, amount: Money) {
+    if let Ok(negative) = amount.checked_neg() {
+        add(total, negative);
+    }
+}
+
+/// Splits `amount` over `weights` in proportion, exactly: the shares add up to `amount` when
+/// any weight is positive, none exceeds its weight when `amount` is at most their total, and
+/// the split depends only on the order of the weights. Cumulative floors, so rounding never
+/// drifts.
+fn split(weights: &[i64], amount: i64) -> Vec<i64> {
+    let total: i128 = weights.iter().map(|w| i128::from((*w).max(0))).sum();
+    let amount = i128::from(amount.max(0));
+    let mut shares = Vec::with_capacity(weights.len());
+    if total == 0 {
+        shares.resize(weights.len(), 0);
+        return shares;
+    }
+    let (mut cumulative, mut given) = (0_i128, 0_i128);
+    for weight in weights {
+        cumulative += i128::from((*weight).max(0));
+        let through = cumulative * amount / total;
+        // At least 0, and at most `amount`, which fits an i64.
+        shares.push(i64::try_from(through - given).unwrap_or(0));
+        given = through;
+    }
+    shares
 }
 
 fn add(total: &mut Option<Money>, amount: Money) {
@@ -250,6 +413,112 @@ impl Pledge {
         &self.allocations
     }
 
+    pub fn refunds(&self) -> &[Refund] {
+        &self.refunds
+    }
+
+    /// Money paid back to the donor, in the pledge's currency.
+    pub fn refunded(&self) -> Option<Money> {
+        self.refunded.or_else(|| {
+            self.terms
+                .as_ref()
+                .map(|t| Money::zero(t.amount.currency()))
+        })
+    }
+
+    /// Allocated money net of releases, in the pledge's currency.
+    pub fn allocated(&self) -> Option<Money> {
+        self.allocated.or_else(|| {
+            self.terms
+                .as_ref()
+                .map(|t| Money::zero(t.amount.currency()))
+        })
+    }
+
+    /// The value of the unallocated money in the reporting currency, once money was received.
+    pub fn unallocated_reporting(&self) -> Option<Money> {
+        self.unallocated_reporting
+    }
+
+    /// The receipts still counted as received, but `except`, in their order.
+    fn live_receipts(&self, except: Option<ReceiptId>) -> Vec<ReceiptId> {
+        self.receipts
+            .iter()
+            .filter(|(id, r)| !r.reversed && Some(**id) != except)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Takes `amount` worth `value` out of the receipts' unallocated parts: the money in
+    /// proportion to each one's unallocated money, the value in proportion to each one's
+    /// unallocated value, so each keeps its own average rate.
+    fn take_from_receipts(&mut self, amount: Money, value: Money, except: Option<ReceiptId>) {
+        let live = self.live_receipts(except);
+        let parts: Vec<(i64, i64)> = live
+            .iter()
+            .filter_map(|id| self.receipts.get(id))
+            .map(|r| {
+                (
+                    r.unallocated.minor_units(),
+                    r.unallocated_reporting.minor_units(),
+                )
+            })
+            .collect();
+        let money: Vec<i64> = parts.iter().map(|p| p.0).collect();
+        let values: Vec<i64> = parts.iter().map(|p| p.1).collect();
+        let amount = amount.minor_units().min(money.iter().sum());
+        let value = value.minor_units().min(values.iter().sum());
+        let shares = split(&money, amount).into_iter().zip(split(&values, value));
+        for (id, (money, value)) in live.iter().zip(shares) {
+            if let Some(receipt) = self.receipts.get_mut(id) {
+                receipt.unallocated = Money::new(
+                    receipt.unallocated.currency(),
+                    receipt.unallocated.minor_units().saturating_sub(money),
+                );
+                receipt.unallocated_reporting = Money::new(
+                    receipt.unallocated_reporting.currency(),
+                    receipt
+                        .unallocated_reporting
+                        .minor_units()
+                        .saturating_sub(value),
+                );
+            }
+        }
+    }
+
+    /// Gives released money back to the receipts, in proportion to what each has out, with the
+    /// value it was allocated at in proportion to the money.
+    fn give_to_receipts(&mut self, amount: Money, value: Money) {
+        let live = self.live_receipts(None);
+        let out: Vec<i64> = live
+            .iter()
+            .filter_map(|id| self.receipts.get(id))
+            .map(|r| {
+                r.amount
+                    .minor_units()
+                    .saturating_sub(r.unallocated.minor_units())
+            })
+            .collect();
+        let amount = amount.minor_units().min(out.iter().sum());
+        let money = split(&out, amount);
+        let values = split(&money, value.minor_units());
+        for (id, (money, value)) in live.iter().zip(money.into_iter().zip(values)) {
+            if let Some(receipt) = self.receipts.get_mut(id) {
+                receipt.unallocated = Money::new(
+                    receipt.unallocated.currency(),
+                    receipt.unallocated.minor_units().saturating_add(money),
+                );
+                receipt.unallocated_reporting = Money::new(
+                    receipt.unallocated_reporting.currency(),
+                    receipt
+                        .unallocated_reporting
+                        .minor_units()
+                        .saturating_add(value),
+                );
+            }
+        }
+    }
+
     fn require_terms(&self) -> Result<&PledgeTerms, DomainError> {
         self.terms.as_ref().ok_or_else(|| {
             DomainError::refused(Reason::PledgeNotFound, "the pledge is not recorded")
@@ -281,41 +550,40 @@ impl Pledge {
         self.received_reporting
     }
 
-    /// Received money not allocated to any project (net of released allocations).
+    /// Received money neither allocated to a project (net of released allocations) nor
+    /// refunded to the donor.
     pub fn unallocated(&self) -> Result<Money, DomainError> {
         let terms = self.require_terms()?;
         let zero = Money::zero(terms.amount.currency());
         let received = self.received.unwrap_or(zero);
-        Ok(received.checked_sub(self.allocated.unwrap_or(zero))?)
+        Ok(received
+            .checked_sub(self.allocated.unwrap_or(zero))?
+            .checked_sub(self.refunded.unwrap_or(zero))?)
     }
 
     /// The reporting-currency value of part of the unallocated money, at the average booked
     /// rate of the money still unallocated (a moving weighted average of the receipts): allocated
     /// money keeps the historical rate of the receipts it came from, and allocating everything
     /// left allocates exactly the reporting value left, so allocations never report more (or
-    /// less) than was received.
-    fn reporting_value(&self, amount: Money) -> Result<Money, DomainError> {
-        match (self.received, self.received_reporting) {
-            (Some(received), Some(reporting)) if received.is_positive() => {
+    /// less) than was received. `refusal` is the reason to give when nothing is unallocated.
+    fn reporting_value(&self, amount: Money, refusal: Reason) -> Result<Money, DomainError> {
+        match self.unallocated_reporting {
+            Some(unallocated_reporting) => {
                 let unallocated = self.unallocated()?;
-                let unallocated_reporting = match self.allocated_reporting {
-                    Some(allocated) => reporting.checked_sub(allocated)?,
-                    None => reporting,
-                };
                 if !unallocated.is_positive() {
                     return Err(DomainError::refused(
-                        Reason::AllocationExceedsUnallocated,
-                        "all money received on this pledge is allocated",
+                        refusal,
+                        "all money received on this pledge is allocated or refunded",
                     ));
                 }
                 Ok(amount.mul_div(
                     unallocated_reporting.minor_units(),
                     unallocated.minor_units(),
-                    reporting.currency(),
+                    unallocated_reporting.currency(),
                 )?)
             }
-            _ => Err(DomainError::refused(
-                Reason::AllocationExceedsUnallocated,
+            None => Err(DomainError::refused(
+                refusal,
                 "no money has been received on this pledge",
             )),
         }
@@ -362,21 +630,31 @@ impl Aggregate for Pledge {
                 receipt_id,
                 amount,
                 value_date,
+                rate,
                 reporting_amount,
                 bank_reference,
                 over_payment,
+                booked_by,
                 ..
             } => {
                 add(&mut self.received, *amount);
                 add(&mut self.received_reporting, *reporting_amount);
+                add(&mut self.unallocated_reporting, *reporting_amount);
                 self.receipts.insert(
                     *receipt_id,
                     Receipt {
                         amount: *amount,
                         value_date: *value_date,
                         reporting_amount: *reporting_amount,
+                        rate: rate.clone(),
                         bank_reference: bank_reference.clone(),
                         over_payment: *over_payment,
+                        booked_by: booked_by.clone(),
+                        reversed: false,
+                        unallocated: *amount,
+                        unallocated_reporting: *reporting_amount,
+                        version,
+                        value_version: version,
                     },
                 );
             }
@@ -390,6 +668,8 @@ impl Aggregate for Pledge {
             } => {
                 add(&mut self.allocated, *amount);
                 add(&mut self.allocated_reporting, *reporting_amount);
+                subtract(&mut self.unallocated_reporting, *reporting_amount);
+                self.take_from_receipts(*amount, *reporting_amount, None);
                 self.allocations.insert(
                     *allocation_id,
                     Allocation {
@@ -408,15 +688,84 @@ impl Aggregate for Pledge {
                 reporting_amount,
                 ..
             } => {
-                if let Ok(negative) = amount.checked_neg() {
-                    add(&mut self.allocated, negative);
-                }
-                if let Ok(negative) = reporting_amount.checked_neg() {
-                    add(&mut self.allocated_reporting, negative);
-                }
+                subtract(&mut self.allocated, *amount);
+                subtract(&mut self.allocated_reporting, *reporting_amount);
+                add(&mut self.unallocated_reporting, *reporting_amount);
+                self.give_to_receipts(*amount, *reporting_amount);
                 if let Some(allocation) = self.allocations.get_mut(allocation_id) {
                     allocation.released = true;
                 }
+            }
+            PledgeEvent::ReceiptReversed {
+                receipt_id,
+                amount,
+                reporting_amount,
+                unallocated_reporting,
+                ..
+            } => {
+                subtract(&mut self.received, *amount);
+                subtract(&mut self.received_reporting, *reporting_amount);
+                subtract(&mut self.unallocated_reporting, *unallocated_reporting);
+                // What of the receipt was allocated is replaced by the others' unallocated money.
+                let borrowed = self.receipts.get(receipt_id).map(|r| {
+                    let money = r.amount.minor_units() - r.unallocated.minor_units();
+                    let value =
+                        unallocated_reporting.minor_units() - r.unallocated_reporting.minor_units();
+                    (
+                        Money::new(r.amount.currency(), money.max(0)),
+                        Money::new(unallocated_reporting.currency(), value.max(0)),
+                    )
+                });
+                if let Some(receipt) = self.receipts.get_mut(receipt_id) {
+                    receipt.reversed = true;
+                    receipt.unallocated = Money::zero(receipt.amount.currency());
+                    receipt.unallocated_reporting =
+                        Money::zero(receipt.unallocated_reporting.currency());
+                }
+                if let Some((money, value)) = borrowed {
+                    self.take_from_receipts(money, value, Some(*receipt_id));
+                }
+            }
+            PledgeEvent::ReceiptRerated {
+                receipt_id,
+                rate,
+                previous_reporting_amount,
+                reporting_amount,
+                unallocated_reporting_change,
+                ..
+            } => {
+                subtract(&mut self.received_reporting, *previous_reporting_amount);
+                add(&mut self.received_reporting, *reporting_amount);
+                add(
+                    &mut self.unallocated_reporting,
+                    *unallocated_reporting_change,
+                );
+                if let Some(receipt) = self.receipts.get_mut(receipt_id) {
+                    receipt.unallocated_reporting = receipt
+                        .unallocated_reporting
+                        .checked_add(*unallocated_reporting_change)
+                        .unwrap_or(receipt.unallocated_reporting);
+                    receipt.rate = Some(rate.clone());
+                    receipt.reporting_amount = *reporting_amount;
+                    receipt.value_version = version;
+                }
+            }
+            PledgeEvent::ContributionRefunded {
+                amount,
+                reporting_amount,
+                payment_reference,
+                value_date,
+                ..
+            } => {
+                add(&mut self.refunded, *amount);
+                subtract(&mut self.unallocated_reporting, *reporting_amount);
+                self.take_from_receipts(*amount, *reporting_amount, None);
+                self.refunds.push(Refund {
+                    amount: *amount,
+                    reporting_amount: *reporting_amount,
+                    payment_reference: payment_reference.clone(),
+                    value_date: *value_date,
+                });
             }
         }
     }
@@ -511,6 +860,7 @@ impl Aggregate for Pledge {
                 bank_reference,
                 over_payment,
                 donor_matching_eligible,
+                booked_by,
             } => self.receive(
                 receipt_id,
                 amount,
@@ -520,7 +870,26 @@ impl Aggregate for Pledge {
                 &bank_reference,
                 over_payment,
                 donor_matching_eligible,
+                booked_by,
             ),
+            PledgeCommand::ReverseReceipt {
+                receipt_id,
+                reason,
+                reversed_by,
+            } => self.reverse(receipt_id, &reason, reversed_by),
+            PledgeCommand::RerateReceipt {
+                receipt_id,
+                rate,
+                reason,
+                rerated_by,
+            } => self.rerate(receipt_id, rate, &reason, rerated_by),
+            PledgeCommand::RefundToDonor {
+                amount,
+                payment_reference,
+                value_date,
+                reason,
+                refunded_by,
+            } => self.refund(amount, &payment_reference, value_date, &reason, refunded_by),
             PledgeCommand::Allocate {
                 allocation_id,
                 project,
@@ -619,6 +988,7 @@ impl Pledge {
         bank_reference: &str,
         over_payment: bool,
         donor_matching_eligible: bool,
+        booked_by: Actor,
     ) -> Result<Vec<PledgeEvent>, DomainError> {
         let terms = self.require_open()?;
         let amount = positive("amount", amount)?;
@@ -635,7 +1005,8 @@ impl Pledge {
         if self
             .receipts
             .values()
-            .any(|r| r.bank_reference == bank_reference)
+            // A reversed receipt's reference is free: the credit it named is booked anew.
+            .any(|r| !r.reversed && r.bank_reference == bank_reference)
         {
             return Err(DomainError::refused(
                 Reason::DuplicateBankReference,
@@ -679,6 +1050,7 @@ impl Pledge {
             over_payment,
             earmark: terms.earmark,
             donor_matching_eligible,
+            booked_by: Some(booked_by),
         }])
     }
 
@@ -731,7 +1103,8 @@ impl Pledge {
             ));
         }
         let project_amount = to_currency(amount, project.currency, rate.as_ref())?;
-        let reporting_amount = self.reporting_value(amount)?;
+        let reporting_amount =
+            self.reporting_value(amount, Reason::AllocationExceedsUnallocated)?;
         Ok(vec![PledgeEvent::ContributionAllocated {
             pledge_id: terms.pledge_id,
             donor_id: terms.donor_id.clone(),
@@ -742,6 +1115,213 @@ impl Pledge {
             rate,
             project_amount,
             reporting_amount,
+        }])
+    }
+
+    fn receipt(&self, receipt_id: ReceiptId) -> Result<&Receipt, DomainError> {
+        let receipt = self.receipts.get(&receipt_id).ok_or_else(|| {
+            DomainError::refused(
+                Reason::ReceiptNotFound,
+                format!("receipt {receipt_id} is not on this pledge"),
+            )
+        })?;
+        if receipt.reversed {
+            return Err(DomainError::refused(
+                Reason::ReceiptAlreadyReversed,
+                format!("receipt {receipt_id} was reversed"),
+            ));
+        }
+        Ok(receipt)
+    }
+
+    /// Four eyes over the books: a receipt is corrected by someone other than its booker.
+    fn not_the_booker(
+        receipt_id: ReceiptId,
+        receipt: &Receipt,
+        corrector: &Actor,
+    ) -> Result<(), DomainError> {
+        match &receipt.booked_by {
+            Some(booker) if booker.is_same_person(corrector) => Err(DomainError::refused(
+                Reason::CorrectorIsBooker,
+                format!("{corrector} booked receipt {receipt_id}; someone else must correct it"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn reverse(
+        &self,
+        receipt_id: ReceiptId,
+        reason: &str,
+        reversed_by: Actor,
+    ) -> Result<Vec<PledgeEvent>, DomainError> {
+        let terms = self.require_terms()?;
+        let receipt = self.receipt(receipt_id)?;
+        Self::not_the_booker(receipt_id, receipt, &reversed_by)?;
+        let reason = text("reason", reason, 500, true)?;
+        let unallocated = self.unallocated()?;
+        if receipt.amount.checked_cmp(&unallocated)?.is_gt() {
+            return Err(DomainError::refused(
+                Reason::ReversalExceedsUnallocated,
+                format!(
+                    "receipt {receipt_id} brought {}, but only {unallocated} of this pledge is \
+                     unallocated: the rest is allocated to projects or refunded; return \
+                     allocations from the project accounts first",
+                    receipt.amount
+                ),
+            ));
+        }
+        let pool = self
+            .unallocated_reporting
+            .unwrap_or(Money::zero(receipt.reporting_amount.currency()));
+        let unallocated_reporting = if receipt.amount == unallocated {
+            // The last of the unallocated money takes the last of its value.
+            pool
+        } else {
+            // Its own unallocated part at its own value...
+            let own = receipt.unallocated_reporting;
+            // ...and the part it had allocated, replaced by the others' unallocated money at
+            // their average value.
+            let borrowed = receipt.amount.checked_sub(receipt.unallocated)?;
+            let others = unallocated.checked_sub(receipt.unallocated)?;
+            let others_value = pool.checked_sub(own)?;
+            let replaced = if others.is_positive() {
+                borrowed.mul_div(
+                    others_value.minor_units(),
+                    others.minor_units(),
+                    pool.currency(),
+                )?
+            } else {
+                Money::zero(pool.currency())
+            };
+            own.checked_add(replaced)?
+        };
+        Ok(vec![PledgeEvent::ReceiptReversed {
+            pledge_id: terms.pledge_id,
+            donor_id: terms.donor_id.clone(),
+            receipt_id,
+            amount: receipt.amount,
+            reporting_amount: receipt.reporting_amount,
+            unallocated_reporting,
+            bank_reference: receipt.bank_reference.clone(),
+            earmark: terms.earmark,
+            reason,
+            reversed_by,
+            corrects_version: receipt.version,
+        }])
+    }
+
+    fn rerate(
+        &self,
+        receipt_id: ReceiptId,
+        rate: ExchangeRate,
+        reason: &str,
+        rerated_by: Actor,
+    ) -> Result<Vec<PledgeEvent>, DomainError> {
+        let terms = self.require_terms()?;
+        let receipt = self.receipt(receipt_id)?;
+        Self::not_the_booker(receipt_id, receipt, &rerated_by)?;
+        let reason = text("reason", reason, 500, true)?;
+        if receipt.rate.as_ref() == Some(&rate) {
+            return Err(DomainError::refused(
+                Reason::NothingToChange,
+                format!("receipt {receipt_id} is already booked at {rate}"),
+            ));
+        }
+        let reporting_currency = receipt.reporting_amount.currency();
+        let reporting_amount = to_currency(receipt.amount, reporting_currency, Some(&rate))?;
+        let difference = reporting_amount.checked_sub(receipt.reporting_amount)?;
+        // The receipt's unallocated value, at the corrected rate instead of the old one.
+        let corrected = if receipt.reporting_amount.is_positive() {
+            receipt.unallocated_reporting.mul_div(
+                reporting_amount.minor_units(),
+                receipt.reporting_amount.minor_units(),
+                reporting_currency,
+            )?
+        } else {
+            reporting_amount.mul_div(
+                receipt.unallocated.minor_units(),
+                receipt.amount.minor_units(),
+                reporting_currency,
+            )?
+        };
+        let unallocated_reporting_change = corrected.checked_sub(receipt.unallocated_reporting)?;
+        // Checked here so that folding it can never overflow.
+        self.unallocated_reporting
+            .unwrap_or(Money::zero(reporting_currency))
+            .checked_add(unallocated_reporting_change)?;
+        self.received_reporting
+            .unwrap_or(Money::zero(reporting_currency))
+            .checked_add(difference)?;
+        Ok(vec![PledgeEvent::ReceiptRerated {
+            pledge_id: terms.pledge_id,
+            donor_id: terms.donor_id.clone(),
+            receipt_id,
+            amount: receipt.amount,
+            previous_rate: receipt.rate.clone(),
+            rate,
+            previous_reporting_amount: receipt.reporting_amount,
+            reporting_amount,
+            unallocated_reporting_change,
+            earmark: terms.earmark,
+            reason,
+            rerated_by,
+            corrects_version: receipt.value_version,
+        }])
+    }
+
+    fn refund(
+        &self,
+        amount: Money,
+        payment_reference: &str,
+        value_date: NaiveDate,
+        reason: &str,
+        refunded_by: Actor,
+    ) -> Result<Vec<PledgeEvent>, DomainError> {
+        let terms = self.require_terms()?;
+        let amount = positive("amount", amount)?;
+        if amount.currency() != terms.amount.currency() {
+            return Err(DomainError::refused(
+                Reason::CurrencyMismatch,
+                format!(
+                    "the pledge is in {}; refunds are paid in the pledge's currency",
+                    terms.amount.currency()
+                ),
+            ));
+        }
+        let payment_reference = text("payment_reference", payment_reference, 100, true)?;
+        let reason = text("reason", reason, 500, true)?;
+        if self
+            .refunds
+            .iter()
+            .any(|r| r.payment_reference == payment_reference)
+        {
+            return Err(DomainError::refused(
+                Reason::DuplicatePaymentReference,
+                format!("payment {payment_reference} is already booked as a refund on this pledge"),
+            ));
+        }
+        let unallocated = self.unallocated()?;
+        if amount.checked_cmp(&unallocated)?.is_gt() {
+            return Err(DomainError::refused(
+                Reason::RefundExceedsUnallocated,
+                format!(
+                    "only {unallocated} of this pledge is unallocated; money allocated to \
+                     projects is refunded once the project accounts return it"
+                ),
+            ));
+        }
+        let reporting_amount = self.reporting_value(amount, Reason::RefundExceedsUnallocated)?;
+        Ok(vec![PledgeEvent::ContributionRefunded {
+            pledge_id: terms.pledge_id,
+            donor_id: terms.donor_id.clone(),
+            amount,
+            reporting_amount,
+            payment_reference,
+            value_date,
+            earmark: terms.earmark,
+            reason,
+            refunded_by,
         }])
     }
 }

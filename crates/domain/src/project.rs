@@ -2,9 +2,27 @@
 //!
 //! A project is registered with its country, implementing partner, IATI sector (15250,
 //! "Removal of land mines and explosive remnants of war", by default) and budget. Milestones
-//! are planned with an indicator, a target and the tranche they release. The partner reports
-//! progress with evidence; someone other than the reporter verifies or rejects it. A verified
-//! milestone is what allows its tranche to be paid (see the project account).
+//! are planned with an indicator, a target, the tranche they release and the rule by which
+//! verified output releases it. The partner reports progress with evidence; someone other than
+//! the reporter verifies or rejects it. A verified milestone is what allows its tranche to be
+//! paid (see the project account), up to what the verification released.
+//!
+//! # Payment by results
+//!
+//! A project is registered as [`FundingModality::ResultsBased`] or
+//! [`FundingModality::AdvanceFunded`]. In a results-based project every disbursement pays for
+//! a verified milestone; an advance-funded one may also pay without naming one. Each milestone
+//! is planned with its [`ReleaseRule`]:
+//! - `Proportional` releases `floor(tranche × min(actual, target) ÷ target)` minor units, so
+//!   the partner is paid for the output verified, never for more than the target;
+//! - `AllOrNothing` releases the whole tranche when `actual ≥ target`, and nothing otherwise.
+//!
+//! Verification computes the release once and records it on `MilestoneVerified` (with the
+//! rule), so the account and every view take the amount from the event rather than working it
+//! out again. A verified milestone's figures are final: what a shortfall withheld stays
+//! withheld. Events recorded before these rules existed are read as they were meant: such a
+//! project is advance-funded, and such a milestone released its whole tranche on verification
+//! ([`ReleaseRule::WholeOnVerification`], which new milestones cannot choose).
 //!
 //! Longer than most files on purpose: the aggregate's state, its `decide` and its `evolve` stay
 //! together so that every rule it enforces is read in one place.
@@ -48,6 +66,68 @@ impl Indicator {
     }
 }
 
+/// Whether a project's money follows verified results or is advanced to the partner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum FundingModality {
+    /// Disbursements may be made without naming a milestone (an advance against the work
+    /// plan); a disbursement that names one is still held to what it released. How every
+    /// project registered before the modality was chosen is read.
+    #[default]
+    AdvanceFunded,
+    /// Every disbursement names a verified milestone and stays within what it released.
+    ResultsBased,
+}
+
+/// How a verified milestone's tranche follows the output verified against its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReleaseRule {
+    /// `floor(tranche × min(actual, target) ÷ target)` minor units.
+    Proportional,
+    /// The whole tranche when the target is met, nothing otherwise.
+    AllOrNothing,
+    /// The whole tranche, whatever the figures: what verification meant for milestones
+    /// planned before a rule was chosen. Kept so their history keeps its meaning; a new
+    /// milestone must choose one of the other rules.
+    WholeOnVerification,
+}
+
+impl ReleaseRule {
+    /// What verifying `actual` against `target` releases of `tranche`: between nothing and
+    /// the whole tranche, in the tranche's currency, computed in integers.
+    pub fn release(self, tranche: Money, target: u64, actual: u64) -> Result<Money, DomainError> {
+        let released = match self {
+            ReleaseRule::WholeOnVerification => tranche.minor_units(),
+            ReleaseRule::AllOrNothing if actual >= target => tranche.minor_units(),
+            ReleaseRule::AllOrNothing => 0,
+            ReleaseRule::Proportional => {
+                if target == 0 {
+                    return Err(DomainError::invalid(
+                        "target",
+                        "a milestone's target must be positive",
+                    ));
+                }
+                let achieved = i128::from(actual.min(target));
+                // At most the tranche, since achieved ≤ target; i128 holds the product of any
+                // i64 and u64, so only a broken invariant could fail here.
+                i128::from(tranche.minor_units())
+                    .checked_mul(achieved)
+                    .map(|product| product / i128::from(target))
+                    .and_then(|share| i64::try_from(share).ok())
+                    .ok_or(crate::money::MoneyError::Overflow)?
+            }
+        };
+        Ok(Money::new(tranche.currency(), released))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReleaseRule::Proportional => "proportional",
+            ReleaseRule::AllOrNothing => "all-or-nothing",
+            ReleaseRule::WholeOnVerification => "whole on verification",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partner {
     pub name: String,
@@ -66,6 +146,7 @@ pub enum ProjectEvent {
         budget: Money,
         starts_on: NaiveDate,
         ends_on: NaiveDate,
+        funding: FundingModality,
     },
     MilestonePlanned {
         project_id: ProjectId,
@@ -76,6 +157,7 @@ pub enum ProjectEvent {
         target: u64,
         tranche: Money,
         due_on: NaiveDate,
+        release_rule: ReleaseRule,
     },
     ProgressReported {
         project_id: ProjectId,
@@ -94,6 +176,11 @@ pub enum ProjectEvent {
         actual: u64,
         tranche: Money,
         verified_by: Actor,
+        /// What the verification released of the tranche under `release_rule`; `None` on
+        /// milestones verified before releases were recorded, which released the whole
+        /// tranche (see [`ProjectEvent::released`]).
+        released: Option<Money>,
+        release_rule: ReleaseRule,
     },
     MilestoneRejected {
         project_id: ProjectId,
@@ -129,6 +216,7 @@ pub enum ProjectCommand {
         budget: Money,
         starts_on: NaiveDate,
         ends_on: NaiveDate,
+        funding: FundingModality,
     },
     PlanMilestone {
         title: String,
@@ -136,6 +224,7 @@ pub enum ProjectCommand {
         target: u64,
         tranche: Money,
         due_on: NaiveDate,
+        release_rule: ReleaseRule,
     },
     ReportProgress {
         milestone: u32,
@@ -180,6 +269,32 @@ pub struct Milestone {
     pub actual: Option<u64>,
     pub reported_by: Option<Actor>,
     pub status: MilestoneStatus,
+    pub release_rule: ReleaseRule,
+    /// What verification released; `None` until verified.
+    pub released: Option<Money>,
+}
+
+impl Milestone {
+    /// How far verified output fell short of the target; `None` until verified.
+    pub fn shortfall(&self) -> Option<u64> {
+        match (self.status, self.actual) {
+            (MilestoneStatus::Verified, Some(actual)) => Some(self.target.saturating_sub(actual)),
+            (MilestoneStatus::Verified, None) => Some(self.target),
+            _ => None,
+        }
+    }
+
+    /// The part of the tranche verification did not release; `None` until verified.
+    pub fn withheld(&self) -> Option<Money> {
+        self.released.map(|released| {
+            Money::new(
+                self.tranche.currency(),
+                self.tranche
+                    .minor_units()
+                    .saturating_sub(released.minor_units()),
+            )
+        })
+    }
 }
 
 /// What other aggregates need to know of a project (its country for earmarks, its currency
@@ -192,6 +307,8 @@ pub struct ProjectSummary {
     pub closed: bool,
     /// Who disbursements are paid to.
     pub partner: Partner,
+    /// Whether every disbursement must pay for a verified milestone.
+    pub funding: FundingModality,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +321,7 @@ pub struct ProjectDetails {
     pub budget: Money,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
+    pub funding: FundingModality,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -238,6 +356,7 @@ impl Project {
             currency: d.budget.currency(),
             closed: self.closed,
             partner: d.partner.clone(),
+            funding: d.funding,
         })
     }
 
@@ -281,6 +400,7 @@ impl Aggregate for Project {
                 budget,
                 starts_on,
                 ends_on,
+                funding,
             } => {
                 self.details = Some(ProjectDetails {
                     project_id: *project_id,
@@ -291,6 +411,7 @@ impl Aggregate for Project {
                     budget: *budget,
                     starts_on: *starts_on,
                     ends_on: *ends_on,
+                    funding: *funding,
                 });
             }
             ProjectEvent::MilestonePlanned {
@@ -300,6 +421,7 @@ impl Aggregate for Project {
                 target,
                 tranche,
                 due_on,
+                release_rule,
                 ..
             } => {
                 self.milestones.insert(
@@ -313,6 +435,8 @@ impl Aggregate for Project {
                         actual: None,
                         reported_by: None,
                         status: MilestoneStatus::Planned,
+                        release_rule: *release_rule,
+                        released: None,
                     },
                 );
             }
@@ -329,8 +453,10 @@ impl Aggregate for Project {
                 }
             }
             ProjectEvent::MilestoneVerified { milestone, .. } => {
+                let released = event.released();
                 if let Some(m) = self.milestones.get_mut(milestone) {
                     m.status = MilestoneStatus::Verified;
+                    m.released = released;
                 }
             }
             ProjectEvent::MilestoneRejected { milestone, .. } => {
@@ -358,6 +484,7 @@ impl Aggregate for Project {
                 budget,
                 starts_on,
                 ends_on,
+                funding,
             } => {
                 if self.details.is_some() {
                     return Err(DomainError::refused(
@@ -388,6 +515,7 @@ impl Aggregate for Project {
                     budget: positive("budget", budget)?,
                     starts_on,
                     ends_on,
+                    funding,
                 }])
             }
             ProjectCommand::PlanMilestone {
@@ -396,7 +524,8 @@ impl Aggregate for Project {
                 target,
                 tranche,
                 due_on,
-            } => self.plan(&title, indicator, target, tranche, due_on),
+                release_rule,
+            } => self.plan(&title, indicator, target, tranche, due_on, release_rule),
             ProjectCommand::ReportProgress {
                 milestone,
                 actual,
@@ -427,15 +556,18 @@ impl Aggregate for Project {
                 let details = self.require_open()?;
                 let m = self.milestone(milestone)?;
                 Self::check_reviewable(milestone, m, &verified_by)?;
+                let actual = m.actual.unwrap_or_default();
                 Ok(vec![ProjectEvent::MilestoneVerified {
                     project_id: details.project_id,
                     country: details.country,
                     milestone,
                     indicator: m.indicator.clone(),
                     target: m.target,
-                    actual: m.actual.unwrap_or_default(),
+                    actual,
                     tranche: m.tranche,
                     verified_by,
+                    released: Some(m.release_rule.release(m.tranche, m.target, actual)?),
+                    release_rule: m.release_rule,
                 }])
             }
             ProjectCommand::Reject {
@@ -495,8 +627,15 @@ impl Project {
         target: u64,
         tranche: Money,
         due_on: NaiveDate,
+        release_rule: ReleaseRule,
     ) -> Result<Vec<ProjectEvent>, DomainError> {
         let details = self.require_open()?;
+        if release_rule == ReleaseRule::WholeOnVerification {
+            return Err(DomainError::invalid(
+                "release_rule",
+                "choose how verified output releases the tranche: proportional or all-or-nothing",
+            ));
+        }
         if target == 0 {
             return Err(DomainError::invalid(
                 "target",
@@ -548,6 +687,7 @@ impl Project {
             target,
             tranche,
             due_on,
+            release_rule,
         }])
     }
 
@@ -590,6 +730,20 @@ fn valid_partner(partner: Partner) -> Result<Partner, DomainError> {
             .transpose()?
             .filter(|id| !id.is_empty()),
     })
+}
+
+impl ProjectEvent {
+    /// What a `MilestoneVerified` released: the amount it records, or the whole tranche for a
+    /// verification recorded before releases were, since that is what it released. `None` for
+    /// every other event.
+    pub fn released(&self) -> Option<Money> {
+        match self {
+            ProjectEvent::MilestoneVerified {
+                released, tranche, ..
+            } => Some(released.unwrap_or(*tranche)),
+            _ => None,
+        }
+    }
 }
 
 impl ProjectSummary {

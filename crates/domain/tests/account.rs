@@ -34,13 +34,20 @@ fn credit(n: u128, amount: Money) -> AccountCommand {
     credit_from(n, n, amount, reporting)
 }
 
+/// The verification of `milestone`, delivered by event `source`, released the whole tranche.
 fn unlock(source: u128, milestone: u32, tranche: Money) -> AccountCommand {
+    unlock_part(source, milestone, tranche, tranche)
+}
+
+/// The verification released `released` of the tranche.
+fn unlock_part(source: u128, milestone: u32, tranche: Money, released: Money) -> AccountCommand {
     AccountCommand::UnlockTranche {
         source_event_id: event_id(source),
         project_id: project_id(1),
         country: country("BA"),
         milestone,
         tranche,
+        released,
     }
 }
 
@@ -389,6 +396,7 @@ fn a_tranche_is_approved_only_after_its_milestone_is_verified() {
             milestone: 1,
             tranche: eur(50_000),
             source_event_id: event_id(10),
+            released: Some(eur(50_000)),
         }]
     );
     // The verification delivered again, or from another event, unlocks nothing more.
@@ -728,4 +736,133 @@ fn money_goes_only_to_the_implementing_partner_of_record() {
         matches!(&events[..], [AccountEvent::DisbursementRequested { partner, .. }] if partner == "Norwegian People's Aid"),
         "{events:?}"
     );
+}
+
+// --- payment by results ----------------------------------------------------------------------
+
+fn results_request(n: u128, amount: Money, milestone: Option<u32>) -> AccountCommand {
+    AccountCommand::Request {
+        disbursement_id: disbursement_id(n),
+        amount,
+        partner: String::new(),
+        milestone,
+        purpose: "clearance paid by results".into(),
+        requested_by: requester(),
+        project: common::results_based_project(),
+    }
+}
+
+#[test]
+fn a_partial_release_caps_what_the_milestone_pays() {
+    let mut account = funded();
+    // 200.00 EUR tranche, verified at a quarter of its target: 50.00 EUR released.
+    let events = account.run(unlock_part(10, 1, eur(20_000), eur(5_000)));
+    assert!(matches!(
+        events.as_slice(),
+        [AccountEvent::TrancheUnlocked { released: Some(r), tranche, .. }]
+            if *r == eur(5_000) && *tranche == eur(20_000)
+    ));
+    assert_eq!(account.state.unlocked_tranches()[&1], eur(20_000));
+    assert_eq!(account.state.released_tranches()[&1], eur(5_000));
+    assert_eq!(
+        account.refusal(request_for(1, eur(5_001), Some(1))),
+        Reason::TrancheExceedsMilestone
+    );
+    account.run(request_for(1, eur(5_000), Some(1)));
+    account.run(approve(1));
+    assert_eq!(
+        account.refusal(request_for(2, eur(1), Some(1))),
+        Reason::TrancheExceedsMilestone
+    );
+}
+
+#[test]
+fn requests_made_before_a_partial_release_are_capped_at_approval() {
+    let mut account = funded();
+    account.run(request_for(1, eur(20_000), Some(1)));
+    account.run(unlock_part(10, 1, eur(20_000), eur(5_000)));
+    assert_eq!(account.refusal(approve(1)), Reason::TrancheExceedsMilestone);
+}
+
+#[test]
+fn a_release_of_nothing_is_recorded_and_pays_nothing() {
+    let mut account = funded();
+    // All-or-nothing, target missed: the account knows the milestone was verified.
+    account.run(unlock_part(10, 1, eur(20_000), eur(0)));
+    assert_eq!(account.state.released_tranches()[&1], eur(0));
+    assert_eq!(
+        account.refusal(results_request(1, eur(1), Some(1))),
+        Reason::TrancheExceedsMilestone
+    );
+}
+
+#[test]
+fn a_release_is_between_nothing_and_the_tranche() {
+    let account = funded();
+    assert_eq!(
+        account.invalid(unlock_part(10, 1, eur(20_000), eur(20_001))),
+        "released"
+    );
+    assert_eq!(
+        account.invalid(unlock_part(10, 1, eur(20_000), eur(-1))),
+        "released"
+    );
+    assert_eq!(
+        account.refusal(unlock_part(10, 1, eur(20_000), usd(1))),
+        Reason::CurrencyMismatch
+    );
+}
+
+#[test]
+fn a_results_based_project_pays_only_against_a_verified_milestone() {
+    let mut account = funded();
+    // Leaving the milestone off does not skip the gate.
+    assert_eq!(
+        account.refusal(results_request(1, eur(1_000), None)),
+        Reason::MilestoneRequired
+    );
+    // Naming one not yet verified is refused at once: nothing is promised ahead of results.
+    assert_eq!(
+        account.refusal(results_request(1, eur(1_000), Some(1))),
+        Reason::MilestoneNotVerified
+    );
+    account.run(unlock_part(10, 1, eur(20_000), eur(12_000)));
+    assert_eq!(
+        account.refusal(results_request(1, eur(12_001), Some(1))),
+        Reason::TrancheExceedsMilestone
+    );
+    account.run(results_request(1, eur(12_000), Some(1)));
+    account.run(approve(1));
+    account.run(pay(1));
+    assert_eq!(status(&account, 1), DisbursementStatus::Paid);
+    // Still no payment without a milestone once one is verified.
+    assert_eq!(
+        account.refusal(results_request(2, eur(1), None)),
+        Reason::MilestoneRequired
+    );
+    account.assert_refolds();
+}
+
+#[test]
+fn an_advance_funded_project_may_still_pay_without_a_milestone() {
+    let mut account = funded();
+    account.run(request(1, eur(10_000)));
+    account.run(approve(1));
+    assert_eq!(status(&account, 1), DisbursementStatus::Approved);
+}
+
+#[test]
+fn a_tranche_unlocked_before_releases_were_recorded_releases_it_whole() {
+    let mut account = funded();
+    account.apply(&[AccountEvent::TrancheUnlocked {
+        project_id: project_id(1),
+        country: country("BA"),
+        milestone: 1,
+        tranche: eur(20_000),
+        source_event_id: event_id(10),
+        released: None,
+    }]);
+    assert_eq!(account.state.released_tranches()[&1], eur(20_000));
+    account.run(request_for(1, eur(20_000), Some(1)));
+    account.run(approve(1));
 }

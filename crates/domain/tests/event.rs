@@ -43,6 +43,7 @@ fn pledge_history(earmark: Earmark) -> Vec<Event> {
         bank_reference: "B-1".into(),
         over_payment: false,
         donor_matching_eligible: true,
+        booked_by: fundtrail_domain::Actor::parse("finance@fund.example").unwrap(),
     });
     pledge.run(PledgeCommand::Allocate {
         allocation_id: allocation_id(1),
@@ -157,6 +158,7 @@ fn project_and_account_events_concern_the_project_country() {
         budget: eur(1_000_000),
         starts_on: day(2024, 1, 1),
         ends_on: day(2024, 12, 31),
+        funding: fundtrail_domain::FundingModality::AdvanceFunded,
     });
     project.run(ProjectCommand::PlanMilestone {
         title: "m1".into(),
@@ -164,6 +166,7 @@ fn project_and_account_events_concern_the_project_country() {
         target: 10,
         tranche: eur(100_000),
         due_on: day(2024, 6, 30),
+        release_rule: fundtrail_domain::ReleaseRule::Proportional,
     });
     for verdict in [false, true] {
         project.run(ProjectCommand::ReportProgress {
@@ -213,6 +216,7 @@ fn project_and_account_events_concern_the_project_country() {
         country: country("XK"),
         milestone: 1,
         tranche: eur(100_000),
+        released: eur(100_000),
     });
     account.run(AccountCommand::Request {
         disbursement_id: disbursement_id(1),

@@ -6,8 +6,8 @@
 mod common;
 
 use common::{
-    Ledger, allocation_id, chf, country, day, eur, eur_usd, netherlands, pledge_id,
-    project_summary, rate, receipt_id, usd,
+    Ledger, allocation_id, booker, chf, corrector, country, day, eur, eur_usd, netherlands,
+    pledge_id, project_summary, rate, receipt_id, usd,
 };
 use fundtrail_domain::{
     Aggregate, Currency, Earmark, ExchangeRate, Money, Pledge, PledgeCommand, PledgeEvent,
@@ -53,6 +53,7 @@ fn receive_at(n: u128, amount: Money, rate: Option<ExchangeRate>) -> PledgeComma
         bank_reference: format!("BANK-{n}"),
         over_payment: false,
         donor_matching_eligible: true,
+        booked_by: booker(),
     }
 }
 
@@ -70,6 +71,7 @@ fn over_payment(command: PledgeCommand) -> PledgeCommand {
             reporting_currency,
             bank_reference,
             donor_matching_eligible,
+            booked_by,
             ..
         } => PledgeCommand::RecordReceipt {
             receipt_id,
@@ -80,6 +82,7 @@ fn over_payment(command: PledgeCommand) -> PledgeCommand {
             bank_reference,
             over_payment: true,
             donor_matching_eligible,
+            booked_by,
         },
         other => other,
     }
@@ -405,6 +408,7 @@ fn receipt_is_booked_with_its_rate_and_reporting_amount() {
             over_payment: false,
             earmark: Earmark::Country(country("BA")),
             donor_matching_eligible: true,
+            booked_by: Some(booker()),
         }]
     );
     assert_eq!(pledge.state.received(), Some(eur(4_000_000)));
@@ -527,6 +531,7 @@ fn a_bank_reference_is_booked_once_per_pledge() {
         bank_reference: "  BANK-1 ".into(),
         over_payment: false,
         donor_matching_eligible: true,
+        booked_by: booker(),
     };
     assert_eq!(pledge.refusal(again), Reason::DuplicateBankReference);
 }
@@ -544,6 +549,7 @@ fn receipts_of_a_pledge_are_reported_in_one_currency() {
         bank_reference: "BANK-2".into(),
         over_payment: false,
         donor_matching_eligible: true,
+        booked_by: booker(),
     };
     assert_eq!(pledge.refusal(in_chf), Reason::CurrencyMismatch);
 }
@@ -561,6 +567,7 @@ fn receipt_refuses_a_non_positive_amount_and_a_missing_bank_reference() {
         bank_reference: String::new(),
         over_payment: false,
         donor_matching_eligible: false,
+        booked_by: booker(),
     };
     assert_eq!(pledge.invalid(no_reference), "bank_reference");
 }
@@ -835,4 +842,372 @@ fn the_history_refolds_to_the_same_pledge() {
     pledge.run(withdraw());
     pledge.assert_refolds();
     assert_eq!(Pledge::fold(&pledge.history), pledge.state);
+}
+
+// --- corrections: reversals, re-ratings, refunds ---------------------------------------------
+
+fn reverse(n: u128) -> PledgeCommand {
+    reverse_by(n, corrector())
+}
+
+fn reverse_by(n: u128, by: fundtrail_domain::Actor) -> PledgeCommand {
+    PledgeCommand::ReverseReceipt {
+        receipt_id: receipt_id(n),
+        reason: "returned unpaid by the bank".into(),
+        reversed_by: by,
+    }
+}
+
+fn rerate(n: u128, rate: &str) -> PledgeCommand {
+    PledgeCommand::RerateReceipt {
+        receipt_id: receipt_id(n),
+        rate: eur_usd(rate),
+        reason: "booked at a mistyped rate".into(),
+        rerated_by: corrector(),
+    }
+}
+
+fn refund(reference: &str, amount: Money) -> PledgeCommand {
+    PledgeCommand::RefundToDonor {
+        amount,
+        payment_reference: reference.into(),
+        value_date: day(2024, 12, 20),
+        reason: "unspent at the end of the programme".into(),
+        refunded_by: corrector(),
+    }
+}
+
+fn unallocated_reporting(pledge: &Ledger<Pledge>) -> Money {
+    pledge.state.unallocated_reporting().unwrap()
+}
+
+#[test]
+fn a_reversed_receipt_no_longer_counts_as_received() {
+    let mut pledge = bosnia_pledge();
+    pledge.run(receive(1, eur(4_000_000)));
+    pledge.run(receive(2, eur(1_000_000)));
+    let events = pledge.run(reverse(2));
+    assert_eq!(
+        events,
+        vec![PledgeEvent::ReceiptReversed {
+            pledge_id: pledge_id(1),
+            donor_id: netherlands().donor_id,
+            receipt_id: receipt_id(2),
+            amount: eur(1_000_000),
+            reporting_amount: usd(1_085_000),
+            unallocated_reporting: usd(1_085_000),
+            bank_reference: "BANK-2".into(),
+            earmark: Earmark::Country(country("BA")),
+            reason: "returned unpaid by the bank".into(),
+            reversed_by: corrector(),
+            // Recorded at 0, receipts at 1 and 2.
+            corrects_version: 2,
+        }]
+    );
+    assert_eq!(pledge.state.received(), Some(eur(4_000_000)));
+    assert_eq!(pledge.state.received_reporting(), Some(usd(4_340_000)));
+    assert_eq!(unallocated(&pledge), eur(4_000_000));
+    assert_eq!(unallocated_reporting(&pledge), usd(4_340_000));
+    assert!(pledge.state.receipts()[&receipt_id(2)].reversed);
+    pledge.assert_refolds();
+}
+
+#[test]
+fn a_reversed_receipts_bank_reference_may_be_booked_again() {
+    let mut pledge = bosnia_pledge();
+    pledge.run(receive(1, eur(4_000_000)));
+    assert_eq!(
+        pledge.refusal(receive(1, eur(400_000))),
+        Reason::DuplicateBankReference
+    );
+    pledge.run(reverse(1));
+    // The mistyped amount is booked anew under the credit's own reference.
+    let mut rebooked = receive(1, eur(400_000));
+    if let PledgeCommand::RecordReceipt { receipt_id: id, .. } = &mut rebooked {
+        *id = receipt_id(3);
+    }
+    pledge.run(rebooked);
+    assert_eq!(pledge.state.received(), Some(eur(400_000)));
+}
+
+#[test]
+fn a_receipt_whose_money_is_allocated_cannot_be_reversed() {
+    let mut pledge = bosnia_pledge();
+    pledge.run(receive(1, eur(4_000_000)));
+    pledge.run(allocate(1, bosnia_project(), eur(3_000_000)));
+    let refusal = pledge.state.decide(reverse(1)).unwrap_err();
+    assert_eq!(refusal.reason(), Some(Reason::ReversalExceedsUnallocated));
+    assert!(
+        refusal.to_string().contains("only 10000.00 EUR"),
+        "the refusal says what is left: {refusal}"
+    );
+    // Once the project account has returned the allocation, it can.
+    pledge.run(release(1));
+    pledge.run(reverse(1));
+    assert_eq!(pledge.state.received(), Some(eur(0)));
+    assert_eq!(unallocated_reporting(&pledge), usd(0));
+}
+
+#[test]
+fn the_booker_of_a_receipt_does_not_correct_it() {
+    let mut pledge = bosnia_pledge();
+    pledge.run(receive(1, eur(4_000_000)));
+    // The same person whatever the case of the subject.
+    let same = fundtrail_domain::Actor::parse("Booker@Fund.Example").unwrap();
+    assert_eq!(
+        pledge.refusal(reverse_by(1, same.clone())),
+        Reason::CorrectorIsBooker
+    );
+    assert_eq!(
+        pledge.refusal(PledgeCommand::RerateReceipt {
+            receipt_id: receipt_id(1),
+            rate: eur_usd("1.09"),
+            reason: "typo".into(),
+            rerated_by: same,
+        }),
+        Reason::CorrectorIsBooker
+    );
+    pledge.run(reverse_by(1, corrector()));
+}
+
+#[test]
+fn a_receipt_booked_before_its_booker_was_recorded_is_corrected_by_anyone() {
+    let mut pledge = bosnia_pledge();
+    let mut events = pledge.state.decide(receive(1, eur(100))).unwrap();
+    if let Some(PledgeEvent::ContributionReceived { booked_by, .. }) = events.first_mut() {
+        *booked_by = None;
+    }
+    pledge.apply(&events);
+    pledge.run(reverse_by(1, booker()));
+}
+
+#[test]
+fn unknown_and_reversed_receipts_are_not_corrected() {
+    let mut pledge = bosnia_pledge();
+    pledge.run(receive(1, eur(100)));
+    assert_eq!(pledge.refusal(reverse(9)), Reason::ReceiptNotFound);
+    assert_eq!(pledge.refusal(rerate(9, "1.09")), Reason::ReceiptNotFound);
+    assert_eq!(
+        pledge.invalid(PledgeCommand::ReverseReceipt {
+            receipt_id: receipt_id(1),
+            reason: " ".into(),
+            reversed_by: corrector(),
+        }),
+        "reason"
+    );
+    pledge.run(reverse(1));
+    assert_eq!(pledge.refusal(reverse(1)), Reason::ReceiptAlreadyReversed);
+    assert_eq!(
+        pledge.refusal(rerate(1, "1.09")),
+        Reason::ReceiptAlreadyReversed
+    );
+}
+
+#[test]
+fn a_reversal_keeps_the_allocations_values_and_leaves_the_others_at_their_rate() {
+    let mut pledge = unearmarked_pledge();
+    pledge.run(receive_at(1, eur(10_000), Some(eur_usd("1.0"))));
+    pledge.run(receive_at(2, eur(10_000), Some(eur_usd("2.0"))));
+    // 50.00 EUR at the average 1.5: 75.00 USD, a quarter from each receipt.
+    pledge.run(allocate(1, bosnia_project(), eur(5_000)));
+    assert_eq!(
+        pledge.state.allocations()[&allocation_id(1)].reporting_amount,
+        usd(7_500)
+    );
+    let events = pledge.run(reverse(2));
+    let [
+        PledgeEvent::ReceiptReversed {
+            unallocated_reporting: out,
+            ..
+        },
+    ] = events.as_slice()
+    else {
+        panic!("{events:?}");
+    };
+    // 75.00 EUR of its own at 2.0, and the 25.00 EUR it had allocated replaced by the first
+    // receipt's money at 1.0.
+    assert_eq!(*out, usd(17_500));
+    assert_eq!(unallocated(&pledge), eur(5_000));
+    // What is left is the first receipt's money at its own rate.
+    assert_eq!(unallocated_reporting(&pledge), usd(5_000));
+    assert_eq!(
+        pledge.state.allocations()[&allocation_id(1)].reporting_amount,
+        usd(7_500)
+    );
+    assert_eq!(pledge.state.received_reporting(), Some(usd(10_000)));
+    pledge.assert_refolds();
+}
+
+#[test]
+fn a_receipt_booked_at_a_mistyped_rate_is_rerated() {
+    let mut pledge = unearmarked_pledge();
+    // 100.00 EUR at 1084.2 instead of 1.0842: 108 420.00 USD.
+    pledge.run(receive_at(1, eur(10_000), Some(eur_usd("1084.2"))));
+    pledge.run(allocate(1, bosnia_project(), eur(5_000)));
+    assert_eq!(
+        pledge.state.allocations()[&allocation_id(1)].reporting_amount,
+        usd(5_421_000)
+    );
+    let events = pledge.run(rerate(1, "1.0842"));
+    assert_eq!(
+        events,
+        vec![PledgeEvent::ReceiptRerated {
+            pledge_id: pledge_id(1),
+            donor_id: netherlands().donor_id,
+            receipt_id: receipt_id(1),
+            amount: eur(10_000),
+            previous_rate: Some(eur_usd("1084.2")),
+            rate: eur_usd("1.0842"),
+            previous_reporting_amount: usd(10_842_000),
+            reporting_amount: usd(10_842),
+            // Half the receipt is still unallocated: half the difference.
+            unallocated_reporting_change: usd(-5_415_579),
+            earmark: Earmark::None,
+            reason: "booked at a mistyped rate".into(),
+            rerated_by: corrector(),
+            corrects_version: 1,
+        }]
+    );
+    assert_eq!(pledge.state.received_reporting(), Some(usd(10_842)));
+    // The unallocated 50.00 EUR are now worth 50.00 × 1.0842.
+    assert_eq!(unallocated_reporting(&pledge), usd(5_421));
+    // The allocation keeps its historical value; the next one is at the corrected rate.
+    assert_eq!(
+        pledge.state.allocations()[&allocation_id(1)].reporting_amount,
+        usd(5_421_000)
+    );
+    pledge.run(allocate(2, bosnia_project(), eur(5_000)));
+    assert_eq!(
+        pledge.state.allocations()[&allocation_id(2)].reporting_amount,
+        usd(5_421)
+    );
+    pledge.assert_refolds();
+}
+
+#[test]
+fn a_rerating_moves_only_the_receipts_own_unallocated_part() {
+    let mut pledge = unearmarked_pledge();
+    pledge.run(receive_at(1, eur(10_000), Some(eur_usd("1.0"))));
+    pledge.run(allocate(1, bosnia_project(), eur(10_000)));
+    // A later receipt, mistyped, with nothing of it allocated yet.
+    pledge.run(receive_at(2, eur(10_000), Some(eur_usd("1084.2"))));
+    pledge.run(rerate(2, "1.0842"));
+    assert_eq!(unallocated_reporting(&pledge), usd(10_842));
+    assert_eq!(pledge.state.received_reporting(), Some(usd(20_842)));
+}
+
+#[test]
+fn a_second_rerating_corrects_the_first() {
+    let mut pledge = unearmarked_pledge();
+    pledge.run(receive_at(1, eur(10_000), Some(eur_usd("1084.2"))));
+    pledge.run(rerate(1, "1.842"));
+    let events = pledge.run(rerate(1, "1.0842"));
+    assert!(matches!(
+        events.as_slice(),
+        [PledgeEvent::ReceiptRerated { corrects_version: 2, previous_reporting_amount, .. }]
+            if *previous_reporting_amount == usd(18_420)
+    ));
+    assert_eq!(unallocated_reporting(&pledge), usd(10_842));
+}
+
+#[test]
+fn a_rerating_needs_a_different_rate_into_the_reporting_currency() {
+    let mut pledge = unearmarked_pledge();
+    pledge.run(receive(1, eur(10_000)));
+    assert_eq!(pledge.refusal(rerate(1, "1.0850")), Reason::NothingToChange);
+    assert_eq!(
+        pledge.refusal(PledgeCommand::RerateReceipt {
+            receipt_id: receipt_id(1),
+            rate: rate(Currency::EUR, Currency::CHF, "0.95"),
+            reason: "wrong".into(),
+            rerated_by: corrector(),
+        }),
+        Reason::ExchangeRateMismatch
+    );
+    // A receipt in the reporting currency has no rate to correct.
+    let mut in_usd = recorded(usd(PLEDGED), Earmark::None);
+    in_usd.run(receive_at(1, usd(100), None));
+    assert_eq!(
+        in_usd.refusal(PledgeCommand::RerateReceipt {
+            receipt_id: receipt_id(1),
+            rate: rate(Currency::USD, Currency::EUR, "0.9"),
+            reason: "wrong".into(),
+            rerated_by: corrector(),
+        }),
+        Reason::ExchangeRateMismatch
+    );
+}
+
+#[test]
+fn unallocated_money_is_refunded_to_the_donor_at_its_average_value() {
+    let mut pledge = bosnia_pledge();
+    pledge.run(receive_at(1, eur(10_000), Some(eur_usd("1.0"))));
+    pledge.run(receive_at(2, eur(10_000), Some(eur_usd("2.0"))));
+    pledge.run(allocate(1, bosnia_project(), eur(5_000)));
+    let events = pledge.run(refund("PAY-1", eur(5_000)));
+    assert_eq!(
+        events,
+        vec![PledgeEvent::ContributionRefunded {
+            pledge_id: pledge_id(1),
+            donor_id: netherlands().donor_id,
+            amount: eur(5_000),
+            reporting_amount: usd(7_500),
+            payment_reference: "PAY-1".into(),
+            value_date: day(2024, 12, 20),
+            earmark: Earmark::Country(country("BA")),
+            reason: "unspent at the end of the programme".into(),
+            refunded_by: corrector(),
+        }]
+    );
+    assert_eq!(pledge.state.refunded(), Some(eur(5_000)));
+    // received = allocated + unallocated + refunded
+    assert_eq!(unallocated(&pledge), eur(10_000));
+    assert_eq!(
+        pledge.refusal(allocate(2, bosnia_project(), eur(10_001))),
+        Reason::AllocationExceedsUnallocated
+    );
+    assert_eq!(
+        pledge.refusal(refund("PAY-2", eur(10_001))),
+        Reason::RefundExceedsUnallocated
+    );
+    assert_eq!(
+        pledge.refusal(refund("PAY-1", eur(1))),
+        Reason::DuplicatePaymentReference
+    );
+    assert_eq!(
+        pledge.refusal(refund("PAY-2", usd(1))),
+        Reason::CurrencyMismatch
+    );
+    assert_eq!(pledge.invalid(refund(" ", eur(1))), "payment_reference");
+    // The last of the money takes the last of its value.
+    pledge.run(refund("PAY-2", eur(10_000)));
+    assert_eq!(unallocated_reporting(&pledge), usd(0));
+    assert_eq!(
+        pledge.refusal(reverse(1)),
+        Reason::ReversalExceedsUnallocated
+    );
+    pledge.assert_refolds();
+}
+
+#[test]
+fn a_withdrawn_pledge_still_refunds_and_reverses() {
+    let mut pledge = bosnia_pledge();
+    pledge.run(receive(1, eur(1_000)));
+    pledge.run(receive(2, eur(1_000)));
+    pledge.run(withdraw());
+    pledge.run(reverse(1));
+    pledge.run(refund("PAY-1", eur(1_000)));
+    assert_eq!(unallocated(&pledge), eur(0));
+}
+
+#[test]
+fn after_a_reversal_the_pledge_may_be_amended_below_the_reversed_receipt() {
+    let mut pledge = bosnia_pledge();
+    pledge.run(receive(1, eur(6_000_000)));
+    assert_eq!(
+        pledge.refusal(amend(eur(5_000_000))),
+        Reason::PledgeBelowReceived
+    );
+    pledge.run(reverse(1));
+    pledge.run(amend(eur(5_000_000)));
 }

@@ -8,8 +8,8 @@ mod common;
 use common::{Ledger, actor, country, day, eur, project_id, usd};
 use fundtrail_domain::project::{MilestoneStatus, SECTOR_MINE_ACTION};
 use fundtrail_domain::{
-    Actor, Currency, Indicator, Money, Partner, Project, ProjectCommand, ProjectEvent,
-    ProjectSummary, Reason,
+    Actor, Currency, FundingModality, Indicator, Money, Partner, Project, ProjectCommand,
+    ProjectEvent, ProjectSummary, Reason, ReleaseRule,
 };
 
 /// 500 000.00 EUR.
@@ -32,6 +32,7 @@ fn register_with(sector_code: Option<u32>, budget: Money) -> ProjectCommand {
         budget,
         starts_on: day(2024, 4, 1),
         ends_on: day(2025, 3, 31),
+        funding: FundingModality::AdvanceFunded,
     }
 }
 
@@ -48,6 +49,7 @@ fn plan(tranche: Money) -> ProjectCommand {
         target: 120_000,
         tranche,
         due_on: day(2024, 9, 30),
+        release_rule: ReleaseRule::Proportional,
     }
 }
 
@@ -113,6 +115,7 @@ fn register_defaults_the_sector_to_mine_action() {
             budget: eur(BUDGET),
             starts_on: day(2024, 4, 1),
             ends_on: day(2025, 3, 31),
+            funding: FundingModality::AdvanceFunded,
         }]
     );
     assert_eq!(SECTOR_MINE_ACTION, 15250);
@@ -124,6 +127,7 @@ fn register_defaults_the_sector_to_mine_action() {
             currency: Currency::EUR,
             closed: false,
             partner: partner(),
+            funding: FundingModality::AdvanceFunded,
         })
     );
 }
@@ -158,6 +162,7 @@ fn register_refuses_a_project_that_ends_before_it_starts() {
         budget: eur(BUDGET),
         starts_on: day(2024, 4, 1),
         ends_on: day(2024, 3, 31),
+        funding: FundingModality::AdvanceFunded,
     };
     assert_eq!(project.invalid(backwards), "ends_on");
     // A one-day project is fine.
@@ -171,6 +176,7 @@ fn register_refuses_a_project_that_ends_before_it_starts() {
         budget: eur(BUDGET),
         starts_on: day(2024, 4, 1),
         ends_on: day(2024, 4, 1),
+        funding: FundingModality::AdvanceFunded,
     });
 }
 
@@ -188,6 +194,7 @@ fn register_needs_a_positive_budget_a_title_and_a_partner() {
         budget: eur(BUDGET),
         starts_on: day(2024, 4, 1),
         ends_on: day(2025, 3, 31),
+        funding: FundingModality::AdvanceFunded,
     };
     assert_eq!(project.invalid(untitled), "title");
     let anonymous = ProjectCommand::Register {
@@ -202,6 +209,7 @@ fn register_needs_a_positive_budget_a_title_and_a_partner() {
         budget: eur(BUDGET),
         starts_on: day(2024, 4, 1),
         ends_on: day(2025, 3, 31),
+        funding: FundingModality::AdvanceFunded,
     };
     assert_eq!(project.invalid(anonymous), "partner.name");
 }
@@ -221,6 +229,7 @@ fn register_drops_an_empty_partner_iati_id() {
         budget: eur(BUDGET),
         starts_on: day(2024, 4, 1),
         ends_on: day(2025, 3, 31),
+        funding: FundingModality::AdvanceFunded,
     });
     assert_eq!(project.state.details().unwrap().partner.iati_id, None);
 }
@@ -303,6 +312,7 @@ fn a_milestone_has_a_positive_target_and_a_named_indicator() {
         target: 0,
         tranche: eur(100),
         due_on: day(2024, 9, 30),
+        release_rule: ReleaseRule::Proportional,
     };
     assert_eq!(project.invalid(no_target), "target");
     let unnamed = ProjectCommand::PlanMilestone {
@@ -314,6 +324,7 @@ fn a_milestone_has_a_positive_target_and_a_named_indicator() {
         target: 10,
         tranche: eur(100),
         due_on: day(2024, 9, 30),
+        release_rule: ReleaseRule::Proportional,
     };
     assert_eq!(project.invalid(unnamed), "indicator.name");
 }
@@ -417,6 +428,9 @@ fn verification_records_the_final_figures_once() {
             actual: 121_300,
             tranche: eur(20_000_000),
             verified_by: verifier(),
+            // Beyond the target: the whole tranche and no more.
+            released: Some(eur(20_000_000)),
+            release_rule: ReleaseRule::Proportional,
         }]
     );
     assert_eq!(
@@ -594,5 +608,194 @@ fn a_change_of_partner_needs_a_new_partner_a_reason_and_an_open_project() {
     assert_eq!(
         project.refusal(change_partner("HALO Trust")),
         Reason::ProjectClosed
+    );
+}
+
+// --- payment by results ----------------------------------------------------------------------
+
+fn plan_with(rule: ReleaseRule, target: u64, tranche: Money) -> ProjectCommand {
+    ProjectCommand::PlanMilestone {
+        title: "Phase clearance".into(),
+        indicator: Indicator::SquareMetresCleared,
+        target,
+        tranche,
+        due_on: day(2024, 9, 30),
+        release_rule: rule,
+    }
+}
+
+/// Plans one milestone under `rule`, reports `actual` and verifies it; returns what the
+/// verification recorded as released.
+fn verified_at(rule: ReleaseRule, target: u64, tranche: Money, actual: u64) -> Ledger<Project> {
+    let mut project = registered();
+    project.run(plan_with(rule, target, tranche));
+    project.run(report(1, actual, &partner_officer()));
+    project.run(verify(1, &verifier()));
+    project
+}
+
+fn released(project: &Ledger<Project>) -> Option<Money> {
+    project.state.milestones()[&1].released
+}
+
+#[test]
+fn a_proportional_tranche_pays_for_the_output_verified() {
+    // 10 m² of a 120 000 m² target release 10/120 000 of 200 000.00 EUR: 16.66 EUR, rounded
+    // down to the cent, and the rest stays with the fund.
+    let project = verified_at(ReleaseRule::Proportional, 120_000, eur(20_000_000), 10);
+    assert!(matches!(
+        project.history.last(),
+        Some(ProjectEvent::MilestoneVerified {
+            released: Some(r),
+            release_rule: ReleaseRule::Proportional,
+            actual: 10,
+            ..
+        }) if *r == eur(1_666)
+    ));
+    let m = &project.state.milestones()[&1];
+    assert_eq!(m.released, Some(eur(1_666)));
+    assert_eq!(m.withheld(), Some(eur(20_000_000 - 1_666)));
+    assert_eq!(m.shortfall(), Some(119_990));
+
+    let half = verified_at(ReleaseRule::Proportional, 120_000, eur(20_000_000), 60_000);
+    assert_eq!(released(&half), Some(eur(10_000_000)));
+    // Output beyond the target pays no more than the tranche.
+    let beyond = verified_at(ReleaseRule::Proportional, 120_000, eur(20_000_000), 500_000);
+    assert_eq!(released(&beyond), Some(eur(20_000_000)));
+    assert_eq!(beyond.state.milestones()[&1].shortfall(), Some(0));
+    // Nothing verified, nothing released.
+    let none = verified_at(ReleaseRule::Proportional, 120_000, eur(20_000_000), 0);
+    assert_eq!(released(&none), Some(eur(0)));
+}
+
+#[test]
+fn an_all_or_nothing_tranche_pays_only_when_the_target_is_met() {
+    let short = verified_at(ReleaseRule::AllOrNothing, 120_000, eur(20_000_000), 119_999);
+    assert_eq!(released(&short), Some(eur(0)));
+    let m = &short.state.milestones()[&1];
+    assert_eq!(m.withheld(), Some(eur(20_000_000)));
+    assert_eq!(m.shortfall(), Some(1));
+    // The figures are final: a shortfall verified is not made good by a later report.
+    assert_eq!(
+        short.refusal(report(1, 120_000, &partner_officer())),
+        Reason::MilestoneAlreadyVerified
+    );
+
+    let met = verified_at(ReleaseRule::AllOrNothing, 120_000, eur(20_000_000), 120_000);
+    assert_eq!(released(&met), Some(eur(20_000_000)));
+    assert_eq!(met.state.milestones()[&1].withheld(), Some(eur(0)));
+}
+
+#[test]
+fn a_new_milestone_chooses_a_release_rule() {
+    let project = registered();
+    assert_eq!(
+        project.invalid(plan_with(
+            ReleaseRule::WholeOnVerification,
+            120_000,
+            eur(100)
+        )),
+        "release_rule"
+    );
+}
+
+#[test]
+fn a_milestone_planned_before_release_rules_still_releases_its_whole_tranche() {
+    // History written before the rules existed: no rule on the plan, no release on the
+    // verification. Folding it must keep the meaning it had.
+    let history = [
+        ProjectEvent::Registered {
+            project_id: project_id(1),
+            country: country("BA"),
+            partner: partner(),
+            title: "Clearance of Brčko district".into(),
+            sector_code: 15250,
+            budget: eur(BUDGET),
+            starts_on: day(2024, 4, 1),
+            ends_on: day(2025, 3, 31),
+            funding: FundingModality::AdvanceFunded,
+        },
+        ProjectEvent::MilestonePlanned {
+            project_id: project_id(1),
+            country: country("BA"),
+            milestone: 1,
+            title: "Phase clearance".into(),
+            indicator: Indicator::SquareMetresCleared,
+            target: 120_000,
+            tranche: eur(20_000_000),
+            due_on: day(2024, 9, 30),
+            release_rule: ReleaseRule::WholeOnVerification,
+        },
+    ];
+    let mut project = Ledger::<Project>::new();
+    project.apply(&history);
+    project.run(report(1, 10, &partner_officer()));
+    let events = project.run(verify(1, &verifier()));
+    assert!(matches!(
+        events.as_slice(),
+        [ProjectEvent::MilestoneVerified { released: Some(r), release_rule: ReleaseRule::WholeOnVerification, .. }]
+            if *r == eur(20_000_000)
+    ));
+
+    let old_verification = ProjectEvent::MilestoneVerified {
+        project_id: project_id(1),
+        country: country("BA"),
+        milestone: 1,
+        indicator: Indicator::SquareMetresCleared,
+        target: 120_000,
+        actual: 10,
+        tranche: eur(20_000_000),
+        verified_by: verifier(),
+        released: None,
+        release_rule: ReleaseRule::WholeOnVerification,
+    };
+    assert_eq!(old_verification.released(), Some(eur(20_000_000)));
+}
+
+#[test]
+fn the_funding_modality_is_chosen_at_registration_and_known_to_the_account() {
+    let mut project = Ledger::<Project>::new();
+    let command = ProjectCommand::Register {
+        project_id: project_id(1),
+        country: country("BA"),
+        partner: partner(),
+        title: "Results-based clearance of Brčko district".into(),
+        sector_code: None,
+        budget: eur(BUDGET),
+        starts_on: day(2024, 4, 1),
+        ends_on: day(2025, 3, 31),
+        funding: FundingModality::ResultsBased,
+    };
+    let events = project.run(command);
+    assert!(matches!(
+        events.as_slice(),
+        [ProjectEvent::Registered {
+            funding: FundingModality::ResultsBased,
+            ..
+        }]
+    ));
+    assert_eq!(
+        project.state.summary().map(|s| s.funding),
+        Some(FundingModality::ResultsBased)
+    );
+}
+
+#[test]
+fn a_release_is_computed_in_integers_without_overflow() {
+    // The largest tranche the ledger holds against the largest target: i128 holds the product.
+    let tranche = eur(i64::MAX);
+    assert_eq!(
+        ReleaseRule::Proportional.release(tranche, u64::MAX, u64::MAX - 1),
+        Ok(eur(i64::MAX - 1))
+    );
+    assert_eq!(
+        ReleaseRule::Proportional.release(tranche, u64::MAX, u64::MAX),
+        Ok(tranche)
+    );
+    assert_eq!(ReleaseRule::Proportional.release(eur(3), 3, 1), Ok(eur(1)));
+    assert_eq!(
+        ReleaseRule::Proportional.release(eur(2), 3, 1),
+        Ok(eur(0)),
+        "2 × 1 ÷ 3 rounds down"
     );
 }

@@ -16,7 +16,7 @@ use fundtrail_domain::{
     AccountCommand, AccountEvent, Actor, Aggregate, Currency, DonorKind, Earmark, ExchangeRate,
     Indicator, MatchRatio, MatchingCommand, MatchingEvent, MatchingPool, Money, MoneyError,
     Partner, Pledge, PledgeCommand, PledgeEvent, Project, ProjectAccount, ProjectCommand,
-    ProjectEvent, RateError,
+    ProjectEvent, RateError, ReleaseRule,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -288,12 +288,15 @@ enum AccountOp {
         source: u8,
         milestone: u32,
         tranche: i64,
+        /// Percent of the tranche the verification released; above 100 is refused.
+        released_percent: i64,
     },
     Request {
         id: u8,
         amount: i64,
         milestone: Option<u32>,
         by: usize,
+        results_based: bool,
     },
     Approve {
         id: u8,
@@ -327,10 +330,14 @@ fn account_op() -> impl Strategy<Value = AccountOp> {
     prop_oneof![
         3 => (0_u8..8, 0_u8..6, amount())
             .prop_map(|(source, allocation, amount)| AccountOp::Credit { source, allocation, amount }),
-        1 => (20_u8..24, 1_u32..=3, amount())
-            .prop_map(|(source, milestone, tranche)| AccountOp::Unlock { source, milestone, tranche }),
-        4 => (0_u8..4, amount(), proptest::option::weighted(0.3, 1_u32..=3), 0_usize..3)
-            .prop_map(|(id, amount, milestone, by)| AccountOp::Request { id, amount, milestone, by }),
+        1 => (20_u8..24, 1_u32..=3, amount(), prop_oneof![0_i64..=100, Just(100), 101_i64..120])
+            .prop_map(|(source, milestone, tranche, released_percent)| AccountOp::Unlock {
+                source, milestone, tranche, released_percent,
+            }),
+        4 => (0_u8..4, amount(), proptest::option::weighted(0.3, 1_u32..=3), 0_usize..3, any::<bool>())
+            .prop_map(|(id, amount, milestone, by, results_based)| AccountOp::Request {
+                id, amount, milestone, by, results_based,
+            }),
         4 => (0_u8..4, 0_usize..3).prop_map(|(id, by)| AccountOp::Approve { id, by }),
         1 => (0_u8..4, 0_usize..3).prop_map(|(id, by)| AccountOp::Reject { id, by }),
         6 => (0_u8..4, any::<bool>()).prop_map(|(id, in_usd)| AccountOp::Pay { id, in_usd }),
@@ -362,18 +369,21 @@ fn account_command(op: &AccountOp) -> AccountCommand {
             source,
             milestone,
             tranche,
+            released_percent,
         } => AccountCommand::UnlockTranche {
             source_event_id: event_id(u128::from(source)),
             project_id: project_id(1),
             country: country("BA"),
             milestone,
             tranche: eur(tranche),
+            released: eur(tranche.saturating_mul(released_percent) / 100),
         },
         AccountOp::Request {
             id,
             amount,
             milestone,
             by,
+            results_based,
         } => AccountCommand::Request {
             disbursement_id: disbursement_id(u128::from(id)),
             amount: eur(amount),
@@ -381,7 +391,14 @@ fn account_command(op: &AccountOp) -> AccountCommand {
             milestone,
             purpose: String::new(),
             requested_by: people[by].clone(),
-            project: common::project_paying("HALO Trust"),
+            project: fundtrail_domain::ProjectSummary {
+                funding: if results_based {
+                    fundtrail_domain::FundingModality::ResultsBased
+                } else {
+                    fundtrail_domain::FundingModality::AdvanceFunded
+                },
+                ..common::project_paying("HALO Trust")
+            },
         },
         AccountOp::Approve { id, by } => AccountCommand::Approve {
             disbursement_id: disbursement_id(u128::from(id)),
@@ -431,6 +448,7 @@ struct AccountBook {
     refunded: i64,
     reversed: i64,
     disbursements: BTreeMap<String, (Stage, i64, Option<u32>, Actor, i64)>,
+    /// What each verified milestone's verification released.
     tranches: BTreeMap<u32, i64>,
 }
 
@@ -442,9 +460,17 @@ impl AccountBook {
                 self.net_credits -= amount.minor_units();
             }
             AccountEvent::TrancheUnlocked {
-                milestone, tranche, ..
+                milestone,
+                tranche,
+                released,
+                ..
             } => {
-                self.tranches.insert(*milestone, tranche.minor_units());
+                let released = released.unwrap_or(*tranche).minor_units();
+                prop_assert!(
+                    (0..=tranche.minor_units()).contains(&released),
+                    "milestone {milestone} released {released} of a tranche of {tranche}"
+                );
+                self.tranches.insert(*milestone, released);
             }
             AccountEvent::DisbursementRequested {
                 disbursement_id,
@@ -540,8 +566,9 @@ impl AccountBook {
                 prop_assert!(*refunded <= *amount, "refunded more than paid");
             }
         }
-        // Approved and paid money tied to a milestone stays within its tranche.
-        for (milestone, tranche) in &self.tranches {
+        // Approved and paid money tied to a milestone stays within what its verification
+        // released: nothing is paid beyond what verified output allows.
+        for (milestone, released) in &self.tranches {
             let committed: i64 = self
                 .disbursements
                 .iter()
@@ -557,8 +584,8 @@ impl AccountBook {
                 .map(|(_, d)| d.1)
                 .sum();
             prop_assert!(
-                committed <= *tranche,
-                "milestone {milestone} over its tranche"
+                committed <= *released,
+                "milestone {milestone} committed {committed}, beyond the {released} released"
             );
         }
         Ok(())
@@ -575,9 +602,18 @@ proptest! {
         let mut book = AccountBook::default();
         for op in &ops {
             let before = history.len();
+            let verified_before = book.tranches.clone();
             step(&mut account, &mut history, account_command(op));
             for event in &history[before..] {
                 book.record(event)?;
+            }
+            if let (AccountOp::Request { results_based: true, .. }, [AccountEvent::DisbursementRequested { milestone, amount, .. }]) =
+                (op, &history[before..])
+            {
+                // A results-based request names a milestone already verified, within its release.
+                let released = milestone.and_then(|m| verified_before.get(&m).copied());
+                prop_assert!(released.is_some_and(|r| amount.minor_units() <= r),
+                    "results-based request for {amount} against {milestone:?} ({released:?})");
             }
             book.check(&account)?;
         }
@@ -812,6 +848,19 @@ enum PledgeOp {
     Release {
         n: u8,
     },
+    Reverse {
+        n: u8,
+        by_booker: bool,
+    },
+    Rerate {
+        n: u8,
+        rate_ten_thousandths: u32,
+        by_booker: bool,
+    },
+    Refund {
+        n: u8,
+        amount: i64,
+    },
 }
 
 fn pledge_op() -> impl Strategy<Value = PledgeOp> {
@@ -826,7 +875,24 @@ fn pledge_op() -> impl Strategy<Value = PledgeOp> {
         12 => (0_u8..8, 0_u8..4, amount())
             .prop_map(|(n, project, amount)| PledgeOp::Allocate { n, project, amount }),
         6 => (0_u8..8).prop_map(|n| PledgeOp::Release { n }),
+        4 => (0_u8..10, proptest::bool::weighted(0.1))
+            .prop_map(|(n, by_booker)| PledgeOp::Reverse { n, by_booker }),
+        // Wild rates too: a rate typed a thousand times too large is what gets corrected.
+        5 => (0_u8..10, prop_oneof![5_000_u32..20_000, 5_000_000_u32..20_000_000],
+              proptest::bool::weighted(0.1))
+            .prop_map(|(n, rate_ten_thousandths, by_booker)| PledgeOp::Rerate {
+                n, rate_ten_thousandths, by_booker,
+            }),
+        3 => (0_u8..6, amount()).prop_map(|(n, amount)| PledgeOp::Refund { n, amount }),
     ]
+}
+
+fn corrector(by_booker: bool) -> Actor {
+    if by_booker {
+        common::booker()
+    } else {
+        common::corrector()
+    }
 }
 
 fn pledge_command(op: &PledgeOp) -> PledgeCommand {
@@ -847,6 +913,7 @@ fn pledge_command(op: &PledgeOp) -> PledgeCommand {
             bank_reference: format!("BANK-{n}"),
             over_payment,
             donor_matching_eligible: true,
+            booked_by: common::booker(),
         },
         PledgeOp::Amend { amount } => PledgeCommand::Amend {
             amount: eur(amount),
@@ -882,6 +949,28 @@ fn pledge_command(op: &PledgeOp) -> PledgeCommand {
             allocation_id: allocation_id(u128::from(n)),
             reason: "returned".into(),
         },
+        PledgeOp::Reverse { n, by_booker } => PledgeCommand::ReverseReceipt {
+            receipt_id: receipt_id(u128::from(n)),
+            reason: "bounced".into(),
+            reversed_by: corrector(by_booker),
+        },
+        PledgeOp::Rerate {
+            n,
+            rate_ten_thousandths,
+            by_booker,
+        } => PledgeCommand::RerateReceipt {
+            receipt_id: receipt_id(u128::from(n)),
+            rate: common::eur_usd(&Decimal::new(i64::from(rate_ten_thousandths), 4).to_string()),
+            reason: "booked at the wrong rate".into(),
+            rerated_by: corrector(by_booker),
+        },
+        PledgeOp::Refund { n, amount } => PledgeCommand::RefundToDonor {
+            amount: eur(amount),
+            payment_reference: format!("PAY-{n}"),
+            value_date: day(2024, 6, 1),
+            reason: "unspent".into(),
+            refunded_by: common::corrector(),
+        },
     }
 }
 
@@ -894,6 +983,16 @@ struct PledgeBook {
     received_reporting: i64,
     /// Live allocations: amount and reporting amount.
     allocations: BTreeMap<String, (i64, i64)>,
+    /// Live receipts: amount and value as last booked.
+    receipts: BTreeMap<String, (i64, i64)>,
+    refunded: i64,
+    refunded_reporting: i64,
+    /// The value allocations and refunds hold beyond what the live receipts are now booked at:
+    /// corrections leave money already spent at the value it was booked at.
+    spent_beyond_receipts: i64,
+    /// The value of the unallocated money, from the events' own figures.
+    unallocated_reporting: i64,
+    corrected: bool,
 }
 
 impl PledgeBook {
@@ -909,10 +1008,16 @@ impl PledgeBook {
             PledgeEvent::ContributionReceived {
                 amount,
                 reporting_amount,
+                receipt_id,
                 ..
             } => {
                 self.received += amount.minor_units();
                 self.received_reporting += reporting_amount.minor_units();
+                self.unallocated_reporting += reporting_amount.minor_units();
+                self.receipts.insert(
+                    receipt_id.to_string(),
+                    (amount.minor_units(), reporting_amount.minor_units()),
+                );
             }
             PledgeEvent::ContributionAllocated {
                 allocation_id,
@@ -920,13 +1025,64 @@ impl PledgeBook {
                 reporting_amount,
                 ..
             } => {
+                self.unallocated_reporting -= reporting_amount.minor_units();
                 self.allocations.insert(
                     allocation_id.to_string(),
                     (amount.minor_units(), reporting_amount.minor_units()),
                 );
             }
             PledgeEvent::AllocationReleased { allocation_id, .. } => {
-                self.allocations.remove(&allocation_id.to_string());
+                if let Some((_, value)) = self.allocations.remove(&allocation_id.to_string()) {
+                    self.unallocated_reporting += value;
+                }
+            }
+            PledgeEvent::ReceiptReversed {
+                receipt_id,
+                amount,
+                reporting_amount,
+                unallocated_reporting,
+                ..
+            } => {
+                let receipt = self.receipts.remove(&receipt_id.to_string());
+                assert_eq!(
+                    receipt,
+                    Some((amount.minor_units(), reporting_amount.minor_units())),
+                    "a reversal takes out the receipt as last booked"
+                );
+                self.received -= amount.minor_units();
+                self.received_reporting -= reporting_amount.minor_units();
+                self.unallocated_reporting -= unallocated_reporting.minor_units();
+                self.spent_beyond_receipts +=
+                    reporting_amount.minor_units() - unallocated_reporting.minor_units();
+                self.corrected = true;
+            }
+            PledgeEvent::ReceiptRerated {
+                receipt_id,
+                previous_reporting_amount,
+                reporting_amount,
+                unallocated_reporting_change,
+                ..
+            } => {
+                let receipt = self.receipts.get_mut(&receipt_id.to_string());
+                let receipt = receipt.expect("only a live receipt is re-rated");
+                assert_eq!(receipt.1, previous_reporting_amount.minor_units());
+                receipt.1 = reporting_amount.minor_units();
+                let difference =
+                    reporting_amount.minor_units() - previous_reporting_amount.minor_units();
+                self.received_reporting += difference;
+                self.unallocated_reporting += unallocated_reporting_change.minor_units();
+                self.spent_beyond_receipts +=
+                    unallocated_reporting_change.minor_units() - difference;
+                self.corrected = true;
+            }
+            PledgeEvent::ContributionRefunded {
+                amount,
+                reporting_amount,
+                ..
+            } => {
+                self.refunded += amount.minor_units();
+                self.refunded_reporting += reporting_amount.minor_units();
+                self.unallocated_reporting -= reporting_amount.minor_units();
             }
         }
     }
@@ -934,18 +1090,72 @@ impl PledgeBook {
     fn check(&self, pledge: &Pledge) -> Result<(), TestCaseError> {
         let allocated: i64 = self.allocations.values().map(|a| a.0).sum();
         let allocated_reporting: i64 = self.allocations.values().map(|a| a.1).sum();
-        prop_assert!(allocated <= self.received, "allocated beyond receipts");
+        // Conservation per currency: received = allocated + unallocated + refunded.
+        let live: i64 = self.receipts.values().map(|r| r.0).sum();
+        prop_assert_eq!(live, self.received, "received is the live receipts");
+        prop_assert_eq!(pledge.received(), Some(eur(self.received)));
+        prop_assert_eq!(pledge.refunded(), Some(eur(self.refunded)));
+        let unallocated = pledge.unallocated().unwrap();
+        prop_assert!(!unallocated.is_negative(), "unallocated {unallocated}");
         prop_assert_eq!(
-            pledge.unallocated().unwrap(),
-            eur(self.received - allocated)
+            self.received,
+            allocated + unallocated.minor_units() + self.refunded,
+            "received = allocated + unallocated + refunded"
+        );
+        let parts: i64 = pledge
+            .receipts()
+            .values()
+            .filter(|r| !r.reversed)
+            .map(|r| r.unallocated.minor_units())
+            .sum();
+        prop_assert_eq!(
+            parts,
+            unallocated.minor_units(),
+            "receipts' unallocated parts"
+        );
+        // Allocations keep the value they were booked at, whatever was corrected since.
+        for (id, allocation) in pledge.allocations() {
+            if let Some((amount, value)) = self.allocations.get(&id.to_string()) {
+                prop_assert_eq!(allocation.amount.minor_units(), *amount);
+                prop_assert_eq!(allocation.reporting_amount.minor_units(), *value);
+            }
+        }
+        // Value is conserved too, with what corrections left on money already spent apart.
+        let unallocated_reporting = pledge
+            .unallocated_reporting()
+            .map_or(0, |m| m.minor_units());
+        prop_assert_eq!(unallocated_reporting, self.unallocated_reporting);
+        prop_assert_eq!(
+            self.received_reporting + self.spent_beyond_receipts,
+            allocated_reporting + self.refunded_reporting + unallocated_reporting
+        );
+        if unallocated.is_zero() {
+            prop_assert_eq!(unallocated_reporting, 0, "no value without money");
+        }
+        prop_assert!(
+            unallocated_reporting >= 0,
+            "unallocated value {unallocated_reporting}"
+        );
+        let values: i64 = pledge
+            .receipts()
+            .values()
+            .filter(|r| !r.reversed)
+            .map(|r| r.unallocated_reporting.minor_units())
+            .sum();
+        prop_assert_eq!(
+            values,
+            unallocated_reporting,
+            "receipts' unallocated values"
         );
         prop_assert!(allocated_reporting >= 0);
-        prop_assert!(
-            allocated_reporting <= self.received_reporting,
-            "allocations report {allocated_reporting}, receipts only {}",
-            self.received_reporting
-        );
-        if allocated == self.received {
+        if !self.corrected {
+            prop_assert!(
+                allocated_reporting <= self.received_reporting,
+                "allocations report {allocated_reporting}, receipts only {}",
+                self.received_reporting
+            );
+        }
+        if allocated == self.received && !self.corrected {
             prop_assert_eq!(
                 allocated_reporting,
                 self.received_reporting,
@@ -989,6 +1199,12 @@ proptest! {
         for op in &ops {
             let before = history.len();
             step(&mut pledge, &mut history, pledge_command(op));
+            if matches!(
+                op,
+                PledgeOp::Reverse { by_booker: true, .. } | PledgeOp::Rerate { by_booker: true, .. }
+            ) {
+                prop_assert_eq!(history.len(), before, "the booker corrected its own receipt");
+            }
             for event in &history[before..] {
                 book.record(event);
             }
@@ -1005,6 +1221,7 @@ enum ProjectOp {
     Plan {
         tranche: i64,
         target: u64,
+        all_or_nothing: bool,
     },
     Report {
         milestone: u32,
@@ -1024,7 +1241,8 @@ enum ProjectOp {
 
 fn project_op() -> impl Strategy<Value = ProjectOp> {
     prop_oneof![
-        12 => (amount(), 0_u64..1_000).prop_map(|(tranche, target)| ProjectOp::Plan { tranche, target }),
+        12 => (amount(), 0_u64..1_000, any::<bool>())
+            .prop_map(|(tranche, target, all_or_nothing)| ProjectOp::Plan { tranche, target, all_or_nothing }),
         16 => (1_u32..=4, 0_u64..1_000, 0_usize..3)
             .prop_map(|(milestone, actual, by)| ProjectOp::Report { milestone, actual, by }),
         12 => (1_u32..=4, 0_usize..3).prop_map(|(milestone, by)| ProjectOp::Verify { milestone, by }),
@@ -1036,12 +1254,21 @@ fn project_op() -> impl Strategy<Value = ProjectOp> {
 fn project_command(op: &ProjectOp) -> ProjectCommand {
     let people = actors();
     match *op {
-        ProjectOp::Plan { tranche, target } => ProjectCommand::PlanMilestone {
+        ProjectOp::Plan {
+            tranche,
+            target,
+            all_or_nothing,
+        } => ProjectCommand::PlanMilestone {
             title: "phase".into(),
             indicator: Indicator::SquareMetresCleared,
             target,
             tranche: eur(tranche),
             due_on: day(2024, 9, 30),
+            release_rule: if all_or_nothing {
+                ReleaseRule::AllOrNothing
+            } else {
+                ReleaseRule::Proportional
+            },
         },
         ProjectOp::Report {
             milestone,
@@ -1087,6 +1314,7 @@ proptest! {
             budget: eur(budget),
             starts_on: day(2024, 1, 1),
             ends_on: day(2025, 12, 31),
+            funding: fundtrail_domain::FundingModality::ResultsBased,
         });
         prop_assert!(registered);
         let mut planned = 0_u32;
@@ -1109,9 +1337,19 @@ proptest! {
                         prop_assert!(!verified.contains_key(milestone), "a verified milestone changed");
                         reporter.insert(*milestone, reported_by.clone());
                     }
-                    ProjectEvent::MilestoneVerified { milestone, actual, verified_by, .. } => {
+                    ProjectEvent::MilestoneVerified {
+                        milestone, actual, target, tranche, verified_by, released, release_rule, ..
+                    } => {
                         prop_assert_ne!(Some(verified_by), reporter.get(milestone));
                         prop_assert!(verified.insert(*milestone, *actual).is_none());
+                        // Every new verification records its release, within the tranche,
+                        // and all-or-nothing means exactly that.
+                        let released = released.map(|r| r.minor_units());
+                        prop_assert!(released.is_some_and(|r| (0..=tranche.minor_units()).contains(&r)));
+                        if *release_rule == ReleaseRule::AllOrNothing {
+                            let whole = if actual >= target { tranche.minor_units() } else { 0 };
+                            prop_assert_eq!(released, Some(whole));
+                        }
                     }
                     ProjectEvent::MilestoneRejected { milestone, rejected_by, .. } => {
                         prop_assert_ne!(Some(rejected_by), reporter.get(milestone));
@@ -1128,5 +1366,38 @@ proptest! {
             }
         }
         check_folds(&history, &project)?;
+    }
+}
+
+// --- release rules ---------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    /// A proportional release is `floor(tranche × min(actual, target) ÷ target)`: never more
+    /// than the tranche, never less for more output, and the whole tranche once the target is
+    /// met. All-or-nothing is the tranche or nothing.
+    #[test]
+    fn releases_follow_verified_output_and_never_exceed_the_tranche(
+        tranche in 1_i64..=i64::MAX,
+        target in 1_u64..=u64::MAX,
+        actual in any::<u64>(),
+        more in any::<u64>(),
+    ) {
+        let tranche = eur(tranche);
+        let released = ReleaseRule::Proportional.release(tranche, target, actual).unwrap();
+        let expected = i128::from(tranche.minor_units()) * i128::from(actual.min(target))
+            / i128::from(target);
+        prop_assert_eq!(i128::from(released.minor_units()), expected);
+        prop_assert!(released.minor_units() >= 0 && released.minor_units() <= tranche.minor_units());
+        let further = actual.saturating_add(more);
+        let then = ReleaseRule::Proportional.release(tranche, target, further).unwrap();
+        prop_assert!(then.minor_units() >= released.minor_units(), "less for more output");
+        if actual >= target {
+            prop_assert_eq!(released, tranche);
+        }
+        let all = ReleaseRule::AllOrNothing.release(tranche, target, actual).unwrap();
+        prop_assert_eq!(all, if actual >= target { tranche } else { eur(0) });
+        prop_assert_eq!(ReleaseRule::WholeOnVerification.release(tranche, target, actual), Ok(tranche));
     }
 }

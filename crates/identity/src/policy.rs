@@ -9,6 +9,11 @@
 //! donor: recording and reading its pledges, recording receipts, its donor record and its
 //! statement.
 //!
+//! Receipts are corrected (reversed, re-rated) and refunds to donors recorded by finance
+//! officers; the pledge itself refuses a correction by the receipt's booker. A refund records a
+//! payment the bank has made under the fund's mandate (whose release is the bank's dual
+//! signature), so the ledger asks no approver to co-sign it.
+//!
 //! The "needs attention" queue (events the fund's consumers could not take into effect: a
 //! receipt a matching pool refused, a release a pledge refused) is the one read narrower than
 //! the staff: it is for those who settle money — finance officers and approvers — for
@@ -101,6 +106,9 @@ pub fn access(method_path: &str) -> Option<Access> {
         | "Pledges/WithdrawPledge"
         | "Pledges/SignContributionAgreement"
         | "Pledges/AllocateContribution"
+        | "Pledges/ReverseReceipt"
+        | "Pledges/RerateReceipt"
+        | "Pledges/RefundToDonor"
         | "Pledges/ReserveMatch"
         | "Pledges/VoidMatch" => FINANCE,
         "Pledges/GetDonor" | "Pledges/GetPledge" => READ_OWN_DONOR,
@@ -321,6 +329,20 @@ mod tests {
         .map(str::to_owned)
         .into();
         assert_eq!(reached, expected);
+    }
+
+    #[test]
+    fn receipts_are_corrected_and_refunded_by_finance_officers_only() {
+        // A donor integration may book a receipt, never correct one: the booker's correction
+        // is refused by the pledge, and a donor's system is not the fund's books.
+        for method in ["ReverseReceipt", "RerateReceipt", "RefundToDonor"] {
+            let path = format!("/fundtrail.v1.Pledges/{method}");
+            assert_eq!(
+                access(&path),
+                Some(Access::AnyOf(&[FinanceOfficer])),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -110,6 +110,9 @@ pub struct PledgeDoc {
     /// The receipts' reporting value.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub received_reporting: i64,
+    /// Paid back to the donor.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refunded: i64,
     /// Set when a receipt had no value in the reporting currency: the booked rate is unknown.
     #[serde(default, skip_serializing_if = "is_false")]
     pub unrated_receipts: bool,
@@ -127,7 +130,11 @@ pub struct PledgeDoc {
 #[derive(Debug)]
 pub enum PledgeChange<'a> {
     None,
+    /// Received money, or a correction of it: a reversal takes a receipt out (a negative part),
+    /// a re-rating changes its value only (a part with no amount).
     Received(Part),
+    /// Paid back to the donor.
+    Refunded(Part),
     Allocated(&'a AllocationDoc),
     /// An allocation taken back, the first time (a release after a return changes nothing).
     Released(AllocationDoc),
@@ -143,6 +150,7 @@ impl PledgeDoc {
             agreement: None,
             received: 0,
             received_reporting: 0,
+            refunded: 0,
             unrated_receipts: false,
             withdrawn: false,
             allocations: BTreeMap::new(),
@@ -229,6 +237,39 @@ impl PledgeDoc {
             PledgeEvent::AllocationReleased { allocation_id, .. } => self
                 .release(*allocation_id)
                 .map_or(PledgeChange::None, PledgeChange::Released),
+            PledgeEvent::ReceiptReversed {
+                amount,
+                reporting_amount,
+                ..
+            } => {
+                let booked = reporting.booked(*amount, *reporting_amount);
+                let part = Part::default().minus(booked);
+                self.received = self.received.saturating_add(part.amount);
+                self.received_reporting = self.received_reporting.saturating_add(part.reporting);
+                PledgeChange::Received(part)
+            }
+            PledgeEvent::ReceiptRerated {
+                amount,
+                previous_reporting_amount,
+                reporting_amount,
+                ..
+            } => {
+                // The receipt's money stays; only its value changes.
+                let before = reporting.booked(*amount, *previous_reporting_amount);
+                let after = reporting.booked(*amount, *reporting_amount);
+                let part = after.minus(before);
+                self.received_reporting = self.received_reporting.saturating_add(part.reporting);
+                PledgeChange::Received(part)
+            }
+            PledgeEvent::ContributionRefunded {
+                amount,
+                reporting_amount,
+                ..
+            } => {
+                let part = reporting.booked(*amount, *reporting_amount);
+                self.refunded = self.refunded.saturating_add(part.amount);
+                PledgeChange::Refunded(part)
+            }
         }
     }
 
@@ -252,6 +293,9 @@ pub fn pledge_id(event: &PledgeEvent) -> PledgeId {
         | PledgeEvent::AgreementSigned { pledge_id, .. }
         | PledgeEvent::ContributionReceived { pledge_id, .. }
         | PledgeEvent::ContributionAllocated { pledge_id, .. }
-        | PledgeEvent::AllocationReleased { pledge_id, .. } => *pledge_id,
+        | PledgeEvent::AllocationReleased { pledge_id, .. }
+        | PledgeEvent::ReceiptReversed { pledge_id, .. }
+        | PledgeEvent::ReceiptRerated { pledge_id, .. }
+        | PledgeEvent::ContributionRefunded { pledge_id, .. } => *pledge_id,
     }
 }

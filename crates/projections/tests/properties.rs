@@ -3,12 +3,17 @@
 //!
 //! - the views persisted incrementally, batch by batch through SQLite and reloaded from it
 //!   between batches, equal the views folded from scratch in memory;
-//! - the countries add up to the fund overview for every figure they are attributed.
+//! - the countries add up to the fund overview for every figure they are attributed, and the
+//!   donors' statements for everything their money does;
+//! - the views agree with the pledges the domain decided, receipt corrections included.
 
 mod support;
 
-use fundtrail_domain::Currency;
-use fundtrail_projections::figure::Figure;
+use std::collections::BTreeMap;
+
+use fundtrail_domain::{Currency, Money};
+use fundtrail_projections::donor::DonorReport;
+use fundtrail_projections::figure::{Amount, Figure};
 use fundtrail_projections::{
     CountryFunding, DonorStatements, Fold, FundOverview, Reporting, View, ViewChanges, ViewDb,
     ViewName, Views, decode,
@@ -21,7 +26,7 @@ fn reporting() -> Reporting {
     Reporting(Currency::USD)
 }
 
-fn history(ops: &[(u8, u32, u32, u32)]) -> Vec<RecordedEvent> {
+fn world(ops: &[(u8, u32, u32, u32)]) -> World {
     let mut world = World::seeded(Currency::USD);
     for (kind, a, b, c) in ops {
         world.apply(Op {
@@ -31,7 +36,11 @@ fn history(ops: &[(u8, u32, u32, u32)]) -> Vec<RecordedEvent> {
             c: *c,
         });
     }
-    world.log.events.iter().map(stored).collect()
+    world
+}
+
+fn history(ops: &[(u8, u32, u32, u32)]) -> Vec<RecordedEvent> {
+    world(ops).log.events.iter().map(stored).collect()
 }
 
 fn scratch(events: &[RecordedEvent]) -> Views {
@@ -162,6 +171,128 @@ fn assert_countries_add_up(views: &Views) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// An amount as (minor units per currency, reporting value).
+fn sum_amounts<'a>(
+    amounts: impl IntoIterator<Item = &'a Amount>,
+) -> (BTreeMap<Currency, i64>, i64) {
+    let mut original = BTreeMap::new();
+    let mut reporting = 0;
+    for amount in amounts {
+        for money in &amount.original {
+            *original.entry(money.currency()).or_insert(0) += money.minor_units();
+        }
+        reporting += amount.reporting.minor_units();
+    }
+    original.retain(|_, units| *units != 0);
+    (original, reporting)
+}
+
+fn figure_amounts(figure: &Figure) -> (BTreeMap<Currency, i64>, i64) {
+    sum_amounts([&figure.amount(reporting())])
+}
+
+/// One figure of a donor's statement.
+type DonorFigure = fn(&DonorReport) -> &Amount;
+
+/// The donors' statements add up to the fund for everything a donor's money does.
+fn assert_donors_add_up(views: &Views) -> Result<(), TestCaseError> {
+    let fund = views.overview.totals();
+    let reports: Vec<_> = views
+        .donors
+        .donors()
+        .filter_map(|id| views.donors.report(id))
+        .collect();
+    let pairs: [(&str, DonorFigure, &Figure); 6] = [
+        ("pledged", |r| &r.pledged, &fund.total.pledged),
+        ("committed", |r| &r.committed, &fund.total.committed),
+        ("outstanding", |r| &r.outstanding, &fund.total.outstanding),
+        ("received", |r| &r.received, &fund.total.received),
+        ("allocated", |r| &r.allocated, &fund.allocated_from),
+        ("refunded", |r| &r.refunded, &fund.refunded_to_donors),
+    ];
+    for (name, of, expected) in pairs {
+        let sum = sum_amounts(reports.iter().map(of));
+        prop_assert_eq!(sum, figure_amounts(expected), "donors' {}", name);
+    }
+    Ok(())
+}
+
+/// What the domain's pledges hold in one currency: amounts and reporting values.
+#[derive(Debug, Default)]
+struct Held {
+    received: i64,
+    received_reporting: i64,
+    allocated: i64,
+    refunded: i64,
+    refunded_earmarked: i64,
+    unallocated: i64,
+    unallocated_reporting: i64,
+}
+
+/// The views agree with the pledges the domain decided, corrections included: receipts net
+/// of reversals at their value as last booked, allocations, refunds to donors, and the
+/// balance with the fund, which is the pledges' unallocated money at its value.
+fn assert_views_agree_with_the_pledges(world: &World, views: &Views) -> Result<(), TestCaseError> {
+    let minor = |m: Option<Money>| m.map_or(0, |m| m.minor_units());
+    let mut held: BTreeMap<Currency, Held> = BTreeMap::new();
+    for (_, pledge) in &world.pledges {
+        let Some(terms) = pledge.terms() else {
+            continue;
+        };
+        let h = held.entry(terms.amount.currency()).or_default();
+        h.received += minor(pledge.received());
+        h.received_reporting += minor(pledge.received_reporting());
+        h.allocated += minor(pledge.allocated());
+        h.refunded += minor(pledge.refunded());
+        if terms.earmark.country().is_some() {
+            h.refunded_earmarked += minor(pledge.refunded());
+        }
+        h.unallocated += minor(pledge.unallocated().ok());
+        h.unallocated_reporting += minor(pledge.unallocated_reporting());
+    }
+    let fund = views.overview.totals();
+    let mut to_donors = Figure::default();
+    for (_, doc) in views.country.documents() {
+        to_donors.add_figure(&doc.refunded_to_donors);
+    }
+    let balance = views.overview.report().balance_with_fund;
+    let mut balance_value = 0;
+    for (currency, h) in &held {
+        let received = fund.total.received.part(*currency);
+        prop_assert_eq!(received.amount, h.received, "received {}", currency);
+        prop_assert_eq!(
+            received.reporting,
+            h.received_reporting,
+            "received {}",
+            currency
+        );
+        let allocated = fund.allocated_from.part(*currency).amount;
+        prop_assert_eq!(allocated, h.allocated, "allocated {}", currency);
+        let refunded = fund.refunded_to_donors.part(*currency).amount;
+        prop_assert_eq!(refunded, h.refunded, "refunded {}", currency);
+        let earmarked = to_donors.part(*currency).amount;
+        prop_assert_eq!(earmarked, h.refunded_earmarked, "refunded {}", currency);
+        let unallocated = balance
+            .original
+            .iter()
+            .find(|m| m.currency() == *currency)
+            .map_or(0, Money::minor_units);
+        prop_assert_eq!(
+            unallocated,
+            h.unallocated,
+            "balance with the fund {}",
+            currency
+        );
+        balance_value += h.unallocated_reporting;
+    }
+    prop_assert_eq!(
+        balance.reporting.minor_units(),
+        balance_value,
+        "balance's value"
+    );
+    Ok(())
+}
+
 fn ops() -> impl Strategy<Value = Vec<(u8, u32, u32, u32)>> {
     proptest::collection::vec(
         (any::<u8>(), any::<u32>(), any::<u32>(), any::<u32>()),
@@ -189,6 +320,19 @@ proptest! {
         let views = scratch(&history(&ops));
         assert_countries_add_up(&views)?;
     }
+
+    #[test]
+    fn donors_add_up_to_the_fund(ops in ops()) {
+        let views = scratch(&history(&ops));
+        assert_donors_add_up(&views)?;
+    }
+
+    #[test]
+    fn the_views_agree_with_the_pledges(ops in ops()) {
+        let world = world(&ops);
+        let events: Vec<RecordedEvent> = world.log.events.iter().map(stored).collect();
+        assert_views_agree_with_the_pledges(&world, &scratch(&events))?;
+    }
 }
 
 #[test]
@@ -204,7 +348,8 @@ fn random_histories_exercise_every_kind_of_event() {
             )
         })
         .collect();
-    let events = history(&ops);
+    let world = world(&ops);
+    let events: Vec<RecordedEvent> = world.log.events.iter().map(stored).collect();
     let mut kinds: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for event in &events {
         kinds.insert(event.event_type.clone());
@@ -214,7 +359,10 @@ fn random_histories_exercise_every_kind_of_event() {
         .filter(|t| !kinds.contains(**t))
         .collect();
     assert!(missing.is_empty(), "never generated: {missing:?}");
-    assert_countries_add_up(&scratch(&events)).unwrap();
+    let views = scratch(&events);
+    assert_countries_add_up(&views).unwrap();
+    assert_donors_add_up(&views).unwrap();
+    assert_views_agree_with_the_pledges(&world, &views).unwrap();
 }
 
 /// The same on PostgreSQL, for a few fixed histories, each in a schema of its own.

@@ -109,7 +109,7 @@ events! {
         }
         ContributionReceived => ContributionReceived {
             pledge_id, donor_id, receipt_id, amount, value_date, rate, reporting_amount,
-            bank_reference, over_payment, earmark, donor_matching_eligible,
+            bank_reference, over_payment, earmark, donor_matching_eligible, booked_by,
         }
         ContributionAllocated => ContributionAllocated {
             pledge_id, donor_id, allocation_id, project_id, country, amount, rate,
@@ -118,6 +118,19 @@ events! {
         AllocationReleased => AllocationReleased {
             pledge_id, donor_id, allocation_id, project_id, country, amount, reporting_amount,
             reason, corrects_version,
+        }
+        ReceiptReversed => ReceiptReversed {
+            pledge_id, donor_id, receipt_id, amount, reporting_amount, unallocated_reporting,
+            bank_reference, earmark, reason, reversed_by, corrects_version,
+        }
+        ReceiptRerated => ReceiptRerated {
+            pledge_id, donor_id, receipt_id, amount, previous_rate, rate,
+            previous_reporting_amount, reporting_amount, unallocated_reporting_change, earmark,
+            reason, rerated_by, corrects_version,
+        }
+        ContributionRefunded => ContributionRefunded {
+            pledge_id, donor_id, amount, reporting_amount, payment_reference, value_date, earmark,
+            reason, refunded_by,
         }
     }
     Matching(MatchingEvent) {
@@ -142,16 +155,18 @@ events! {
     }
     Project(ProjectEvent) {
         Registered => ProjectRegistered {
-            project_id, country, partner, title, sector_code, budget, starts_on, ends_on,
+            project_id, country, partner, title, sector_code, budget, starts_on, ends_on, funding,
         }
         MilestonePlanned => MilestonePlanned {
             project_id, country, milestone, title, indicator, target, tranche, due_on,
+            release_rule,
         }
         ProgressReported => MilestoneProgressReported {
             project_id, country, milestone, actual, evidence_reference, reported_by,
         }
         MilestoneVerified => MilestoneVerified {
             project_id, country, milestone, indicator, target, actual, tranche, verified_by,
+            released, release_rule,
         }
         MilestoneRejected => MilestoneRejected {
             project_id, country, milestone, reason, rejected_by,
@@ -169,7 +184,7 @@ events! {
             reason, corrects_version,
         }
         TrancheUnlocked => TrancheUnlocked {
-            project_id, country, milestone, tranche, source_event_id,
+            project_id, country, milestone, tranche, source_event_id, released,
         }
         DisbursementRequested => DisbursementRequested {
             project_id, country, disbursement_id, amount, partner, milestone, purpose,

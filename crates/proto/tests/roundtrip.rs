@@ -129,6 +129,7 @@ fn samples() -> Vec<Event> {
             over_payment: false,
             earmark: Earmark::Country(ba),
             donor_matching_eligible: true,
+            booked_by: Some(Actor::parse("finance@fund.example").unwrap()),
         }),
         Event::Pledge(PledgeEvent::ContributionAllocated {
             pledge_id,
@@ -151,6 +152,46 @@ fn samples() -> Vec<Event> {
             reporting_amount: usd(108),
             reason: "project ended".into(),
             corrects_version: 4,
+        }),
+        Event::Pledge(PledgeEvent::ReceiptRerated {
+            pledge_id,
+            donor_id: nl.clone(),
+            receipt_id,
+            amount: eur(500_000),
+            previous_rate: Some(rate()),
+            rate: ExchangeRate::parse(Currency::EUR, Currency::USD, "1.0850", "ECB", day(3))
+                .unwrap(),
+            previous_reporting_amount: usd(542_100),
+            reporting_amount: usd(542_500),
+            unallocated_reporting_change: usd(399),
+            earmark: Earmark::Country(ba),
+            reason: "booked at the wrong day's rate".into(),
+            rerated_by: actor("checker@fund.example"),
+            corrects_version: 3,
+        }),
+        Event::Pledge(PledgeEvent::ContributionRefunded {
+            pledge_id,
+            donor_id: nl.clone(),
+            amount: eur(100),
+            reporting_amount: usd(108),
+            payment_reference: "PAY-NL-1".into(),
+            value_date: day(20),
+            earmark: Earmark::Country(ba),
+            reason: "unspent".into(),
+            refunded_by: actor("finance@fund.example"),
+        }),
+        Event::Pledge(PledgeEvent::ReceiptReversed {
+            pledge_id,
+            donor_id: nl.clone(),
+            receipt_id,
+            amount: eur(500_000),
+            reporting_amount: usd(542_500),
+            unallocated_reporting: usd(542_392),
+            bank_reference: "NL-001".into(),
+            earmark: Earmark::Country(ba),
+            reason: "returned unpaid".into(),
+            reversed_by: actor("checker@fund.example"),
+            corrects_version: 3,
         }),
         Event::Matching(MatchingEvent::Opened {
             pool_id,
@@ -208,6 +249,7 @@ fn samples() -> Vec<Event> {
             budget: eur(2_000_000),
             starts_on: day(1),
             ends_on: day(31),
+            funding: FundingModality::ResultsBased,
         }),
         Event::Project(ProjectEvent::MilestonePlanned {
             project_id,
@@ -221,6 +263,7 @@ fn samples() -> Vec<Event> {
             target: 40,
             tranche: eur(500),
             due_on: day(20),
+            release_rule: ReleaseRule::Proportional,
         }),
         Event::Project(ProjectEvent::ProgressReported {
             project_id,
@@ -239,6 +282,21 @@ fn samples() -> Vec<Event> {
             actual: 41,
             tranche: eur(500),
             verified_by: actor("qa@itf.si"),
+            released: Some(eur(500)),
+            release_rule: ReleaseRule::AllOrNothing,
+        }),
+        // A release of nothing is a present amount, not an absent one.
+        Event::Project(ProjectEvent::MilestoneVerified {
+            project_id,
+            country: ba,
+            milestone: 2,
+            indicator: Indicator::DevicesDestroyed,
+            target: 40,
+            actual: 39,
+            tranche: eur(500),
+            verified_by: actor("qa@itf.si"),
+            released: Some(eur(0)),
+            release_rule: ReleaseRule::AllOrNothing,
         }),
         Event::Project(ProjectEvent::MilestoneRejected {
             project_id,
@@ -289,6 +347,7 @@ fn samples() -> Vec<Event> {
             milestone: 1,
             tranche: eur(500),
             source_event_id: id(),
+            released: Some(eur(250)),
         }),
         Event::Account(AccountEvent::DisbursementRequested {
             project_id,
@@ -421,6 +480,45 @@ fn payload_bytes_do_not_drift() {
 }
 
 #[test]
+fn receipts_recorded_before_their_booker_was_recorded_decode_without_one() {
+    // A payload as the store holds it from before `booked_by` (field 12) existed.
+    let payload = v1::ContributionReceived {
+        pledge_id: Uuid::nil().to_string(),
+        donor_id: "XM-DAC-7".into(),
+        receipt_id: Uuid::from_u128(1).to_string(),
+        amount: Some(v1::Money {
+            currency: "EUR".into(),
+            minor_units: 100,
+        }),
+        value_date: "2025-03-01".into(),
+        rate: Some((&rate()).into()),
+        reporting_amount: Some(v1::Money {
+            currency: "USD".into(),
+            minor_units: 108,
+        }),
+        bank_reference: "NL-1".into(),
+        earmark: Some((&Earmark::None).into()),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let Ok(Event::Pledge(PledgeEvent::ContributionReceived {
+        booked_by, amount, ..
+    })) = decode("fundtrail.v1.ContributionReceived", &payload)
+    else {
+        panic!("an old receipt must decode");
+    };
+    assert_eq!(booked_by, None);
+    assert_eq!(amount, eur(100));
+    // A re-rating always carries its corrected rate.
+    let rerated = v1::ReceiptRerated {
+        rate: None,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    assert!(decode("fundtrail.v1.ReceiptRerated", &rerated).is_err());
+}
+
+#[test]
 fn the_first_bad_value_in_the_events_field_order_is_reported() {
     let payload = v1::PledgeAmended {
         pledge_id: Uuid::nil().to_string(),
@@ -440,4 +538,133 @@ fn the_first_bad_value_in_the_events_field_order_is_reported() {
             reason: "previous_amount: an amount is required".into(),
         })
     );
+}
+
+#[test]
+fn project_events_recorded_before_payment_by_results_keep_their_meaning() {
+    // Payloads as the store holds them from before funding modalities and release rules:
+    // none of the new fields is present.
+    let project_id = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002).to_string();
+    let money = |minor| {
+        Some(v1::Money {
+            currency: "EUR".into(),
+            minor_units: minor,
+        })
+    };
+    let registered = v1::ProjectRegistered {
+        project_id: project_id.clone(),
+        country: "BA".into(),
+        partner: Some(v1::ImplementingPartner {
+            name: "NPA".into(),
+            iati_id: String::new(),
+        }),
+        title: "Clearance in Doboj".into(),
+        sector_code: 15250,
+        budget: money(2_000_000),
+        starts_on: "2025-03-01".into(),
+        ends_on: "2025-03-31".into(),
+        ..Default::default()
+    };
+    let Ok(Event::Project(ProjectEvent::Registered { funding, .. })) = decode(
+        "fundtrail.v1.ProjectRegistered",
+        &registered.encode_to_vec(),
+    ) else {
+        panic!("an old registration decodes");
+    };
+    assert_eq!(funding, FundingModality::AdvanceFunded);
+
+    let planned = v1::MilestonePlanned {
+        project_id: project_id.clone(),
+        country: "BA".into(),
+        milestone: 1,
+        title: "Area A".into(),
+        indicator: Some(v1::Indicator {
+            kind: v1::IndicatorKind::SquareMetresCleared.into(),
+            ..Default::default()
+        }),
+        target: 120_000,
+        tranche: money(20_000_000),
+        due_on: "2025-03-20".into(),
+        ..Default::default()
+    };
+    let Ok(Event::Project(ProjectEvent::MilestonePlanned { release_rule, .. })) =
+        decode("fundtrail.v1.MilestonePlanned", &planned.encode_to_vec())
+    else {
+        panic!("an old plan decodes");
+    };
+    assert_eq!(release_rule, ReleaseRule::WholeOnVerification);
+
+    // Verified at 10 m² of 120 000: it released the whole tranche then, and still reads so.
+    let verified = v1::MilestoneVerified {
+        project_id: project_id.clone(),
+        country: "BA".into(),
+        milestone: 1,
+        indicator: planned.indicator.clone(),
+        target: 120_000,
+        actual: 10,
+        tranche: money(20_000_000),
+        verified_by: "qa@itf.si".into(),
+        ..Default::default()
+    };
+    let decoded = decode("fundtrail.v1.MilestoneVerified", &verified.encode_to_vec());
+    let Ok(Event::Project(
+        event @ ProjectEvent::MilestoneVerified {
+            released,
+            release_rule,
+            ..
+        },
+    )) = &decoded
+    else {
+        panic!("an old verification decodes: {decoded:?}");
+    };
+    assert_eq!(*released, None);
+    assert_eq!(*release_rule, ReleaseRule::WholeOnVerification);
+    assert_eq!(event.released(), Some(eur(20_000_000)));
+
+    let unlocked = v1::TrancheUnlocked {
+        project_id,
+        country: "BA".into(),
+        milestone: 1,
+        tranche: money(20_000_000),
+        source_event_id: Uuid::nil().to_string(),
+        ..Default::default()
+    };
+    let Ok(Event::Account(AccountEvent::TrancheUnlocked { released, .. })) =
+        decode("fundtrail.v1.TrancheUnlocked", &unlocked.encode_to_vec())
+    else {
+        panic!("an old unlocked tranche decodes");
+    };
+    assert_eq!(released, None);
+    let account = ProjectAccount::fold(&[AccountEvent::TrancheUnlocked {
+        project_id: ProjectId::parse(&unlocked.project_id).unwrap(),
+        country: cc("BA"),
+        milestone: 1,
+        tranche: eur(20_000_000),
+        source_event_id: Uuid::nil(),
+        released,
+    }]);
+    assert_eq!(account.released_tranches()[&1], eur(20_000_000));
+}
+
+#[test]
+fn an_unknown_release_rule_or_modality_is_reported_not_guessed() {
+    let planned = v1::MilestonePlanned {
+        release_rule: 9,
+        ..Default::default()
+    };
+    assert!(matches!(
+        decode("fundtrail.v1.MilestonePlanned", &planned.encode_to_vec()),
+        Err(DecodeError::Invalid { .. })
+    ));
+    let registered = v1::ProjectRegistered {
+        funding: 9,
+        ..Default::default()
+    };
+    assert!(matches!(
+        decode(
+            "fundtrail.v1.ProjectRegistered",
+            &registered.encode_to_vec()
+        ),
+        Err(DecodeError::Invalid { .. })
+    ));
 }

@@ -363,6 +363,9 @@ fn store_refusal(error: StoreError) -> Refusal {
             )
             .with("request_id", request_id)
         }
+        StoreError::Claimed { .. } => {
+            Refusal::new(Code::FailedPrecondition, message, "ALREADY_CLAIMED")
+        }
         StoreError::InvalidInput(input) => {
             let field = match &input {
                 InvalidInput::ExpectedVersion(_) => "expected_version",

@@ -4,7 +4,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fundtrail_domain::{Currency, DomainError, Project, ProjectId, ProjectSummary, Reason};
+use fundtrail_domain::{
+    Currency, DomainError, Project, ProjectId, ProjectSummary, Reason, reference,
+};
 use fundtrail_proto::{decode, encode, v1};
 use fundtrail_store::{
     AppendRequest, AppendResult, EventStore, ExpectedVersion, NewEvent, StoreError,
@@ -267,10 +269,14 @@ impl Ledger {
                 fundtrail.replayed = Empty,
             );
             let metadata = ctx.metadata(self.source, &append);
+            let (mut claims, mut releases) = (Vec::new(), Vec::new());
             let new_events = events
                 .into_iter()
                 .map(|event| {
-                    let encoded = encode(&A::wrap(event));
+                    let event = A::wrap(event);
+                    claims.extend(event.claims());
+                    releases.extend(event.releases());
+                    let encoded = encode(&event);
                     NewEvent::new(
                         Uuid::now_v7(),
                         encoded.event_type,
@@ -284,6 +290,8 @@ impl Ledger {
                 .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             let mut request = AppendRequest::new(stream, expected, new_events)
                 .with_idempotency(ctx.idempotency_key.clone(), ctx.fingerprint);
+            request.claims = claims;
+            request.releases = releases;
             if let (Some(id), Some((_, version))) = (project_id, &project) {
                 request =
                     request.with_unchanged(Project::stream(id), ExpectedVersion::Exact(*version));
@@ -317,6 +325,13 @@ impl Ledger {
                         attempt,
                         "a stream changed under the command; deciding again"
                     );
+                }
+                Err(StoreError::Claimed { claim, holder }) => {
+                    tracing::info!(claim, holder, "refused: the reference is booked already");
+                    return Err(match reference::already_booked(&claim) {
+                        Some(refusal) => refusal.into(),
+                        None => StoreError::Claimed { claim, holder }.into(),
+                    });
                 }
                 Err(error) => return Err(error.into()),
             }

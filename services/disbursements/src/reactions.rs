@@ -1,7 +1,7 @@
 //! The disbursements service's process managers.
 //!
 //! Both write to a project's account what another service recorded: an allocation becomes a
-//! credit, a verified milestone unlocks its tranche. The account remembers the event each of
+//! credit, a verified milestone unlocks what its verification released of its tranche. The account remembers the event each of
 //! these came from and ignores it the second time, and the reaction's request id is derived
 //! from the event, so an event delivered twice changes the account once.
 
@@ -77,13 +77,15 @@ impl Policy for Tranche {
         event: &RecordedEvent,
         decoded: &Event,
     ) -> Result<Option<Effect<ProjectAccount>>, ServiceError> {
-        let Event::Project(ProjectEvent::MilestoneVerified {
-            project_id,
-            country,
-            milestone,
-            tranche,
-            ..
-        }) = decoded
+        let Event::Project(
+            verified @ ProjectEvent::MilestoneVerified {
+                project_id,
+                country,
+                milestone,
+                tranche,
+                ..
+            },
+        ) = decoded
         else {
             return Ok(None);
         };
@@ -95,6 +97,8 @@ impl Policy for Tranche {
                 country: *country,
                 milestone: *milestone,
                 tranche: *tranche,
+                // As the verification recorded it; the account never works it out again.
+                released: verified.released().unwrap_or(*tranche),
             },
         }))
     }

@@ -62,6 +62,11 @@ pub async fn account(
             .iter()
             .map(|(milestone, tranche)| (*milestone, (*tranche).into()))
             .collect(),
+        released_tranches: state
+            .released_tranches()
+            .iter()
+            .map(|(milestone, released)| (*milestone, (*released).into()))
+            .collect(),
         version: loaded.version.unwrap_or_default(),
     })
 }

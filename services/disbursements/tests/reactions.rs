@@ -185,6 +185,26 @@ async fn a_verified_milestone_unlocks_its_tranche_once() {
 }
 
 #[tokio::test]
+async fn a_milestone_verified_short_of_its_target_unlocks_only_its_release() {
+    let f = fund().await;
+    let project_id = f.funded_project(50_000_000).await;
+    // 12 500 of 50 000 m²: a quarter of the 400 000.00 USD tranche.
+    let milestone = f
+        .verified_milestone_at(&project_id, 40_000_000, 12_500)
+        .await;
+    f.deliver(&f.tranches).await;
+    let account = f.account(&project_id).await.unwrap();
+    assert_eq!(
+        account.unlocked_tranches.get(&milestone).cloned(),
+        Some(usd(40_000_000))
+    );
+    assert_eq!(
+        account.released_tranches.get(&milestone).cloned(),
+        Some(usd(10_000_000))
+    );
+}
+
+#[tokio::test]
 async fn reactions_ignore_events_they_have_no_part_in() {
     let f = fund().await;
     let project_id = f.project().await;

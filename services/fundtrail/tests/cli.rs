@@ -149,12 +149,10 @@ async fn the_demo_loads_through_the_api_and_replays_when_loaded_again() -> anyho
         }))
         .await?
         .into_inner();
-    // Slovenia's 250 000 and the EU's 300 000; the reissued tranche holds 350 000.
+    // Slovenia's 250 000 and the EU's 300 000; the reissued tranche holds 350 000 and the
+    // second tranche, released in proportion to the area verified, 194 931.81.
     assert_eq!(money(account.credited.as_ref()), ("EUR".into(), 55_000_000));
-    assert_eq!(
-        money(account.available.as_ref()),
-        ("EUR".into(), 20_000_000)
-    );
+    assert_eq!(money(account.available.as_ref()), ("EUR".into(), 506_819));
     let statuses: Vec<i32> = account.disbursements.iter().map(|d| d.status).collect();
     assert!(
         statuses.contains(&v1::DisbursementStatus::Reversed.into()),

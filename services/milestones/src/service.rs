@@ -1,6 +1,9 @@
 //! The `fundtrail.v1.Milestones` gRPC service.
 
-use fundtrail_domain::{Aggregate, DomainError, Project, ProjectCommand, ProjectEvent, ProjectId};
+use fundtrail_domain::{
+    Aggregate, DomainError, FundingModality, Project, ProjectCommand, ProjectEvent, ProjectId,
+    ReleaseRule,
+};
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::milestones_server::Milestones;
 use fundtrail_proto::wire;
@@ -46,6 +49,35 @@ fn milestone(value: u32) -> Result<u32, ServiceError> {
     })
 }
 
+/// A registration that does not say how the project is funded is advance-funded, which is
+/// what every registration meant before the choice existed.
+fn funding(value: i32) -> Result<FundingModality, ServiceError> {
+    match v1::FundingModality::try_from(value) {
+        Ok(v1::FundingModality::Unspecified | v1::FundingModality::AdvanceFunded) => {
+            Ok(FundingModality::AdvanceFunded)
+        }
+        Ok(v1::FundingModality::ResultsBased) => Ok(FundingModality::ResultsBased),
+        Err(_) => Err(ServiceError::invalid(
+            "funding",
+            "choose ADVANCE_FUNDED or RESULTS_BASED",
+        )),
+    }
+}
+
+/// The rule a milestone is planned with. UNSPECIFIED becomes the legacy rule, which the
+/// domain refuses for a new milestone with a field violation naming `release_rule`.
+fn release_rule(value: i32) -> Result<ReleaseRule, ServiceError> {
+    match v1::ReleaseRule::try_from(value) {
+        Ok(v1::ReleaseRule::Unspecified) => Ok(ReleaseRule::WholeOnVerification),
+        Ok(v1::ReleaseRule::Proportional) => Ok(ReleaseRule::Proportional),
+        Ok(v1::ReleaseRule::AllOrNothing) => Ok(ReleaseRule::AllOrNothing),
+        Err(_) => Err(ServiceError::invalid(
+            "release_rule",
+            "choose PROPORTIONAL or ALL_OR_NOTHING",
+        )),
+    }
+}
+
 impl MilestonesService {
     async fn register_project(
         &self,
@@ -65,6 +97,7 @@ impl MilestonesService {
             budget: wire::money("budget", r.budget.as_ref())?,
             starts_on: wire::date("starts_on", &r.starts_on)?,
             ends_on: wire::date("ends_on", &r.ends_on)?,
+            funding: funding(r.funding)?,
         };
         self.ledger
             .execute::<Project, _>(&ctx, &Project::stream(&project_id), |project| {
@@ -97,6 +130,7 @@ impl MilestonesService {
             target: r.target,
             tranche: wire::money("tranche", r.tranche.as_ref())?,
             due_on: wire::date("due_on", &r.due_on)?,
+            release_rule: release_rule(r.release_rule)?,
         };
         self.on_project(&ctx, &r.project_id, |p| p.decide(command.clone()))
             .await

@@ -1,7 +1,9 @@
 //! The current state of projects, read straight from their streams.
 
 use fundtrail_domain::project::{Milestone, MilestoneStatus};
-use fundtrail_domain::{Aggregate, DomainError, Project, ProjectId, Reason};
+use fundtrail_domain::{
+    Aggregate, DomainError, FundingModality, Project, ProjectId, Reason, ReleaseRule,
+};
 use fundtrail_proto::v1;
 use fundtrail_proto::wire::{self, date_text};
 use fundtrail_service::{Ledger, ServiceError};
@@ -27,6 +29,15 @@ fn milestone(number: u32, m: &Milestone) -> v1::MilestoneView {
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default(),
+        release_rule: match m.release_rule {
+            ReleaseRule::WholeOnVerification => v1::ReleaseRule::Unspecified,
+            ReleaseRule::Proportional => v1::ReleaseRule::Proportional,
+            ReleaseRule::AllOrNothing => v1::ReleaseRule::AllOrNothing,
+        }
+        .into(),
+        released: m.released.map(Into::into),
+        withheld: m.withheld().map(Into::into),
+        shortfall: m.shortfall(),
     }
 }
 
@@ -49,6 +60,11 @@ fn view(state: &Project, version: u64) -> Option<v1::ProjectView> {
             .map(|(number, m)| milestone(*number, m))
             .collect(),
         version,
+        funding: match details.funding {
+            FundingModality::AdvanceFunded => v1::FundingModality::AdvanceFunded,
+            FundingModality::ResultsBased => v1::FundingModality::ResultsBased,
+        }
+        .into(),
     })
 }
 

@@ -204,6 +204,7 @@ fn register(request_id: &str, country: &str) -> v1::RegisterProjectRequest {
         budget: Some(usd(100_000_000)),
         starts_on: "2024-03-01".into(),
         ends_on: "2025-02-28".into(),
+        funding: v1::FundingModality::Unspecified.into(),
     }
 }
 
@@ -220,6 +221,7 @@ fn plan(request_id: &str, project_id: &str, tranche: i64) -> v1::PlanMilestoneRe
         target: 50_000,
         tranche: Some(usd(tranche)),
         due_on: "2024-09-30".into(),
+        release_rule: v1::ReleaseRule::Proportional.into(),
     }
 }
 
@@ -346,6 +348,76 @@ async fn verifications_record_the_principal_who_made_them() {
         panic!("{decoded:?}");
     };
     assert_eq!(verified_by.as_str(), VERIFIER);
+}
+
+#[tokio::test]
+async fn a_verification_short_of_the_target_releases_what_the_rule_allows() {
+    let f = fixture().await;
+    let results_based = v1::RegisterProjectRequest {
+        funding: v1::FundingModality::ResultsBased.into(),
+        ..register("r-1", "AF")
+    };
+    let project_id = f
+        .service
+        .register_project(as_actor(STAFF, results_based))
+        .await
+        .unwrap()
+        .into_inner()
+        .created_id;
+    // 20 000 of 50 000 m² verified: 2/5 of 1 000.00 USD proportionally, nothing otherwise.
+    f.plan("r-2", &project_id, 100_000).await.unwrap();
+    let all_or_nothing = v1::PlanMilestoneRequest {
+        release_rule: v1::ReleaseRule::AllOrNothing.into(),
+        ..plan("r-3", &project_id, 100_000)
+    };
+    f.service
+        .plan_milestone(as_actor(STAFF, all_or_nothing))
+        .await
+        .unwrap();
+    for (n, milestone) in [(4, 1), (6, 2)] {
+        f.report(&format!("r-{n}"), &project_id, milestone, 20_000)
+            .await
+            .unwrap();
+        f.verify(VERIFIER, &format!("r-{}", n + 1), &project_id, milestone)
+            .await
+            .unwrap();
+    }
+    let view = f.get(&project_id).await.unwrap();
+    assert_eq!(view.funding, i32::from(v1::FundingModality::ResultsBased));
+    let [proportional, all_or_nothing] = view.milestones.as_slice() else {
+        panic!("{view:?}");
+    };
+    assert_eq!(
+        proportional.release_rule,
+        i32::from(v1::ReleaseRule::Proportional)
+    );
+    assert_eq!(proportional.released, Some(usd(40_000)));
+    assert_eq!(proportional.withheld, Some(usd(60_000)));
+    assert_eq!(proportional.shortfall, Some(30_000));
+    assert_eq!(
+        all_or_nothing.release_rule,
+        i32::from(v1::ReleaseRule::AllOrNothing)
+    );
+    assert_eq!(all_or_nothing.released, Some(usd(0)));
+    assert_eq!(all_or_nothing.withheld, Some(usd(100_000)));
+    assert_eq!(all_or_nothing.shortfall, Some(30_000));
+
+    let events = f
+        .store
+        .read_stream(&format!("project-{project_id}"), 0)
+        .await
+        .unwrap();
+    let decoded = fundtrail_proto::decode(&events[4].event_type, &events[4].payload).unwrap();
+    assert!(
+        matches!(
+            &decoded,
+            fundtrail_domain::Event::Project(fundtrail_domain::ProjectEvent::MilestoneVerified {
+                released: Some(released),
+                ..
+            }) if released.minor_units() == 40_000
+        ),
+        "the release is recorded on the event: {decoded:?}"
+    );
 }
 
 #[tokio::test]
@@ -567,6 +639,24 @@ async fn malformed_input_names_the_field_and_writes_nothing() {
     assert_violation(
         f.service.plan_milestone(as_actor(STAFF, bad_due)).await,
         "due_on",
+    );
+    let no_rule = v1::PlanMilestoneRequest {
+        release_rule: v1::ReleaseRule::Unspecified.into(),
+        ..plan("p-3a", &project_id, 1_000)
+    };
+    assert_violation(
+        f.service.plan_milestone(as_actor(STAFF, no_rule)).await,
+        "release_rule",
+    );
+    let unknown_rule = v1::PlanMilestoneRequest {
+        release_rule: 7,
+        ..plan("p-3b", &project_id, 1_000)
+    };
+    assert_violation(
+        f.service
+            .plan_milestone(as_actor(STAFF, unknown_rule))
+            .await,
+        "release_rule",
     );
     assert_violation(f.plan("p-4", "not-a-uuid", 1_000).await, "project_id");
     assert_violation(f.report("p-5", &project_id, 0, 10).await, "milestone");

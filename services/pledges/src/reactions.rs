@@ -12,7 +12,7 @@ use crate::lookup;
 
 /// Matches contributions: a receipt from a matching-eligible donor for a country a pool
 /// covers reserves a match in the first such pool; a receipt from a pool's matching donor is
-/// that pool's funds and confirms reserved matches.
+/// that pool's funds and confirms reserved matches; a reversed receipt's match is voided.
 pub type MatchingReaction = ProcessManager<Matching>;
 
 /// The policy of [`MatchingReaction`].
@@ -35,6 +35,12 @@ impl Policy for Matching {
         event: &RecordedEvent,
         decoded: &Event,
     ) -> Result<Option<Effect<MatchingPool>>, ServiceError> {
+        if let Event::Pledge(PledgeEvent::ReceiptReversed {
+            receipt_id, reason, ..
+        }) = decoded
+        {
+            return void_reversed(ledger, *receipt_id, reason).await;
+        }
         let Event::Pledge(PledgeEvent::ContributionReceived {
             pledge_id,
             donor_id,
@@ -101,6 +107,30 @@ impl Policy for Matching {
             },
         }))
     }
+}
+
+/// A reversed receipt's money never was the fund's: the match reserved for it is voided, in
+/// position order with the reservations, so the room it frees goes to later receipts as it
+/// would have. A match already confirmed cannot be voided; the refusal is parked for the
+/// fund's staff to settle with the matching donor.
+async fn void_reversed(
+    ledger: &Ledger,
+    receipt_id: fundtrail_domain::ReceiptId,
+    reason: &str,
+) -> Result<Option<Effect<MatchingPool>>, ServiceError> {
+    for stream in ledger.store().list_streams(MatchingPool::CATEGORY).await? {
+        let pool = ledger.load::<MatchingPool>(&stream.stream).await?.state;
+        if pool.matches().contains_key(&receipt_id) {
+            return Ok(Some(Effect {
+                stream: stream.stream,
+                command: MatchingCommand::Void {
+                    receipt_id,
+                    reason: format!("the receipt was reversed: {reason}"),
+                },
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// Gives an allocation returned by a project account back to its pledge as unallocated money.

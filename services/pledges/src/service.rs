@@ -216,6 +216,62 @@ impl PledgesService {
             bank_reference: r.bank_reference,
             over_payment: r.over_payment,
             donor_matching_eligible,
+            booked_by: ctx.actor.clone(),
+        };
+        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
+            .await
+    }
+
+    async fn reverse_receipt(
+        &self,
+        request: Request<v1::ReverseReceiptRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("ReverseReceipt", &request)?;
+        let r = request.into_inner();
+        let command = PledgeCommand::ReverseReceipt {
+            receipt_id: ReceiptId::parse(&r.receipt_id)?,
+            reason: r.reason,
+            reversed_by: ctx.actor.clone(),
+        };
+        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
+            .await
+    }
+
+    async fn rerate_receipt(
+        &self,
+        request: Request<v1::RerateReceiptRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("RerateReceipt", &request)?;
+        let r = request.into_inner();
+        let receipt_id = ReceiptId::parse(&r.receipt_id)?;
+        let Some(rate) = wire::rate("rate", r.rate.as_ref())? else {
+            return Err(ServiceError::invalid(
+                "rate",
+                "the corrected rate, with its source and date, is required",
+            ));
+        };
+        let command = PledgeCommand::RerateReceipt {
+            receipt_id,
+            rate,
+            reason: r.reason,
+            rerated_by: ctx.actor.clone(),
+        };
+        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
+            .await
+    }
+
+    async fn refund_to_donor(
+        &self,
+        request: Request<v1::RefundToDonorRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("RefundToDonor", &request)?;
+        let r = request.into_inner();
+        let command = PledgeCommand::RefundToDonor {
+            amount: wire::money("amount", r.amount.as_ref())?,
+            payment_reference: r.payment_reference,
+            value_date: wire::date("value_date", &r.value_date)?,
+            reason: r.reason,
+            refunded_by: ctx.actor.clone(),
         };
         self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
             .await
@@ -427,6 +483,27 @@ impl Pledges for PledgesService {
         request: Request<v1::AllocateContributionRequest>,
     ) -> Reply<v1::CommandResult> {
         respond(self.allocate(request).await)
+    }
+
+    async fn reverse_receipt(
+        &self,
+        request: Request<v1::ReverseReceiptRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.reverse_receipt(request).await)
+    }
+
+    async fn rerate_receipt(
+        &self,
+        request: Request<v1::RerateReceiptRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.rerate_receipt(request).await)
+    }
+
+    async fn refund_to_donor(
+        &self,
+        request: Request<v1::RefundToDonorRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.refund_to_donor(request).await)
     }
 
     async fn open_matching_pool(

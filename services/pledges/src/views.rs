@@ -76,6 +76,10 @@ pub async fn pledge(ledger: &Ledger, pledge_id: &str) -> Result<v1::PledgeView, 
                 reporting_amount: Some(r.reporting_amount.into()),
                 bank_reference: r.bank_reference.clone(),
                 over_payment: r.over_payment,
+                reversed: r.reversed,
+                rate: r.rate.as_ref().map(Into::into),
+                value_date: date_text(r.value_date),
+                unallocated: Some(r.unallocated.into()),
             })
             .collect(),
         allocations: state
@@ -91,6 +95,18 @@ pub async fn pledge(ledger: &Ledger, pledge_id: &str) -> Result<v1::PledgeView, 
             })
             .collect(),
         version: loaded.version.unwrap_or_default(),
+        refunded: money(state.refunded()),
+        refunds: state
+            .refunds()
+            .iter()
+            .map(|r| v1::RefundView {
+                amount: Some(r.amount.into()),
+                reporting_amount: Some(r.reporting_amount.into()),
+                payment_reference: r.payment_reference.clone(),
+                value_date: date_text(r.value_date),
+            })
+            .collect(),
+        unallocated_reporting: money(state.unallocated_reporting()),
     })
 }
 

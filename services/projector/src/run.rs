@@ -354,7 +354,8 @@ impl Projector {
         let mut next = from;
         // A page of the store is held whole, so its length follows what events weigh: at
         // first as if each were as large as the store allows, then by the heaviest seen.
-        let mut page = (self.options.batch_bytes / LARGEST_EVENT).clamp(1, self.options.batch.max(1));
+        let mut page =
+            (self.options.batch_bytes / LARGEST_EVENT).clamp(1, self.options.batch.max(1));
         while next < to {
             let wanted = usize::try_from(to - next).unwrap_or(usize::MAX).min(page);
             let events = self.store.read_all(next, wanted).await?;

@@ -41,13 +41,7 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> ReadSide {
     let history = History::Table(db.clone());
-    let projector = Projector::new(
-        Reporting(reporting),
-        db,
-        store.clone(),
-        source,
-        options,
-    );
+    let projector = Projector::new(Reporting(reporting), db, store.clone(), source, options);
     let shared = projector.shared();
     let task = tokio::spawn(projector.run(shutdown));
     ReadSide {

@@ -52,6 +52,16 @@ pub fn eur_usd(r: &str) -> ExchangeRate {
     rate(Currency::EUR, Currency::USD, r)
 }
 
+/// The finance officer who books receipts.
+pub fn booker() -> Actor {
+    Actor::parse("booker@fund.example").unwrap()
+}
+
+/// A second finance officer, who corrects what the first booked.
+pub fn corrector() -> Actor {
+    Actor::parse("corrector@fund.example").unwrap()
+}
+
 pub fn donor(iati_id: &str, kind: DonorKind, matching_eligible: bool) -> DonorProfile {
     DonorProfile {
         donor_id: DonorId::parse(iati_id).unwrap(),
@@ -119,6 +129,15 @@ pub fn project_summary(n: u128, country_code: &str, currency: Currency) -> Proje
             name: "Norwegian People's Aid".into(),
             iati_id: None,
         },
+        funding: fundtrail_domain::FundingModality::AdvanceFunded,
+    }
+}
+
+/// A Bosnian project in EUR that pays only for verified milestones.
+pub fn results_based_project() -> ProjectSummary {
+    ProjectSummary {
+        funding: fundtrail_domain::FundingModality::ResultsBased,
+        ..project_summary(1, "BA", Currency::EUR)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fundtrail_domain::{CountryCode, DonorId, Indicator, ProjectId};
+use fundtrail_domain::{CountryCode, DonorId, Indicator, Money, ProjectId};
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
@@ -34,7 +34,11 @@ pub struct CountryDoc {
     pub allocated: Figure,
     /// Net of reversals and refunds, in the project accounts' currencies.
     pub disbursed: Figure,
+    /// Refunded by implementing partners to the fund.
     pub refunded: Figure,
+    /// Unallocated money earmarked for the country paid back to its donors.
+    #[serde(default)]
+    pub refunded_to_donors: Figure,
     #[serde(with = "codec::text_keys")]
     pub donors: BTreeMap<DonorId, DonorShare>,
     pub rates: RateBook,
@@ -87,6 +91,21 @@ pub struct MilestoneDoc {
     /// The latest progress report not rejected since (the verified figure once verified).
     pub reported: Option<u64>,
     pub verified: Option<u64>,
+    /// What the verification released; absent until verified (and in documents written
+    /// before releases were kept, which a rebuild fills in).
+    #[serde(default)]
+    pub release: Option<ReleaseDoc>,
+}
+
+/// A verified milestone's tranche and what its verification released of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseDoc {
+    /// The release rule's name: `proportional`, `all-or-nothing`, `whole on verification`.
+    pub rule: String,
+    #[serde(with = "codec::money")]
+    pub tranche: Money,
+    #[serde(with = "codec::money")]
+    pub released: Money,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

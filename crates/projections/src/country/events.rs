@@ -2,7 +2,7 @@
 
 use fundtrail_domain::{AccountEvent, ProjectEvent};
 
-use super::{CountryFunding, MilestoneDoc, allocate, country_doc};
+use super::{CountryFunding, MilestoneDoc, ReleaseDoc, allocate, country_doc};
 use crate::doc::Mark;
 use crate::fold::signed;
 use crate::rates::RatePurpose;
@@ -66,6 +66,7 @@ impl CountryFunding {
                         target: *target,
                         reported: None,
                         verified: None,
+                        release: None,
                     },
                 );
             }
@@ -81,8 +82,15 @@ impl CountryFunding {
                 indicator,
                 target,
                 actual,
+                tranche,
+                release_rule,
                 ..
             } => {
+                let release = event.released().map(|released| ReleaseDoc {
+                    rule: release_rule.name().to_owned(),
+                    tranche: *tranche,
+                    released,
+                });
                 let m = project
                     .milestones
                     .entry(*milestone)
@@ -91,9 +99,11 @@ impl CountryFunding {
                         target: *target,
                         reported: None,
                         verified: None,
+                        release: None,
                     });
                 m.reported = Some(*actual);
                 m.verified = Some(*actual);
+                m.release = release;
             }
             ProjectEvent::MilestoneRejected { milestone, .. } => {
                 if let Some(m) = project.milestones.get_mut(milestone) {

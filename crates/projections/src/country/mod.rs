@@ -29,8 +29,12 @@ mod report;
 use crate::fold::{entry, match_change, signed};
 use crate::pledge::{AllocationDoc, PledgeChange, PledgeDoc, PledgeFigures, pledge_id};
 use crate::rates::RatePurpose;
-pub use docs::{CountryDoc, DonorName, DonorShare, IndicatorKey, MilestoneDoc, ProjectDoc};
-pub use report::{CountryReport, CurrencyReport, DonorShareReport, IndicatorReport, ProjectReport};
+pub use docs::{
+    CountryDoc, DonorName, DonorShare, IndicatorKey, MilestoneDoc, ProjectDoc, ReleaseDoc,
+};
+pub use report::{
+    CountryReport, CurrencyReport, DonorShareReport, IndicatorReport, ProjectReport, TrancheReport,
+};
 
 /// The per-country funding view.
 #[derive(Debug, Clone)]
@@ -154,6 +158,13 @@ impl CountryFunding {
         let change = match pledge.apply(event, reporting) {
             PledgeChange::None => None,
             PledgeChange::Received(part) => Some(Err(part)),
+            PledgeChange::Refunded(part) => {
+                if let Some(code) = earmark {
+                    let doc = country_doc(&mut self.countries, &mut self.dirty, code, at.position);
+                    doc.refunded_to_donors.add(currency, part);
+                }
+                None
+            }
             PledgeChange::Allocated(doc) => Some(Ok((doc.clone(), true))),
             PledgeChange::Released(doc) => Some(Ok((doc, false))),
         };
@@ -165,8 +176,14 @@ impl CountryFunding {
             if let Some(Err(received)) = change {
                 doc.received.add(currency, received);
                 share(doc, donor).received.add(currency, received);
-                if let PledgeEvent::ContributionReceived { rate, .. } = event {
-                    doc.rates.record(RatePurpose::Receipt, rate.as_ref());
+                match event {
+                    PledgeEvent::ContributionReceived { rate, .. } => {
+                        doc.rates.record(RatePurpose::Receipt, rate.as_ref());
+                    }
+                    PledgeEvent::ReceiptRerated { rate, .. } => {
+                        doc.rates.record(RatePurpose::Receipt, Some(rate));
+                    }
+                    _ => {}
                 }
             }
         }

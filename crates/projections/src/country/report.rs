@@ -26,6 +26,8 @@ pub struct CountryReport {
     pub allocated: Amount,
     pub disbursed: Amount,
     pub refunded: Amount,
+    /// Unallocated money earmarked for the country paid back to its donors.
+    pub refunded_to_donors: Amount,
     pub undisbursed: Amount,
     /// Disbursed ÷ allocated in the reporting currency, in basis points; 0 when nothing is
     /// allocated.
@@ -96,6 +98,28 @@ pub struct ProjectReport {
     pub delivery_rate_bps: i64,
     pub milestones: u32,
     pub milestones_verified: u32,
+    /// Each verified milestone's release beside its shortfall, so a partial payment by
+    /// results is read with what it withheld.
+    pub verified_tranches: Vec<TrancheReport>,
+}
+
+/// A verified milestone: its output against the target and its tranche against what was
+/// released, in the project's currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrancheReport {
+    pub milestone: u32,
+    pub release_rule: String,
+    pub target: u64,
+    pub actual: u64,
+    /// Target less actual; 0 when the target was met.
+    pub shortfall: u64,
+    #[serde(serialize_with = "display")]
+    pub tranche: Money,
+    #[serde(serialize_with = "display")]
+    pub released: Money,
+    /// Tranche less released: what the shortfall kept back.
+    #[serde(serialize_with = "display")]
+    pub withheld: Money,
 }
 
 fn undisbursed(allocated: &Figure, disbursed: &Figure) -> Figure {
@@ -145,6 +169,7 @@ impl CountryFunding {
             allocated: doc.allocated.amount(r),
             disbursed: doc.disbursed.amount(r),
             refunded: doc.refunded.amount(r),
+            refunded_to_donors: doc.refunded_to_donors.amount(r),
             undisbursed: undisbursed(&doc.allocated, &doc.disbursed).amount(r),
             delivery_rate_bps: basis_points(doc.disbursed.reporting(), doc.allocated.reporting()),
             donors: self.donor_shares(doc),
@@ -270,5 +295,28 @@ fn project_report(id: ProjectId, p: &ProjectDoc, r: Reporting) -> ProjectReport 
         delivery_rate_bps: basis_points(p.disbursed.reporting(), p.allocated.reporting()),
         milestones: count(p.milestones.values()),
         milestones_verified: count(p.milestones.values().filter(|m| m.verified.is_some())),
+        verified_tranches: p
+            .milestones
+            .iter()
+            .filter_map(|(number, m)| {
+                let (actual, release) = (m.verified?, m.release.as_ref()?);
+                Some(TrancheReport {
+                    milestone: *number,
+                    release_rule: release.rule.clone(),
+                    target: m.target,
+                    actual,
+                    shortfall: m.target.saturating_sub(actual),
+                    tranche: release.tranche,
+                    released: release.released,
+                    withheld: Money::new(
+                        release.tranche.currency(),
+                        release
+                            .tranche
+                            .minor_units()
+                            .saturating_sub(release.released.minor_units()),
+                    ),
+                })
+            })
+            .collect(),
     }
 }

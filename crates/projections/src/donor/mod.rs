@@ -67,6 +67,9 @@ pub struct DonorDoc {
     pub outstanding: Figure,
     pub received: Figure,
     pub allocated: Figure,
+    /// Unallocated money paid back to the donor.
+    #[serde(default)]
+    pub refunded: Figure,
     #[serde(with = "codec::text_keys")]
     pub countries: BTreeMap<CountryCode, DonorPlace>,
     pub unearmarked: DonorPlace,
@@ -155,8 +158,9 @@ impl DonorStatements {
         let change = match pledge.apply(event, reporting) {
             PledgeChange::None => None,
             PledgeChange::Received(part) => Some(Err(part)),
-            PledgeChange::Allocated(doc) => Some(Ok((doc.clone(), true))),
-            PledgeChange::Released(doc) => Some(Ok((doc, false))),
+            PledgeChange::Refunded(part) => Some(Ok(Err(part))),
+            PledgeChange::Allocated(doc) => Some(Ok(Ok((doc.clone(), true)))),
+            PledgeChange::Released(doc) => Some(Ok(Ok((doc, false)))),
         };
         let after = pledge.figures(reporting);
         let donor = donor_doc(
@@ -185,11 +189,18 @@ impl DonorStatements {
             Some(Err(received)) => {
                 donor.received.add(currency, received);
                 donor.place(earmark).received.add(currency, received);
-                if let PledgeEvent::ContributionReceived { rate, .. } = event {
-                    donor.rates.record(RatePurpose::Receipt, rate.as_ref());
+                match event {
+                    PledgeEvent::ContributionReceived { rate, .. } => {
+                        donor.rates.record(RatePurpose::Receipt, rate.as_ref());
+                    }
+                    PledgeEvent::ReceiptRerated { rate, .. } => {
+                        donor.rates.record(RatePurpose::Receipt, Some(rate));
+                    }
+                    _ => {}
                 }
             }
-            Some(Ok((allocation, add))) => {
+            Some(Ok(Err(refunded))) => donor.refunded.add(currency, refunded),
+            Some(Ok(Ok((allocation, add)))) => {
                 self.dirty
                     .funded
                     .insert((pledge.donor.clone(), allocation.project));

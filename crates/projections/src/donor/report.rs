@@ -23,6 +23,8 @@ pub struct DonorReport {
     /// Pledged and not yet received, on pledges still open.
     pub outstanding: Amount,
     pub allocated: Amount,
+    /// Unallocated money paid back to the donor.
+    pub refunded: Amount,
     /// Pledges and receipts earmarked for no country.
     pub unearmarked: PlaceReport,
     pub countries: Vec<DonorCountryReport>,
@@ -113,6 +115,7 @@ impl DonorStatements {
             received: doc.received.amount(r),
             outstanding: doc.outstanding.amount(r),
             allocated: doc.allocated.amount(r),
+            refunded: doc.refunded.amount(r),
             unearmarked: PlaceReport {
                 pledged: doc.unearmarked.pledged.amount(r),
                 committed: doc.unearmarked.committed.amount(r),

@@ -5,7 +5,9 @@
 //! matches, not money on top) and the refunds implementing partners paid back. Uses are the
 //! transfers to projects (net allocations) and, from the projects' accounts, the disbursements
 //! (net of reversals and refunds). What is left is the balance with the fund (received −
-//! allocated) and the balance with implementing partners (allocated − disbursed).
+//! allocated − refunded to donors, valued as the unallocated money is: see
+//! [`OverviewDoc::kept_at_cost`]) and the balance with implementing partners (allocated −
+//! disbursed).
 //!
 //! The figures that the per-country view attributes to countries are kept here in total, and
 //! the unearmarked parts of the promises and receipts on their own, so that the countries add
@@ -18,7 +20,7 @@ use fundtrail_domain::{AccountEvent, DonorEvent, Event, MatchingEvent, PledgeEve
 use serde::{Deserialize, Serialize};
 
 use crate::doc::{Dirty, Doc, Mark, RestoreError, StoredDoc, View};
-use crate::figure::{Figure, Reporting};
+use crate::figure::{Figure, Part, Reporting};
 use crate::fold::{match_change, signed};
 use crate::pledge::{AllocationDoc, PledgeChange, PledgeDoc, PledgeFigures, pledge_id};
 
@@ -60,6 +62,17 @@ pub struct OverviewDoc {
     pub disbursed: Figure,
     pub reversed: Figure,
     pub refunded: Figure,
+    /// Unallocated money paid back to donors, in the pledges' currencies.
+    #[serde(default)]
+    pub refunded_to_donors: Figure,
+    /// Value only (no amounts), in the pledges' currencies: how far receipt corrections moved
+    /// the value of the receipts beyond the value of the money still unallocated. Allocations
+    /// and refunds already made keep the value they were booked at, so a re-rating revalues
+    /// only the receipt's unallocated part and a reversal takes out what its unallocated
+    /// share was worth; the rest of the change stays here. The balance with the fund is
+    /// received − allocated − refunded, less this.
+    #[serde(default, skip_serializing_if = "Figure::is_zero")]
+    pub kept_at_cost: Figure,
     pub donors: u32,
     pub pledges: u32,
     pub projects: u32,
@@ -118,11 +131,20 @@ impl FundOverview {
         let change = match pledge.apply(event, reporting) {
             PledgeChange::None => None,
             PledgeChange::Received(part) => Some(Err(part)),
+            // Money that leaves the fund: the sources stay what donors gave; the balance with
+            // the fund goes down.
+            PledgeChange::Refunded(part) => {
+                self.fund.refunded_to_donors.add(currency, part);
+                None
+            }
             PledgeChange::Allocated(doc) => Some(Ok((doc.clone(), true))),
             PledgeChange::Released(doc) => Some(Ok((doc, false))),
         };
         let after = pledge.figures(reporting);
         let fund = &mut self.fund;
+        if let Some(kept) = kept_at_cost(event, reporting) {
+            fund.kept_at_cost.add(currency, kept);
+        }
         if before != after {
             fund.total.shift(currency, before, after);
             if !earmarked {
@@ -194,6 +216,44 @@ impl FundOverview {
             | AccountEvent::DisbursementRejected { .. } => {}
         }
     }
+}
+
+/// What a receipt correction changes in the receipts' value beyond the value of the
+/// unallocated money (see [`OverviewDoc::kept_at_cost`]); `None` for other events, and for
+/// values in another currency than the fund reports in, which the figures count as unrated.
+fn kept_at_cost(event: &PledgeEvent, reporting: Reporting) -> Option<Part> {
+    let (received, unallocated) = match event {
+        // The receipt leaves `received` at its value as last booked, and the unallocated
+        // money at the value the domain took out of it.
+        PledgeEvent::ReceiptReversed {
+            reporting_amount,
+            unallocated_reporting,
+            ..
+        } => (
+            reporting_amount.checked_neg().ok()?,
+            unallocated_reporting.checked_neg().ok()?,
+        ),
+        PledgeEvent::ReceiptRerated {
+            previous_reporting_amount,
+            reporting_amount,
+            unallocated_reporting_change,
+            ..
+        } => (
+            reporting_amount
+                .checked_sub(*previous_reporting_amount)
+                .ok()?,
+            *unallocated_reporting_change,
+        ),
+        _ => return None,
+    };
+    let currency = reporting.currency();
+    if received.currency() != currency || unallocated.currency() != currency {
+        return None;
+    }
+    let value = received
+        .minor_units()
+        .checked_sub(unallocated.minor_units())?;
+    Some(Part::rated(0, value))
 }
 
 fn allocate(fund: &mut OverviewDoc, allocation: &AllocationDoc, reporting: Reporting, add: bool) {

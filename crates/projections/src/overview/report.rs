@@ -29,7 +29,10 @@ pub struct OverviewReport {
     pub transfers_to_projects: Amount,
     /// Net disbursements from the project accounts.
     pub disbursed: Amount,
-    /// Received and not allocated, in the pledges' currencies.
+    /// Unallocated money paid back to donors (not a use of the fund: it leaves the balance).
+    pub refunds_to_donors: Amount,
+    /// Received and neither allocated nor refunded, in the pledges' currencies, at the value
+    /// of the pledges' unallocated money (corrected receipts included).
     pub balance_with_fund: Amount,
     /// Allocated and not disbursed, in the projects' currencies.
     pub balance_with_partners: Amount,
@@ -53,6 +56,9 @@ impl FundOverview {
         let fund = &self.fund;
         let mut with_fund = fund.total.received.clone();
         with_fund.sub_figure(&fund.allocated_from);
+        with_fund.sub_figure(&fund.refunded_to_donors);
+        // Valued as the money still unallocated is, not as the receipts' value less the uses'.
+        with_fund.sub_figure(&fund.kept_at_cost);
         let mut with_partners: Figure = fund.allocated.clone();
         with_partners.sub_figure(&fund.disbursed);
         OverviewReport {
@@ -68,6 +74,7 @@ impl FundOverview {
             reversals: fund.reversed.amount(r),
             transfers_to_projects: fund.allocated.amount(r),
             disbursed: fund.disbursed.amount(r),
+            refunds_to_donors: fund.refunded_to_donors.amount(r),
             balance_with_fund: with_fund.amount(r),
             balance_with_partners: with_partners.amount(r),
             delivery_rate_bps: basis_points(fund.disbursed.reporting(), fund.allocated.reporting()),

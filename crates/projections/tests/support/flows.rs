@@ -4,20 +4,28 @@ use fundtrail_domain::{
     AccountCommand, AccountEvent, Actor, AllocationId, CountryCode, Currency, DisbursementId,
     Event, Indicator, MatchRatio, MatchingCommand, MatchingPool, MatchingPoolId, Money, Partner,
     Pledge, PledgeCommand, PledgeEvent, ProjectAccount, ProjectCommand, ProjectEvent, ProjectId,
-    ReceiptId,
+    ReceiptId, ReleaseRule,
 };
 use uuid::Uuid;
 
-use super::world::{World, rate, run};
+use super::ops::share;
+use super::world::{World, day_number, rate, run};
 
 impl World {
     /// Receives money on a pledge at the day's rate, then matches it as the pledges service's
     /// matching manager would.
     pub fn receive(&mut self, pledge: usize, amount: i64) -> bool {
+        self.receive_as(pledge, amount, None)
+    }
+
+    /// Receives money under `bank_reference`, or under a reference of its own when `None`.
+    fn receive_as(&mut self, pledge: usize, amount: i64, bank_reference: Option<String>) -> bool {
         let Some(currency) = self.currency_of(pledge) else {
             return false;
         };
         let receipt_id = ReceiptId::from_uuid(self.uuid());
+        let bank_reference = bank_reference
+            .unwrap_or_else(|| format!("BANK-{}", receipt_id.as_uuid().as_u128() & 0xffff_ffff));
         let donor = self.pledges[pledge].1.terms().map(|t| t.donor_id.clone());
         let eligible = donor
             .as_ref()
@@ -29,15 +37,138 @@ impl World {
             value_date: self.date(),
             rate: rate(currency, self.reporting, self.today),
             reporting_currency: self.reporting,
-            bank_reference: format!("BANK-{}", receipt_id.as_uuid().as_u128() & 0xffff_ffff),
+            bank_reference,
             over_payment: false,
             donor_matching_eligible: eligible,
+            booked_by: booker(),
         };
         let events = self.pledge_command(pledge, command);
         for (_, event) in &events {
             self.match_receipt(event);
         }
         !events.is_empty()
+    }
+
+    /// Reverses the `k`-th receipt of a pledge that the domain lets be reversed (not reversed
+    /// yet, and no more than the pledge holds unallocated), by someone other than its booker,
+    /// then voids its match as the pledges service's matching manager would. With `rebook`,
+    /// the credit was mistyped: it is booked anew under the same bank reference, for `rebook`
+    /// percent of the reversed amount.
+    pub fn reverse_receipt(&mut self, pledge: usize, k: usize, rebook: Option<u32>) -> bool {
+        let Some((_, state)) = self.pledges.get(pledge) else {
+            return false;
+        };
+        let Ok(unallocated) = state.unallocated() else {
+            return false;
+        };
+        let reversible: Vec<(ReceiptId, i64, String)> = state
+            .receipts()
+            .iter()
+            .filter(|(_, r)| !r.reversed && r.amount.minor_units() <= unallocated.minor_units())
+            .map(|(id, r)| (*id, r.amount.minor_units(), r.bank_reference.clone()))
+            .collect();
+        if reversible.is_empty() {
+            return false;
+        }
+        let (receipt_id, amount, bank_reference) = reversible[k % reversible.len()].clone();
+        let reason = if rebook.is_some() {
+            "amount mistyped when booked"
+        } else {
+            "returned unpaid by the donor's bank"
+        };
+        let command = PledgeCommand::ReverseReceipt {
+            receipt_id,
+            reason: reason.into(),
+            reversed_by: self.person(1),
+        };
+        let events = self.pledge_command(pledge, command);
+        for (_, event) in &events {
+            self.void_reversed(event);
+        }
+        if events.is_empty() {
+            return false;
+        }
+        if let Some(percent) = rebook {
+            self.receive_as(pledge, share(amount, percent), Some(bank_reference));
+        }
+        true
+    }
+
+    /// A reversed receipt's match is voided, in whichever pool reserved it (a match already
+    /// confirmed is refused, as the service's would be, and stays).
+    fn void_reversed(&mut self, event: &Event) {
+        let Event::Pledge(PledgeEvent::ReceiptReversed {
+            receipt_id, reason, ..
+        }) = event
+        else {
+            return;
+        };
+        let Some(index) = self
+            .pools
+            .iter()
+            .position(|(_, p)| p.matches().contains_key(receipt_id))
+        else {
+            return;
+        };
+        let command = MatchingCommand::Void {
+            receipt_id: *receipt_id,
+            reason: format!("the receipt was reversed: {reason}"),
+        };
+        self.pool_command(index, command);
+    }
+
+    /// Re-rates the `k`-th live receipt of a pledge in another currency than the fund reports
+    /// in, by someone other than its booker: it was booked at a stale rate, and is corrected
+    /// to the rate of `days_later` (at least 1) days after its value date.
+    pub fn rerate_receipt(&mut self, pledge: usize, k: usize, days_later: u32) -> bool {
+        let Some(currency) = self.currency_of(pledge) else {
+            return false;
+        };
+        let live: Vec<(ReceiptId, u32)> = self.pledges[pledge]
+            .1
+            .receipts()
+            .iter()
+            .filter(|(_, r)| !r.reversed)
+            .map(|(id, r)| (*id, day_number(r.value_date)))
+            .collect();
+        if live.is_empty() {
+            return false;
+        }
+        let (receipt_id, value_day) = live[k % live.len()];
+        // `None` for a pledge in the reporting currency: its receipts have no rate to correct.
+        let Some(corrected) = rate(currency, self.reporting, value_day + days_later.max(1)) else {
+            return false;
+        };
+        let command = PledgeCommand::RerateReceipt {
+            receipt_id,
+            rate: corrected,
+            reason: "booked at a stale rate".into(),
+            rerated_by: self.person(1),
+        };
+        !self.pledge_command(pledge, command).is_empty()
+    }
+
+    /// Pays `percent` of a pledge's unallocated money back to its donor, under a payment
+    /// reference of its own, valued today.
+    pub fn refund_to_donor(&mut self, pledge: usize, percent: u32) -> bool {
+        let Some(currency) = self.currency_of(pledge) else {
+            return false;
+        };
+        let Ok(unallocated) = self.pledges[pledge].1.unallocated() else {
+            return false;
+        };
+        if !unallocated.is_positive() {
+            return false;
+        }
+        let reference = format!("REFUND-{}", self.uuid().as_u128() & 0xffff_ffff);
+        let command = PledgeCommand::RefundToDonor {
+            amount: Money::new(currency, share(unallocated.minor_units(), percent)),
+            payment_reference: reference,
+            value_date: self.date(),
+            reason: "unspent balance returned at the donor's request".into(),
+            refunded_by: self.person(1),
+        };
+        !self.pledge_command(pledge, command).is_empty()
     }
 
     fn match_receipt(&mut self, event: &Event) {
@@ -279,6 +410,7 @@ impl World {
             target,
             tranche: Money::new(currency, tranche),
             due_on: self.date_in(180),
+            release_rule: ReleaseRule::Proportional,
         };
         self.project_command(project, command);
     }
@@ -300,6 +432,7 @@ impl World {
             verified_by: self.person(2),
         };
         for (event_id, event) in self.project_command(project, command) {
+            let released = event_released(&event);
             if let Event::Project(ProjectEvent::MilestoneVerified {
                 project_id,
                 country,
@@ -314,6 +447,7 @@ impl World {
                     country,
                     milestone,
                     tranche,
+                    released: released.unwrap_or(tranche),
                 };
                 self.account_command(project, command);
             }
@@ -457,5 +591,18 @@ impl World {
 
     pub fn pledge(&self, index: usize) -> &Pledge {
         &self.pledges[index].1
+    }
+}
+
+/// Who books receipts in the simulated fund; others correct them (four eyes over the books).
+fn booker() -> Actor {
+    Actor::parse("finance@fund.example").expect("a valid actor")
+}
+
+/// What a verification released, as the event records it.
+fn event_released(event: &Event) -> Option<Money> {
+    match event {
+        Event::Project(verified) => verified.released(),
+        _ => None,
     }
 }

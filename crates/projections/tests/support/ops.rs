@@ -21,7 +21,7 @@ fn pick(n: u32, len: usize) -> Option<usize> {
 }
 
 /// `percent` (1..=100) of `amount`, at least 1.
-fn share(amount: i64, percent: u32) -> i64 {
+pub fn share(amount: i64, percent: u32) -> i64 {
     (amount * i64::from(percent % 100 + 1) / 100).max(1)
 }
 
@@ -69,7 +69,8 @@ impl World {
         let pledges = self.pledges.len();
         let projects = self.projects.len();
         let disbursements = self.disbursements.len();
-        match kind % 20 {
+        // 19 and anything unnamed moves the clock on; 20 to 22 correct receipts.
+        match kind % 23 {
             0 => {
                 let currency =
                     [Currency::EUR, Currency::USD, Currency::new("BAM").unwrap()][b as usize % 3];
@@ -177,7 +178,7 @@ impl World {
                 {
                     let tranches: Vec<(u32, i64)> = self.projects[p]
                         .2
-                        .unlocked_tranches()
+                        .released_tranches()
                         .iter()
                         .map(|(m, t)| (*m, t.minor_units()))
                         .collect();
@@ -246,6 +247,22 @@ impl World {
                     self.open_pool(0, cap, &COUNTRIES[..(a as usize % 5) + 1], 365);
                 }
             },
+            20 => {
+                if let Some(p) = pick(a, pledges) {
+                    let rebook = (c % 3 == 0).then_some(c / 3);
+                    self.reverse_receipt(p, b as usize, rebook);
+                }
+            }
+            21 => {
+                if let Some(p) = pick(a, pledges) {
+                    self.rerate_receipt(p, b as usize, c % 30 + 1);
+                }
+            }
+            22 => {
+                if let Some(p) = pick(a, pledges) {
+                    self.refund_to_donor(p, c);
+                }
+            }
             _ => self.next_day(a % 5 + 1),
         }
     }

@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use chrono::{Days, NaiveDate};
 use fundtrail_domain::{
     Actor, Aggregate, CountryCode, Currency, DisbursementId, Donor, DonorCommand, DonorId,
-    DonorKind, DonorProfile, Earmark, Event, ExchangeRate, MatchingPool, MatchingPoolId, Money,
-    Partner, Pledge, PledgeCommand, PledgeId, Project, ProjectAccount, ProjectCommand, ProjectId,
+    DonorKind, DonorProfile, Earmark, Event, ExchangeRate, FundingModality, MatchingPool,
+    MatchingPoolId, Money, Partner, Pledge, PledgeCommand, PledgeId, Project, ProjectAccount,
+    ProjectCommand, ProjectId,
 };
 use uuid::Uuid;
 
@@ -109,6 +110,12 @@ fn day(n: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 1, 1)
         .and_then(|d| d.checked_add_days(Days::new(u64::from(n))))
         .unwrap()
+}
+
+/// The simulated day a date is (0 for the first day; earlier dates count as day 0).
+pub fn day_number(date: NaiveDate) -> u32 {
+    let days = date.signed_duration_since(day(0)).num_days();
+    u32::try_from(days).unwrap_or(0)
 }
 
 /// A currency's value in US dollars on a day, as mantissa and scale: a deterministic drift
@@ -287,6 +294,7 @@ impl World {
             budget: Money::new(currency, budget),
             starts_on: day(self.today),
             ends_on: day(self.today + 730),
+            funding: FundingModality::AdvanceFunded,
         };
         let events = run(
             &mut self.log,

@@ -5,8 +5,8 @@
 use chrono::NaiveDate;
 use fundtrail_domain::{
     Actor, AllocationId, CountryCode, DisbursementId, DomainError, DonorId, DonorKind, Earmark,
-    ExchangeRate, Indicator, MatchRatio, MatchingPoolId, Money, Partner, PledgeId, ProjectId,
-    ReceiptId,
+    ExchangeRate, FundingModality, Indicator, MatchRatio, MatchingPoolId, Money, Partner, PledgeId,
+    ProjectId, ReceiptId, ReleaseRule,
 };
 use uuid::Uuid;
 
@@ -106,6 +106,20 @@ fields! {
         to: |rate| rate.as_ref().map(Into::into),
         from: |field, rate| wire::rate(field, rate.as_ref()),
     }
+    ExchangeRate => Option<v1::ExchangeRate> {
+        to: |rate| Some(rate.into()),
+        from: |field, rate| wire::rate(field, rate.as_ref())?
+            .ok_or_else(|| DomainError::invalid(field, "is required")),
+    }
+    // Empty on events recorded before the actor was recorded with them.
+    Option<Actor> => String {
+        to: |actor| actor.as_ref().map(ToString::to_string).unwrap_or_default(),
+        from: |field, text| if text.is_empty() {
+            Ok(None)
+        } else {
+            wire::actor(field, text).map(Some)
+        },
+    }
     MatchRatio => Option<v1::MatchRatio> {
         to: |ratio| Some((*ratio).into()),
         from: |field, ratio| wire::ratio(field, ratio.as_ref()),
@@ -125,5 +139,41 @@ fields! {
     DonorKind => i32 {
         to: |kind| v1::DonorKind::from(*kind).into(),
         from: |field, kind| wire::donor_kind(field, *kind),
+    }
+    // Absent only on events recorded before the amount was (see each event's field).
+    Option<Money> => Option<v1::Money> {
+        to: |money| money.map(Into::into),
+        from: |field, money| wire::opt_money(field, money.as_ref()),
+    }
+    // UNSPECIFIED is how a registration before the modality existed reads: advance-funded.
+    FundingModality => i32 {
+        to: |funding| match funding {
+            FundingModality::AdvanceFunded => v1::FundingModality::AdvanceFunded,
+            FundingModality::ResultsBased => v1::FundingModality::ResultsBased,
+        }
+        .into(),
+        from: |field, value| match v1::FundingModality::try_from(*value) {
+            Ok(v1::FundingModality::Unspecified | v1::FundingModality::AdvanceFunded) => {
+                Ok(FundingModality::AdvanceFunded)
+            }
+            Ok(v1::FundingModality::ResultsBased) => Ok(FundingModality::ResultsBased),
+            Err(_) => Err(DomainError::invalid(field, format!("unknown funding modality {value}"))),
+        },
+    }
+    // UNSPECIFIED is how a milestone planned before release rules existed reads: the whole
+    // tranche on verification, which is also the only rule written as UNSPECIFIED.
+    ReleaseRule => i32 {
+        to: |rule| match rule {
+            ReleaseRule::WholeOnVerification => v1::ReleaseRule::Unspecified,
+            ReleaseRule::Proportional => v1::ReleaseRule::Proportional,
+            ReleaseRule::AllOrNothing => v1::ReleaseRule::AllOrNothing,
+        }
+        .into(),
+        from: |field, value| match v1::ReleaseRule::try_from(*value) {
+            Ok(v1::ReleaseRule::Unspecified) => Ok(ReleaseRule::WholeOnVerification),
+            Ok(v1::ReleaseRule::Proportional) => Ok(ReleaseRule::Proportional),
+            Ok(v1::ReleaseRule::AllOrNothing) => Ok(ReleaseRule::AllOrNothing),
+            Err(_) => Err(DomainError::invalid(field, format!("unknown release rule {value}"))),
+        },
     }
 }

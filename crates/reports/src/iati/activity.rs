@@ -109,7 +109,20 @@ fn results(x: &mut Xml, a: &Activity) {
         match (m.verified, m.reported) {
             (Some(actual), _) => {
                 x.open("actual", &[("value", &actual.to_string())]);
-                x.narrative("comment", &[], "Verified by the fund");
+                let released = m.released.unwrap_or(m.tranche);
+                let comment = match m.target.saturating_sub(actual) {
+                    0 => format!(
+                        "Verified by the fund; released {released} of the {} tranche",
+                        m.tranche
+                    ),
+                    shortfall => format!(
+                        "Verified by the fund, {shortfall} {} short of the target; \
+                         released {released} of the {} tranche",
+                        m.indicator.unit(),
+                        m.tranche
+                    ),
+                };
+                x.narrative("comment", &[], &comment);
                 x.close();
             }
             (None, Some(actual)) => {
@@ -234,16 +247,19 @@ pub fn activity_file(fund: &Fund, a: &Activity, publisher: &Publisher, generated
         x.close();
     }
     for m in a.milestones.values() {
+        // Once verified, what the fund plans to pay is what the verification released: a
+        // shortfall against the target withholds the rest of the tranche.
+        let planned = m.released.unwrap_or(m.tranche);
         x.open("planned-disbursement", &[("type", "1")]);
         x.empty("period-start", &[("iso-date", &date(m.due_on))]);
         x.empty("period-end", &[("iso-date", &date(m.due_on))]);
         x.text(
             "value",
             &[
-                ("currency", m.tranche.currency().code()),
+                ("currency", planned.currency().code()),
                 ("value-date", &date(m.due_on)),
             ],
-            &value(m.tranche),
+            &value(planned),
         );
         x.close();
     }

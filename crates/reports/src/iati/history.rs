@@ -81,6 +81,8 @@ pub struct Milestone {
     pub due_on: NaiveDate,
     pub reported: Option<u64>,
     pub verified: Option<u64>,
+    /// What verification released of the tranche (under the milestone's release rule).
+    pub released: Option<Money>,
 }
 
 /// One project, as an IATI activity.
@@ -265,6 +267,7 @@ impl Fund {
                 budget,
                 starts_on,
                 ends_on,
+                ..
             } => {
                 self.activities.insert(
                     project_id,
@@ -308,6 +311,7 @@ impl Fund {
                             due_on,
                             reported: None,
                             verified: None,
+                            released: None,
                         },
                     );
                 }
@@ -329,6 +333,8 @@ impl Fund {
                 project_id,
                 milestone,
                 actual,
+                released,
+                tranche,
                 ..
             } => {
                 if let Some(m) = self
@@ -336,6 +342,8 @@ impl Fund {
                     .and_then(|a| a.milestones.get_mut(&milestone))
                 {
                     m.verified = Some(actual);
+                    // Verifications recorded before releases were released the whole tranche.
+                    m.released = Some(released.unwrap_or(tranche));
                 }
             }
             ProjectEvent::MilestoneRejected { .. } => {}

@@ -179,7 +179,10 @@ impl PgCommitter {
             Some(ids) if !ids.is_empty() => load_requests(tx, &ids).await?,
             _ => HashMap::new(),
         };
-        let claims: HashSet<&str> = batch.iter().flat_map(AppendRequest::claims_touched).collect();
+        let claims: HashSet<&str> = batch
+            .iter()
+            .flat_map(AppendRequest::claims_touched)
+            .collect();
         let claims = if claims.is_empty() {
             HashMap::new()
         } else {
@@ -265,7 +268,12 @@ async fn load_claims(
         .await
         .map_err(|e| db_error("reading claims", &e))?;
     rows.iter()
-        .map(|row| Ok((row.try_get(0).map_err(decode_err)?, row.try_get(1).map_err(decode_err)?)))
+        .map(|row| {
+            Ok((
+                row.try_get(0).map_err(decode_err)?,
+                row.try_get(1).map_err(decode_err)?,
+            ))
+        })
         .collect()
 }
 

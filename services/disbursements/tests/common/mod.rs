@@ -206,8 +206,16 @@ impl Fund {
             .created_id
     }
 
-    /// Plans a milestone releasing `tranche` USD, has the partner report it and QA verify it.
+    /// Plans a milestone releasing `tranche` USD, has the partner report it beyond its target
+    /// and QA verify it, which releases the whole tranche.
     pub async fn verified_milestone(&self, project_id: &str, tranche: i64) -> u32 {
+        self.verified_milestone_at(project_id, tranche, 51_200)
+            .await
+    }
+
+    /// Plans a milestone of 50 000 m² releasing `tranche` USD in proportion to verified
+    /// output, and verifies `actual` m².
+    pub async fn verified_milestone_at(&self, project_id: &str, tranche: i64, actual: u64) -> u32 {
         let milestone: u32 = self
             .milestones
             .plan_milestone(as_actor(
@@ -223,6 +231,7 @@ impl Fund {
                     target: 50_000,
                     tranche: Some(usd(tranche)),
                     due_on: "2024-09-30".into(),
+                    release_rule: v1::ReleaseRule::Proportional.into(),
                     ..Default::default()
                 },
             ))
@@ -239,7 +248,7 @@ impl Fund {
                     request_id: self.request_id(),
                     project_id: project_id.into(),
                     milestone,
-                    actual: 51_200,
+                    actual,
                     evidence_reference: "Completion certificate AF-2024-117".into(),
                     ..Default::default()
                 },
@@ -382,7 +391,7 @@ impl Fund {
             project_id: project_id.into(),
             disbursement_id: disbursement_id.into(),
             paid_on: "2024-06-03".into(),
-            bank_reference: "ITF-PAY-2024-0042".into(),
+            bank_reference: format!("ITF-PAY-{disbursement_id}"),
             ..Default::default()
         }
     }
