@@ -124,13 +124,29 @@ enum AccountCommand {
         /// The project id (the account's id too).
         project_id: String,
     },
-    /// Return an allocation to the fund; its pledge gets the money back shortly after.
+    /// Return an allocation to the fund, whole or a part; its pledge gets the money back
+    /// shortly after.
     ReturnAllocation {
         /// The project id.
         project_id: String,
         /// The allocation id.
         #[arg(long)]
         allocation: String,
+        /// How much to return, in the account's currency; all that remains of the allocation
+        /// when left out.
+        #[arg(long, allow_negative_numbers = true)]
+        amount: Option<String>,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        write: Write,
+    },
+    /// Close a project's account: what is available goes back to the fund, shared over its
+    /// allocations, and the account takes no new requests.
+    Close {
+        /// The project id.
+        project_id: String,
         /// Why, for the record.
         #[arg(long)]
         reason: String,
@@ -382,21 +398,30 @@ fn disbursement_status(value: i32) -> &'static str {
 
 fn describe_account(a: &v1::ProjectAccountView) -> String {
     let mut out = format!(
-        "account of project {}\n  credited   {}\n  available  {}\n  version    {}",
+        "account of project {}{}\n  credited   {}\n  available  {}\n  returned   {}\n  version    {}",
         a.project_id,
+        if a.closed { " (closed)" } else { "" },
         output::money(a.credited.as_ref()),
         output::money(a.available.as_ref()),
+        output::money(a.returned.as_ref()),
         a.version
     );
     if !a.credits.is_empty() {
-        let mut table = Table::new(&["ALLOCATION", "PLEDGE", "DONOR", ">AMOUNT", "RETURNED"]);
+        let mut table = Table::new(&["ALLOCATION", "PLEDGE", "DONOR", ">AMOUNT", ">RETURNED"]);
         for c in &a.credits {
+            let returned = if c.returned {
+                "all".to_owned()
+            } else if output::nonzero(c.returned_amount.as_ref()) {
+                output::money(c.returned_amount.as_ref())
+            } else {
+                String::new()
+            };
             table.row(vec![
                 c.allocation_id.clone(),
                 c.pledge_id.clone(),
                 c.donor_id.clone(),
                 output::money(c.amount.as_ref()),
-                if c.returned { "yes" } else { "" }.to_owned(),
+                returned,
             ]);
         }
         out.push_str("\n\ncredits\n");
@@ -471,26 +496,72 @@ pub async fn run_account(args: AccountArgs) -> anyhow::Result<()> {
         AccountCommand::ReturnAllocation {
             project_id,
             allocation,
+            amount,
             reason,
             write,
         } => {
+            let project_id = input::id("PROJECT_ID", "project", &project_id)?;
+            let allocation_id = input::id("--allocation", "allocation", &allocation)?;
+            let reason = input::required("--reason", &reason)?;
+            let session = args.global.session().await?;
+            let amount = match amount {
+                Some(text) => {
+                    let view = session.project(&project_id).await?;
+                    let currency =
+                        output::currency_of(view.budget.as_ref(), "the project's budget")?;
+                    Some(input::amount("--amount", &text, currency)?)
+                }
+                None => None,
+            };
+            let done = match amount {
+                Some(amount) => format!(
+                    "returned {amount} of allocation {allocation_id} to the fund; its pledge \
+                     gets the money back shortly after"
+                ),
+                None => format!(
+                    "returned what remained of allocation {allocation_id} to the fund; its \
+                     pledge gets the money back shortly after"
+                ),
+            };
             let request = v1::ReturnAllocationRequest {
                 request_id: write.request_id()?,
                 expected_version: write.expected_version,
+                project_id,
+                allocation_id,
+                reason,
+                amount: amount.map(Into::into),
+            };
+            let id = request.request_id.clone();
+            let result = session.answer(
+                session
+                    .disbursements()
+                    .return_allocation(session.request(request))
+                    .await,
+                Some(&id),
+            )?;
+            output::result(json, &result, &done)
+        }
+        AccountCommand::Close {
+            project_id,
+            reason,
+            write,
+        } => {
+            let request = v1::CloseProjectAccountRequest {
+                request_id: write.request_id()?,
+                expected_version: write.expected_version,
                 project_id: input::id("PROJECT_ID", "project", &project_id)?,
-                allocation_id: input::id("--allocation", "allocation", &allocation)?,
                 reason: input::required("--reason", &reason)?,
             };
             let session = args.global.session().await?;
             let id = request.request_id.clone();
             let done = format!(
-                "returned allocation {} to the fund; its pledge gets the money back shortly after",
-                request.allocation_id
+                "closed the account of project {}; what was available goes back to the fund",
+                request.project_id
             );
             let result = session.answer(
                 session
                     .disbursements()
-                    .return_allocation(session.request(request))
+                    .close_project_account(session.request(request))
                     .await,
                 Some(&id),
             )?;

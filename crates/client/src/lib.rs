@@ -16,6 +16,7 @@ mod events;
 mod funding;
 pub mod input;
 pub mod output;
+mod periods;
 mod pledges;
 mod pools;
 mod projects;
@@ -51,6 +52,8 @@ pub enum Command {
     /// What needs attention: events the fund's process managers and views could not take
     /// into effect, and re-driving them.
     Attention(attention::AttentionArgs),
+    /// The accounting calendar: closing periods to entries, and what is closed.
+    Period(periods::PeriodArgs),
 }
 
 const GLOBAL: &str = "Connection and output";
@@ -130,6 +133,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Events(args) => events::run(args).await,
         Command::Funding(args) => funding::run(args).await,
         Command::Attention(args) => attention::run(args).await,
+        Command::Period(args) => periods::run(args).await,
     };
     // A reader that went away (`| head`) is not a failure of the command.
     match result {

@@ -29,6 +29,8 @@ enum PoolCommand {
     Reserve(Reserve),
     /// Void a reserved match, freeing its room under the cap.
     Void(Void),
+    /// Match an unearmarked contribution by decision: the full match, cut to the cap.
+    Match(MatchContribution),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +53,10 @@ struct OpenPool {
     /// The last value date of contributions the pool matches, YYYY-MM-DD.
     #[arg(long)]
     expires_on: String,
+    /// The first value date of contributions and funds the pool takes, YYYY-MM-DD; every
+    /// value date up to the expiry when left out.
+    #[arg(long)]
+    starts_on: Option<String>,
     #[command(flatten)]
     write: Write,
 }
@@ -68,6 +74,23 @@ struct Reserve {
     /// The match, in the pool's currency; the full match cut to the cap when left out.
     #[arg(long, allow_negative_numbers = true)]
     amount: Option<String>,
+    #[command(flatten)]
+    write: Write,
+}
+
+#[derive(Debug, Args)]
+struct MatchContribution {
+    /// The pool id.
+    id: String,
+    /// The pledge the unearmarked contribution was received on.
+    #[arg(long)]
+    pledge: String,
+    /// The contribution's receipt id.
+    #[arg(long)]
+    receipt: String,
+    /// The eligible country it is matched for; may be left out when the pool matches one.
+    #[arg(long)]
+    country: Option<String>,
     #[command(flatten)]
     write: Write,
 }
@@ -110,6 +133,12 @@ pub async fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
                 ratio: Some(input::ratio("--ratio", &o.ratio)?),
                 eligible_countries: countries,
                 expires_on: input::date("--expires-on", &o.expires_on)?,
+                starts_on: o
+                    .starts_on
+                    .as_deref()
+                    .map(|d| input::date("--starts-on", d))
+                    .transpose()?
+                    .unwrap_or_default(),
             };
             let session = args.global.session().await?;
             let id = request.request_id.clone();
@@ -171,6 +200,35 @@ pub async fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
                 &format!("reserved a match in pool {pool_id} for receipt {receipt_id}"),
             )
         }
+        PoolCommand::Match(m) => {
+            let request = v1::MatchContributionRequest {
+                request_id: m.write.request_id()?,
+                expected_version: m.write.expected_version,
+                pool_id: input::id("ID", "pool", &m.id)?,
+                pledge_id: input::id("--pledge", "pledge", &m.pledge)?,
+                receipt_id: input::id("--receipt", "receipt", &m.receipt)?,
+                country: m
+                    .country
+                    .as_deref()
+                    .map(|c| input::country("--country", c).map(|c| c.to_string()))
+                    .transpose()?
+                    .unwrap_or_default(),
+            };
+            let session = args.global.session().await?;
+            let id = request.request_id.clone();
+            let done = format!(
+                "matched receipt {} in pool {}",
+                request.receipt_id, request.pool_id
+            );
+            let result = session.answer(
+                session
+                    .pledges()
+                    .match_contribution(session.request(request))
+                    .await,
+                Some(&id),
+            )?;
+            output::result(json, &result, &done)
+        }
         PoolCommand::Void(v) => {
             let request = v1::VoidMatchRequest {
                 request_id: v.write.request_id()?,
@@ -211,14 +269,18 @@ fn describe_pool(p: &v1::MatchingPoolView) -> String {
         || "1:1".to_owned(),
         |r| format!("{}:{}", r.numerator, r.denominator),
     );
+    let period = if p.starts_on.is_empty() {
+        format!("until {}", p.expires_on)
+    } else {
+        format!("from {} until {}", p.starts_on, p.expires_on)
+    };
     let mut out = format!(
         "matching pool {}\n  matching donor  {}\n  cap             {} at {ratio}, \
-         contributions until {}\n  countries       {}\n  reserved        {}\n  confirmed       {}\n  \
+         contributions {period}\n  countries       {}\n  reserved        {}\n  confirmed       {}\n  \
          funds received  {}\n  room under cap  {}\n  version         {}",
         p.pool_id,
         p.matching_donor_id,
         output::money(p.cap.as_ref()),
-        p.expires_on,
         p.eligible_countries.join(", "),
         output::money(p.reserved.as_ref()),
         output::money(p.confirmed.as_ref()),
@@ -226,8 +288,28 @@ fn describe_pool(p: &v1::MatchingPoolView) -> String {
         output::money(p.remaining.as_ref()),
         p.version,
     );
+    if !p.funding.is_empty() {
+        let mut table = Table::new(&["FUNDING RECEIPT", "PLEDGE", ">FUNDS", ">APPLIED"]);
+        for f in &p.funding {
+            table.row(vec![
+                f.receipt_id.clone(),
+                f.pledge_id.clone(),
+                output::money(f.amount.as_ref()),
+                output::money(f.applied.as_ref()),
+            ]);
+        }
+        out.push_str("\n\nfunds\n");
+        out.push_str(&table.render());
+    }
     if !p.matches.is_empty() {
-        let mut table = Table::new(&["RECEIPT", "DONOR", "COUNTRY", ">MATCH", "STATUS"]);
+        let mut table = Table::new(&[
+            "RECEIPT",
+            "DONOR",
+            "COUNTRY",
+            ">MATCH",
+            "STATUS",
+            "FUNDED BY",
+        ]);
         for m in &p.matches {
             table.row(vec![
                 m.receipt_id.clone(),
@@ -241,6 +323,7 @@ fn describe_pool(p: &v1::MatchingPoolView) -> String {
                     _ => "?",
                 }
                 .to_owned(),
+                m.funding_receipt_id.clone(),
             ]);
         }
         out.push_str("\n\nmatches\n");

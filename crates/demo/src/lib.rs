@@ -5,7 +5,8 @@
 //! they were booked at, allocations, milestones reported by partners and verified by the fund,
 //! tranches requested by one person and approved by another, payments, a payment returned by
 //! the bank and a refund, a receipt booked at a mistyped rate and corrected by a second finance
-//! officer ([`script`] has it all).
+//! officer, a tranche released in proportion to a milestone verified short of its target, and
+//! the first quarter closed ([`script`] has it all).
 //!
 //! Every request carries a fixed request id named after its step (`demo-pledge-nl-ba`), so
 //! loading the set again into the same store replays the first load instead of duplicating
@@ -586,6 +587,17 @@ impl Loader<'_> {
                 };
                 send!(self, finance, pledges.amend_pledge, id, request);
             }
+            Step::Close(c) => {
+                let id = request_id("period-close", c.through);
+                let request = v1::ClosePeriodRequest {
+                    request_id: id.clone(),
+                    through: c.through.to_owned(),
+                    reason: c.reason.to_owned(),
+                    ..Default::default()
+                };
+                let director = self.acting(DIRECTOR)?;
+                send!(self, director, pledges.close_period, id, request);
+            }
             Step::Withdraw(w) => {
                 let id = request_id("withdrawal", w.pledge);
                 let request = v1::WithdrawPledgeRequest {
@@ -697,6 +709,7 @@ mod tests {
                 Step::Amend(a) => request_id("amendment", a.pledge),
                 Step::Withdraw(w) => request_id("withdrawal", w.pledge),
                 Step::Rerate(r) => request_id("rerating", r.receipt),
+                Step::Close(c) => request_id("period-close", c.through),
             });
         }
         let unique: HashSet<&String> = ids.iter().collect();

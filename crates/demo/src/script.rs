@@ -217,10 +217,14 @@ pub enum Step {
     Amend(Amendment),
     Withdraw(Withdrawal),
     Rerate(Rerating),
+    Close(PeriodClose),
 }
 
-use Step::{Allocate, Amend, Approve, Pay, Receive, Refund, Rerate, Reject, Report, Request, Reverse, Sign, Verify, Withdraw};
+use Step::{Allocate, Amend, Approve, Close, Pay, Receive, Refund, Rerate, Reject, Report, Request, Reverse, Sign, Verify, Withdraw};
 
+/// The fund's books closed through a month end, by the director: entries dated in it are
+/// refused from then on, corrections are made in the open period.
+pub struct PeriodClose { pub through: &'static str, pub reason: &'static str }
 pub struct Agreement { pub pledge: &'static str, pub reference: &'static str, pub on: &'static str }
 /// Money received, with its rate to the reporting currency (USD) when in another currency.
 pub struct Receipt { pub key: &'static str, pub pledge: &'static str, pub amount: &'static str, pub on: &'static str, pub bank_ref: &'static str, pub rate: Option<Rate> }
@@ -342,5 +346,7 @@ pub const SCRIPT: &[&[Step]] = &[
         // (5 024 800 000.00 USD for 400 000.00 CHF); the controller corrects it.
         Receive(Receipt { key: "ch-2", pledge: "ch", amount: "400000.00", on: "2025-09-22", bank_ref: "SNB-2025-0922-0512", rate: Some(Rate { rate: "12562", source: "Swiss National Bank", on: "2025-09-19" }) }),
         Rerate(Rerating { receipt: "ch-2", rate: Rate { rate: "1.2562", source: "Swiss National Bank", on: "2025-09-19" }, reason: "The rate was keyed without its decimal point" }),
+        // The first quarter is closed: nothing dated in it can be booked any more.
+        Close(PeriodClose { through: "2025-03-31", reason: "First quarter 2025 closed" }),
     ],
 ];

@@ -19,6 +19,20 @@
 //! fund never approves money it has promised to someone else, so a request beyond what is
 //! available is refused as early as an approval would be.
 //!
+//! **Returns.** An allocation goes back to the fund whole or in parts (`AllocationReturned`
+//! records each part and what of the allocation remains): never beyond what remains of it
+//! (`RETURN_EXCEEDS_ALLOCATION`) nor beyond what is available (`RETURN_EXCEEDS_AVAILABLE`),
+//! each part valued at the allocation's booked value in proportion. Money is conserved:
+//! credited = available + held by pending requests + paid − refunded + returned.
+//!
+//! **Closing the account** (`Closed`) is refused while a disbursement is requested or approved
+//! and unpaid (`DISBURSEMENTS_PENDING`). It returns the available money, shared over the
+//! allocations in proportion to what remains of each (one `AllocationReturned` per allocation,
+//! which each pledge takes back on its own). A closed account takes no requests
+//! (`ACCOUNT_CLOSED`); an allocation credited after it is returned in the same write. Reversals
+//! and refunds of past payments are still recorded (they are facts), and what they make
+//! available can be returned like any other part.
+//!
 //! Longer than most files on purpose: the aggregate's state, its `decide` and its `evolve` stay
 //! together so that every rule it enforces is read in one place.
 
@@ -55,10 +69,27 @@ pub enum AccountEvent {
         allocation_id: AllocationId,
         pledge_id: PledgeId,
         donor_id: DonorId,
+        /// What this return gives back, in the account's currency: the whole allocation or a
+        /// part of it.
         amount: Money,
+        /// Its value at the allocation's booked value (in proportion, for a part).
         reporting_amount: Money,
         reason: String,
         corrects_version: u64,
+        /// What of the allocation stays on the account after this return; `None` on returns
+        /// recorded before partial returns existed, which returned the whole allocation.
+        remaining: Option<Money>,
+    },
+    /// The account is closed: what was left of its allocations went back to the fund (the
+    /// `AllocationReturned` events recorded just before this one), and it takes no new
+    /// requests; an allocation credited after this goes back at once.
+    Closed {
+        project_id: ProjectId,
+        country: CountryCode,
+        /// What the close returned, in the account's currency: its available money.
+        returned: Money,
+        reason: String,
+        closed_by: Actor,
     },
     TrancheUnlocked {
         project_id: ProjectId,
@@ -153,8 +184,13 @@ pub enum AccountCommand {
     },
     ReturnAllocation {
         allocation_id: AllocationId,
+        /// How much to return, in the account's currency; `None` returns all that remains of
+        /// the allocation (what clients that predate partial returns ask for).
+        amount: Option<Money>,
         reason: String,
     },
+    /// Closes the account, returning what is left of every allocation to the fund.
+    Close { reason: String, closed_by: Actor },
     Request {
         disbursement_id: DisbursementId,
         amount: Money,
@@ -202,8 +238,26 @@ pub struct Credit {
     pub donor_id: DonorId,
     pub amount: Money,
     pub reporting_amount: Money,
+    /// Whether nothing of the allocation is left on the account.
     pub returned: bool,
+    /// What of it was returned so far, in the account's currency.
+    pub returned_amount: Money,
+    /// The value of what was returned, at the allocation's booked value.
+    pub returned_reporting: Money,
     pub version: u64,
+}
+
+impl Credit {
+    /// What of the allocation is still on the account (spent or not).
+    pub fn remaining(&self) -> Money {
+        Money::new(
+            self.amount.currency(),
+            self.amount
+                .minor_units()
+                .saturating_sub(self.returned_amount.minor_units())
+                .max(0),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,6 +303,9 @@ pub struct ProjectAccount {
     tranches: BTreeMap<u32, Money>,
     released: BTreeMap<u32, Money>,
     disbursements: BTreeMap<DisbursementId, Disbursement>,
+    /// Allocations returned to the fund, in the account's currency.
+    returned: i64,
+    closed: bool,
     version: VersionCounter,
 }
 
@@ -284,6 +341,16 @@ impl ProjectAccount {
     /// Net credits: allocations received less allocations returned.
     pub fn credited(&self) -> Option<Money> {
         self.currency.map(|c| Money::new(c, self.credited))
+    }
+
+    /// What was returned to the fund, whole allocations and parts.
+    pub fn returned(&self) -> Option<Money> {
+        self.currency.map(|c| Money::new(c, self.returned))
+    }
+
+    /// Whether the account was closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed
     }
 
     /// What may still be requested: see the module documentation.
@@ -383,6 +450,8 @@ impl Aggregate for ProjectAccount {
                         amount: *amount,
                         reporting_amount: *reporting_amount,
                         returned: false,
+                        returned_amount: Money::zero(amount.currency()),
+                        returned_reporting: Money::zero(reporting_amount.currency()),
                         version,
                     },
                 );
@@ -391,14 +460,32 @@ impl Aggregate for ProjectAccount {
                 allocation_id,
                 amount,
                 reporting_amount,
+                remaining,
                 ..
             } => {
                 self.credited = self.credited.saturating_sub(amount.minor_units());
+                self.returned = self.returned.saturating_add(amount.minor_units());
                 add_reporting(&mut self.credited_reporting, *reporting_amount, -1);
                 if let Some(credit) = self.credits.get_mut(allocation_id) {
-                    credit.returned = true;
+                    credit.returned_amount = Money::new(
+                        credit.amount.currency(),
+                        credit
+                            .returned_amount
+                            .minor_units()
+                            .saturating_add(amount.minor_units()),
+                    );
+                    credit.returned_reporting = Money::new(
+                        credit.returned_reporting.currency(),
+                        credit
+                            .returned_reporting
+                            .minor_units()
+                            .saturating_add(reporting_amount.minor_units()),
+                    );
+                    // A return recorded before partial returns gave back the whole allocation.
+                    credit.returned = remaining.is_none_or(|r| !r.is_positive());
                 }
             }
+            AccountEvent::Closed { .. } => self.closed = true,
             AccountEvent::TrancheUnlocked {
                 project_id,
                 country,
@@ -512,16 +599,39 @@ impl Aggregate for ProjectAccount {
                         ),
                     ));
                 }
-                Ok(vec![AccountEvent::Credited {
+                let credited = AccountEvent::Credited {
                     project_id,
                     country,
                     allocation_id,
                     source_event_id,
                     pledge_id,
-                    donor_id,
+                    donor_id: donor_id.clone(),
                     amount,
                     reporting_amount,
-                }])
+                };
+                if !self.closed {
+                    return Ok(vec![credited]);
+                }
+                // An allocation that reaches a closed account (made before the pledge learned
+                // of the close) is recorded, so the books show it arrived, and returned in the
+                // same write: the money goes back to the fund without anyone having to notice.
+                Ok(vec![
+                    credited,
+                    AccountEvent::AllocationReturned {
+                        project_id,
+                        country,
+                        allocation_id,
+                        pledge_id,
+                        donor_id,
+                        amount,
+                        reporting_amount,
+                        reason: "the project account is closed; the allocation goes back to the \
+                                 fund as it arrives"
+                            .to_owned(),
+                        corrects_version: self.version.next(),
+                        remaining: Some(Money::zero(amount.currency())),
+                    },
+                ])
             }
             AccountCommand::UnlockTranche {
                 source_event_id,
@@ -564,8 +674,10 @@ impl Aggregate for ProjectAccount {
             }
             AccountCommand::ReturnAllocation {
                 allocation_id,
+                amount,
                 reason,
-            } => self.return_allocation(allocation_id, &reason),
+            } => self.return_allocation(allocation_id, amount, &reason),
+            AccountCommand::Close { reason, closed_by } => self.close(&reason, closed_by),
             AccountCommand::Request {
                 disbursement_id,
                 amount,
@@ -575,6 +687,12 @@ impl Aggregate for ProjectAccount {
                 requested_by,
                 project,
             } => {
+                if self.closed {
+                    return Err(DomainError::refused(
+                        Reason::AccountClosed,
+                        "the project account is closed; it takes no new disbursement requests",
+                    ));
+                }
                 if project.closed {
                     return Err(DomainError::refused(
                         Reason::ProjectClosed,
@@ -732,6 +850,7 @@ impl ProjectAccount {
     fn return_allocation(
         &self,
         allocation_id: AllocationId,
+        amount: Option<Money>,
         reason: &str,
     ) -> Result<Vec<AccountEvent>, DomainError> {
         let credit = self.credits.get(&allocation_id).ok_or_else(|| {
@@ -740,36 +859,155 @@ impl ProjectAccount {
                 format!("allocation {allocation_id} was not credited to this account"),
             )
         })?;
-        let (project_id, country, _) = self.identity()?;
+        self.identity()?;
         if credit.returned {
             return Err(DomainError::refused(
                 Reason::AllocationAlreadyReleased,
-                format!("allocation {allocation_id} was already returned"),
+                format!("allocation {allocation_id} was already returned in full"),
             ));
         }
+        let remaining = credit.remaining();
+        // Zero is how a client that predates partial returns leaves the amount out.
+        let amount = match amount.filter(|a| !a.is_zero()) {
+            None => remaining,
+            Some(amount) => {
+                let amount = positive("amount", amount)?;
+                if amount.currency() != remaining.currency() {
+                    return Err(DomainError::refused(
+                        Reason::CurrencyMismatch,
+                        format!(
+                            "the account is kept in {}; return in {}",
+                            remaining.currency(),
+                            remaining.currency()
+                        ),
+                    ));
+                }
+                if amount.checked_cmp(&remaining)?.is_gt() {
+                    return Err(DomainError::refused(
+                        Reason::ReturnExceedsAllocation,
+                        format!(
+                            "{remaining} of allocation {allocation_id} is left to return; \
+                             {amount} is more"
+                        ),
+                    ));
+                }
+                amount
+            }
+        };
         let available = self
             .available()
             .unwrap_or(Money::zero(credit.amount.currency()));
-        if credit.amount.checked_cmp(&available)?.is_gt() {
+        if amount.checked_cmp(&available)?.is_gt() {
             return Err(DomainError::refused(
                 Reason::ReturnExceedsAvailable,
                 format!(
-                    "returning {} needs that much available; only {available} is not held by disbursements",
-                    credit.amount
+                    "returning {amount} needs that much available; only {available} is not held by disbursements"
                 ),
             ));
         }
-        Ok(vec![AccountEvent::AllocationReturned {
+        Ok(vec![self.return_part(
+            allocation_id,
+            credit,
+            amount,
+            text("reason", reason, 500, true)?,
+        )?])
+    }
+
+    /// The event returning `amount` of an allocation, valued at the allocation's booked value:
+    /// in proportion for a part, and the value not yet returned for the last part, so the parts
+    /// of an allocation returned bit by bit add up to exactly what it was credited at.
+    fn return_part(
+        &self,
+        allocation_id: AllocationId,
+        credit: &Credit,
+        amount: Money,
+        reason: String,
+    ) -> Result<AccountEvent, DomainError> {
+        let (project_id, country, _) = self.identity()?;
+        let through = credit.returned_amount.checked_add(amount)?;
+        let value_through = credit.reporting_amount.mul_div(
+            through.minor_units(),
+            credit.amount.minor_units(),
+            credit.reporting_amount.currency(),
+        )?;
+        let reporting_amount = value_through.checked_sub(credit.returned_reporting)?;
+        Ok(AccountEvent::AllocationReturned {
             project_id,
             country,
             allocation_id,
             pledge_id: credit.pledge_id,
             donor_id: credit.donor_id.clone(),
-            amount: credit.amount,
-            reporting_amount: credit.reporting_amount,
-            reason: text("reason", reason, 500, true)?,
+            amount,
+            reporting_amount,
+            reason,
             corrects_version: credit.version,
-        }])
+            remaining: Some(credit.amount.checked_sub(through)?),
+        })
+    }
+
+    /// Closes the account: the money still available goes back to the fund, shared over the
+    /// allocations in proportion to what is left of each. What was spent came from all of them
+    /// alike (the account does not earmark payments to allocations), so each donor gets back
+    /// its share of what is unspent, as a pledge shares an allocation over its receipts.
+    fn close(&self, reason: &str, closed_by: Actor) -> Result<Vec<AccountEvent>, DomainError> {
+        let (project_id, country, currency) = self.identity()?;
+        if self.closed {
+            return Err(DomainError::refused(
+                Reason::AccountClosed,
+                "the project account is already closed",
+            ));
+        }
+        let pending: Vec<String> = self
+            .disbursements
+            .iter()
+            .filter(|(_, d)| {
+                matches!(
+                    d.status,
+                    DisbursementStatus::Requested | DisbursementStatus::Approved
+                )
+            })
+            .map(|(id, _)| id.to_string())
+            .collect();
+        if !pending.is_empty() {
+            return Err(DomainError::refused(
+                Reason::DisbursementsPending,
+                format!(
+                    "disbursements {} are still to be decided or paid; reject or pay them before \
+                     closing the account",
+                    pending.join(", ")
+                ),
+            ));
+        }
+        let reason = text("reason", reason, 400, true)?;
+        let available = self.available().unwrap_or(Money::zero(currency));
+        let open: Vec<(&AllocationId, &Credit)> =
+            self.credits.iter().filter(|(_, c)| !c.returned).collect();
+        let weights: Vec<i64> = open
+            .iter()
+            .map(|(_, c)| c.remaining().minor_units())
+            .collect();
+        let shares = split(&weights, available.minor_units().max(0));
+        let mut events = Vec::new();
+        let mut returned = 0_i64;
+        for ((allocation_id, credit), share) in open.into_iter().zip(shares) {
+            if share > 0 {
+                returned = returned.saturating_add(share);
+                events.push(self.return_part(
+                    *allocation_id,
+                    credit,
+                    Money::new(currency, share),
+                    format!("the project account was closed: {reason}"),
+                )?);
+            }
+        }
+        events.push(AccountEvent::Closed {
+            project_id,
+            country,
+            returned: Money::new(currency, returned),
+            reason,
+            closed_by,
+        });
+        Ok(events)
     }
 
     fn request(
@@ -937,4 +1175,27 @@ fn part_of(whole_reporting: Money, part: Money, whole: Money) -> Result<Money, D
         whole.minor_units(),
         whole_reporting.currency(),
     )?)
+}
+
+/// Splits `amount` over `weights` in proportion, exactly: the shares add up to `amount` when it
+/// is at most the weights' total, and none exceeds its weight. Cumulative floors, so rounding
+/// never drifts and the split depends only on the order of the weights.
+fn split(weights: &[i64], amount: i64) -> Vec<i64> {
+    let total: i128 = weights.iter().map(|w| i128::from((*w).max(0))).sum();
+    let amount = i128::from(amount.max(0)).min(total);
+    if total == 0 {
+        return vec![0; weights.len()];
+    }
+    let (mut cumulative, mut given) = (0_i128, 0_i128);
+    weights
+        .iter()
+        .map(|weight| {
+            cumulative += i128::from((*weight).max(0));
+            let through = cumulative * amount / total;
+            let share = through - given;
+            given = through;
+            // At most `amount`, which came from an i64.
+            i64::try_from(share).unwrap_or(0)
+        })
+        .collect()
 }

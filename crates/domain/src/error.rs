@@ -89,12 +89,17 @@ reasons! {
     CountryNotEligible => "COUNTRY_NOT_ELIGIBLE", FailedPrecondition;
     DonorNotMatchingEligible => "DONOR_NOT_MATCHING_ELIGIBLE", FailedPrecondition;
     SelfMatch => "SELF_MATCH", FailedPrecondition;
+    MatchingPoolNotStarted => "MATCHING_POOL_NOT_STARTED", FailedPrecondition;
+    NoMatchingPoolFits => "NO_MATCHING_POOL_FITS", FailedPrecondition;
     MilestoneNotReported => "MILESTONE_NOT_REPORTED", FailedPrecondition;
     MilestoneAlreadyVerified => "MILESTONE_ALREADY_VERIFIED", FailedPrecondition;
     VerifierIsReporter => "VERIFIER_IS_REPORTER", FailedPrecondition;
     TranchesExceedBudget => "TRANCHES_EXCEED_BUDGET", FailedPrecondition;
     DisbursementExceedsAvailable => "DISBURSEMENT_EXCEEDS_AVAILABLE", FailedPrecondition;
     ReturnExceedsAvailable => "RETURN_EXCEEDS_AVAILABLE", FailedPrecondition;
+    ReturnExceedsAllocation => "RETURN_EXCEEDS_ALLOCATION", FailedPrecondition;
+    AccountClosed => "ACCOUNT_CLOSED", FailedPrecondition;
+    DisbursementsPending => "DISBURSEMENTS_PENDING", FailedPrecondition;
     MilestoneNotVerified => "MILESTONE_NOT_VERIFIED", FailedPrecondition;
     TrancheExceedsMilestone => "TRANCHE_EXCEEDS_MILESTONE", FailedPrecondition;
     MilestoneRequired => "MILESTONE_REQUIRED", FailedPrecondition;
@@ -103,6 +108,9 @@ reasons! {
     DisbursementNotPaid => "DISBURSEMENT_NOT_PAID", FailedPrecondition;
     RefundExceedsPaid => "REFUND_EXCEEDS_PAID", FailedPrecondition;
     ApproverIsRequester => "APPROVER_IS_REQUESTER", FailedPrecondition;
+    PeriodClosed => "PERIOD_CLOSED", FailedPrecondition;
+    PeriodAlreadyClosed => "PERIOD_ALREADY_CLOSED", FailedPrecondition;
+    PeriodNotEnded => "PERIOD_NOT_ENDED", FailedPrecondition;
 }
 
 /// A command refused by the domain. Nothing was written.

@@ -1,6 +1,7 @@
 //! Every event of the trust fund, whichever aggregate recorded it.
 
 use crate::account::AccountEvent;
+use crate::calendar::CalendarEvent;
 use crate::country::CountryCode;
 use crate::donor::DonorEvent;
 use crate::matching::MatchingEvent;
@@ -14,6 +15,7 @@ pub enum Event {
     Matching(MatchingEvent),
     Project(ProjectEvent),
     Account(AccountEvent),
+    Calendar(CalendarEvent),
 }
 
 impl Event {
@@ -21,7 +23,7 @@ impl Event {
     /// each country's events stay in order, and the per-country views are built from it.
     pub fn country(&self) -> Option<CountryCode> {
         match self {
-            Event::Donor(_) => None,
+            Event::Donor(_) | Event::Calendar(_) => None,
             Event::Pledge(event) => match event {
                 PledgeEvent::Recorded { earmark, .. }
                 | PledgeEvent::Amended { earmark, .. }
@@ -52,6 +54,7 @@ impl Event {
             Event::Account(event) => Some(match event {
                 AccountEvent::Credited { country, .. }
                 | AccountEvent::AllocationReturned { country, .. }
+                | AccountEvent::Closed { country, .. }
                 | AccountEvent::TrancheUnlocked { country, .. }
                 | AccountEvent::DisbursementRequested { country, .. }
                 | AccountEvent::DisbursementApproved { country, .. }

@@ -46,7 +46,15 @@
 //!   donor, with the payment's reference and value date. Money is conserved per currency:
 //!   received (net of reversals) = allocated (net of releases) + unallocated + refunded.
 //!
-//! **Matching pools** ([`matching`]): see the module. The pool never exceeds its cap.
+//! **Matching pools** ([`matching`]): see the module. The pool never exceeds its cap, and never
+//! confirms more than the funds it received. A pool has a period (from `starts_on`, when it has
+//! one, to `expires_on`) and countries, and takes only what fits them: a contribution from
+//! another matching-eligible donor earmarked for one of its countries, and the matching donor's
+//! own receipts (its funds), unearmarked or earmarked for one of its countries, each with a
+//! value date in the period. An unearmarked contribution is matched only by an explicit
+//! decision of the fund's finance staff, for an eligible country they name. A receipt is
+//! matched by one pool at a time. Funds apply first-received-first, and every confirmation
+//! names the matching donor's receipt that completed it.
 //!
 //! **Projects** ([`project`]): registered with country, implementing partner, sector (15250
 //! by default), budget and funding modality: results-based or advance-funded (projects
@@ -70,6 +78,21 @@
 //! also pay without naming one.
 //! A closed project takes no new disbursement requests; requests made before it closed may
 //! still be approved and paid, because the fund honours obligations it entered into.
+//! An allocation goes back to the fund whole or in parts, never beyond what remains of it nor
+//! beyond what is available, each part at the allocation's booked value in proportion; the
+//! pledge releases exactly that part. Closing the account (refused while a disbursement is
+//! pending or approved and unpaid) returns the available money shared over the allocations in
+//! proportion to what remains of each; a closed account takes no requests and returns a late
+//! allocation as it arrives. Per account: credited = available + held + paid − refunded +
+//! returned.
+//!
+//! **Closed periods** ([`calendar`]): finance closes the books through a month end (a month,
+//! or a fiscal year at its last month end) once that period has ended; the closed-through date
+//! only moves forward and a closed period is never reopened. An entry dated on or before it (a
+//! receipt's or a refund's value date, a disbursement's payment or refund date) is refused as
+//! `PERIOD_CLOSED`; a mistake in a closed period is corrected by an adjustment in the open
+//! period naming what it corrects (a reversal or re-rating is dated the day it is made). The
+//! services decide on the calendar as they read it and append only if it has not moved since.
 //!
 //! **Corrections** are new events referencing the event they correct by its version in the
 //! same stream (`corrects_version`): an amendment, a released allocation, a reversed or
@@ -78,6 +101,7 @@
 
 pub mod account;
 pub mod aggregate;
+pub mod calendar;
 pub mod country;
 pub mod donor;
 pub mod error;
@@ -92,6 +116,7 @@ pub mod reference;
 
 pub use account::{AccountCommand, AccountEvent, ProjectAccount};
 pub use aggregate::Aggregate;
+pub use calendar::{Calendar, CalendarCommand, CalendarEvent};
 pub use country::CountryCode;
 pub use donor::{Donor, DonorCommand, DonorEvent, DonorKind, DonorProfile};
 pub use error::{DomainError, ErrorKind, Reason};

@@ -1,13 +1,28 @@
 //! Matching pools: one donor matches other donors' contributions.
 //!
 //! The trust fund's hallmark: a matching donor (historically the United States) opens a pool
-//! with a cap, a ratio (1:1 by default), the countries it matches and an expiry. A contribution
-//! received from another matching-eligible donor for an eligible country reserves a match of
-//! `contribution × ratio`, cut to what is left under the cap. The matching donor's own
-//! contributions are the pool's funds: as they arrive, reserved matches are confirmed in the
-//! order they were reserved, each one whole. A reserved match can be voided, which frees its
-//! room under the cap. Reserved plus confirmed never exceeds the cap; confirmed never exceeds
-//! the funds received.
+//! with a cap, a ratio (1:1 by default), the countries it matches and a period: the value dates
+//! from `starts_on` (pools opened before periods had a start match from the beginning) to
+//! `expires_on`. A donor may keep one pool per year, so every rule below asks whether a receipt
+//! fits a pool's period and countries, never merely whose pool it is.
+//!
+//! - A contribution received from another matching-eligible donor for an eligible country, with
+//!   a value date in the period, reserves a match of `contribution × ratio`, cut to what is left
+//!   under the cap.
+//! - An unearmarked contribution is for no country, so no pool matches it on its own: the
+//!   fund's finance staff match it by an explicit decision ([`MatchingCommand::MatchContribution`]),
+//!   naming the eligible country it is matched for (the pool's only one when it has one). It is
+//!   refused like any reservation: already matched, no room left under the cap, or a value
+//!   date outside the period.
+//! - The matching donor's own receipts are the pool's funds, taken only when the receipt fits
+//!   the pool: a value date in the period, and unearmarked or earmarked for an eligible country.
+//!   As funds arrive, reserved matches are confirmed in the order they were reserved, each one
+//!   whole. Funds are applied first-received-first, and a confirmation names the funding
+//!   receipt (pledge and receipt) its last minor unit came from: the one that completed it.
+//!   Confirmations recorded before they named one keep their meaning, naming none.
+//! - A reserved match can be voided, which frees its room under the cap.
+//!
+//! Reserved plus confirmed never exceeds the cap; confirmed never exceeds the funds received.
 //!
 //! Longer than most files on purpose: the aggregate's state, its `decide` and its `evolve` stay
 //! together so that every rule it enforces is read in one place.
@@ -77,6 +92,9 @@ pub enum MatchingEvent {
         ratio: MatchRatio,
         eligible_countries: Vec<CountryCode>,
         expires_on: NaiveDate,
+        /// The first value date the pool matches; `None` on pools opened before periods had a
+        /// start, which match every value date up to `expires_on`.
+        starts_on: Option<NaiveDate>,
     },
     MatchReserved {
         pool_id: MatchingPoolId,
@@ -95,6 +113,9 @@ pub enum MatchingEvent {
         matching_donor_id: DonorId,
         matching_receipt_id: ReceiptId,
         amount: Money,
+        /// The pledge the funding receipt was booked on; `None` on funds recorded before it
+        /// was named.
+        matching_pledge_id: Option<PledgeId>,
     },
     MatchConfirmed {
         pool_id: MatchingPoolId,
@@ -104,6 +125,11 @@ pub enum MatchingEvent {
         country: CountryCode,
         amount: Money,
         corrects_version: u64,
+        /// The matching donor's receipt whose funds completed the match, and its pledge;
+        /// `None` on confirmations recorded before they named it (and the pledge on funds
+        /// recorded before the pledge was named).
+        funding_pledge_id: Option<PledgeId>,
+        funding_receipt_id: Option<ReceiptId>,
     },
     MatchVoided {
         pool_id: MatchingPoolId,
@@ -126,6 +152,8 @@ pub enum MatchingCommand {
         ratio: MatchRatio,
         eligible_countries: Vec<CountryCode>,
         expires_on: NaiveDate,
+        /// The first value date matched; `None` matches every value date up to `expires_on`.
+        starts_on: Option<NaiveDate>,
     },
     /// Reserve a match for a contribution. `amount` is `None` when the process manager asks
     /// for the full match (cut to the cap); staff may ask for an explicit amount, which is
@@ -139,9 +167,25 @@ pub enum MatchingCommand {
         value_date: NaiveDate,
         amount: Option<Money>,
     },
+    /// An unearmarked contribution matched by a decision of the fund's finance staff, for
+    /// `country` (required when the pool matches more than one), as the full match cut to
+    /// the cap.
+    MatchContribution {
+        receipt_id: ReceiptId,
+        contributing_donor: DonorProfile,
+        pledge_id: PledgeId,
+        country: Option<CountryCode>,
+        contribution: Money,
+        value_date: NaiveDate,
+    },
+    /// A receipt of the matching donor, with the value date and earmark country it was booked
+    /// with: the pool's funds when it fits the pool's period and countries.
     RecordFunds {
+        matching_pledge_id: PledgeId,
         matching_receipt_id: ReceiptId,
         amount: Money,
+        value_date: NaiveDate,
+        country: Option<CountryCode>,
     },
     Void {
         receipt_id: ReceiptId,
@@ -173,11 +217,34 @@ pub struct Match {
     pub amount: Money,
     pub status: MatchStatus,
     pub version: u64,
+    /// The funding receipt its confirmation named, and that receipt's pledge.
+    pub funding_pledge_id: Option<PledgeId>,
+    pub funding_receipt_id: Option<ReceiptId>,
+}
+
+/// A receipt of the matching donor taken as the pool's funds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FundingReceipt {
+    pub pledge_id: Option<PledgeId>,
+    pub receipt_id: ReceiptId,
+    pub amount: Money,
+    /// Its part that confirmed matches (funds are applied first-received-first).
+    pub applied: Money,
+}
+
+/// A funding receipt as the pool keeps it: the funds received up to and including it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Funding {
+    pledge_id: Option<PledgeId>,
+    receipt_id: ReceiptId,
+    amount: i64,
+    cumulative: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MatchingPool {
     terms: Option<PoolTerms>,
+    starts_on: Option<NaiveDate>,
     matches: BTreeMap<ReceiptId, Match>,
     /// Reservation order, for confirming first-reserved first.
     order: Vec<ReceiptId>,
@@ -185,6 +252,8 @@ pub struct MatchingPool {
     confirmed: i64,
     funds: i64,
     funding_receipts: BTreeSet<ReceiptId>,
+    /// Funding receipts in the order they arrived.
+    funding: Vec<Funding>,
     version: VersionCounter,
 }
 
@@ -199,6 +268,80 @@ impl MatchingPool {
 
     pub fn matches(&self) -> &BTreeMap<ReceiptId, Match> {
         &self.matches
+    }
+
+    /// The first value date the pool matches; `None` when its period has no start.
+    pub fn starts_on(&self) -> Option<NaiveDate> {
+        self.starts_on
+    }
+
+    /// The matching donor's receipts taken as funds, in the order they arrived, with the part
+    /// of each that confirmed matches.
+    pub fn funding(&self) -> Vec<FundingReceipt> {
+        let Some(terms) = &self.terms else {
+            return Vec::new();
+        };
+        let currency = terms.cap.currency();
+        self.funding
+            .iter()
+            .map(|f| {
+                let before = f.cumulative.saturating_sub(f.amount);
+                let applied = self.confirmed.saturating_sub(before).clamp(0, f.amount);
+                FundingReceipt {
+                    pledge_id: f.pledge_id,
+                    receipt_id: f.receipt_id,
+                    amount: Money::new(currency, f.amount),
+                    applied: Money::new(currency, applied),
+                }
+            })
+            .collect()
+    }
+
+    /// Whether `value_date` is in the pool's period.
+    pub fn check_period(&self, value_date: NaiveDate) -> Result<(), DomainError> {
+        let terms = self.require_terms()?;
+        if let Some(start) = self.starts_on
+            && value_date < start
+        {
+            return Err(DomainError::refused(
+                Reason::MatchingPoolNotStarted,
+                format!(
+                    "the pool matches contributions received from {start}; this one is from {value_date}"
+                ),
+            ));
+        }
+        if value_date > terms.expires_on {
+            return Err(DomainError::refused(
+                Reason::MatchingPoolExpired,
+                format!(
+                    "the pool matched contributions received until {}; this one is from {value_date}",
+                    terms.expires_on
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a receipt of the matching donor, with `value_date` and earmarked for `country`
+    /// (or unearmarked), fits the pool: its period, and its countries when earmarked.
+    pub fn takes_funds(
+        &self,
+        value_date: NaiveDate,
+        country: Option<CountryCode>,
+    ) -> Result<(), DomainError> {
+        let terms = self.require_terms()?;
+        if let Some(country) = country
+            && !terms.eligible_countries.contains(&country)
+        {
+            return Err(DomainError::refused(
+                Reason::CountryNotEligible,
+                format!(
+                    "the pool matches contributions for {}; these funds are earmarked for {country}",
+                    list(&terms.eligible_countries)
+                ),
+            ));
+        }
+        self.check_period(value_date)
     }
 
     fn money(&self, minor: i64) -> Option<Money> {
@@ -246,6 +389,7 @@ impl MatchingPool {
             return Vec::new();
         };
         let mut funds = self.unapplied_funds();
+        let mut confirmed = self.confirmed;
         let mut events = Vec::new();
         let pending = self
             .order
@@ -257,6 +401,10 @@ impl MatchingPool {
                 break;
             }
             funds -= m.amount.minor_units();
+            confirmed = confirmed.saturating_add(m.amount.minor_units());
+            // Funds apply first-received-first: the receipt that brings the funds received
+            // up to everything confirmed so far is the one that completed this match.
+            let funder = self.funding.iter().find(|f| f.cumulative >= confirmed);
             events.push(MatchingEvent::MatchConfirmed {
                 pool_id: terms.pool_id,
                 matching_donor_id: terms.matching_donor_id.clone(),
@@ -265,6 +413,8 @@ impl MatchingPool {
                 country: m.country,
                 amount: m.amount,
                 corrects_version: m.version,
+                funding_pledge_id: funder.and_then(|f| f.pledge_id),
+                funding_receipt_id: funder.map(|f| f.receipt_id),
             });
         }
         events
@@ -296,7 +446,9 @@ impl Aggregate for MatchingPool {
                 ratio,
                 eligible_countries,
                 expires_on,
+                starts_on,
             } => {
+                self.starts_on = *starts_on;
                 self.terms = Some(PoolTerms {
                     pool_id: *pool_id,
                     matching_donor_id: matching_donor_id.clone(),
@@ -323,24 +475,39 @@ impl Aggregate for MatchingPool {
                         amount: *amount,
                         status: MatchStatus::Reserved,
                         version,
+                        funding_pledge_id: None,
+                        funding_receipt_id: None,
                     },
                 );
             }
             MatchingEvent::FundsReceived {
                 matching_receipt_id,
                 amount,
+                matching_pledge_id,
                 ..
             } => {
                 self.funds = self.funds.saturating_add(amount.minor_units());
                 self.funding_receipts.insert(*matching_receipt_id);
+                self.funding.push(Funding {
+                    pledge_id: *matching_pledge_id,
+                    receipt_id: *matching_receipt_id,
+                    amount: amount.minor_units(),
+                    cumulative: self.funds,
+                });
             }
             MatchingEvent::MatchConfirmed {
-                receipt_id, amount, ..
+                receipt_id,
+                amount,
+                funding_pledge_id,
+                funding_receipt_id,
+                ..
             } => {
                 self.reserved = self.reserved.saturating_sub(amount.minor_units());
                 self.confirmed = self.confirmed.saturating_add(amount.minor_units());
                 if let Some(m) = self.matches.get_mut(receipt_id) {
                     m.status = MatchStatus::Confirmed;
+                    m.funding_pledge_id = *funding_pledge_id;
+                    m.funding_receipt_id = *funding_receipt_id;
                 }
             }
             MatchingEvent::MatchVoided {
@@ -363,6 +530,7 @@ impl Aggregate for MatchingPool {
                 ratio,
                 eligible_countries,
                 expires_on,
+                starts_on,
             } => {
                 if self.terms.is_some() {
                     return Err(DomainError::refused(
@@ -376,6 +544,12 @@ impl Aggregate for MatchingPool {
                         "a matching pool names at least one eligible country",
                     ));
                 }
+                if starts_on.is_some_and(|start| start > expires_on) {
+                    return Err(DomainError::invalid(
+                        "starts_on",
+                        format!("a pool's period starts on or before it expires, {expires_on}"),
+                    ));
+                }
                 let countries: BTreeSet<CountryCode> = eligible_countries.into_iter().collect();
                 Ok(vec![MatchingEvent::Opened {
                     pool_id,
@@ -384,6 +558,7 @@ impl Aggregate for MatchingPool {
                     ratio,
                     eligible_countries: countries.into_iter().collect(),
                     expires_on,
+                    starts_on,
                 }])
             }
             MatchingCommand::Reserve {
@@ -403,9 +578,47 @@ impl Aggregate for MatchingPool {
                 value_date,
                 amount,
             ),
+            MatchingCommand::MatchContribution {
+                receipt_id,
+                contributing_donor,
+                pledge_id,
+                country,
+                contribution,
+                value_date,
+            } => {
+                let terms = self.require_terms()?;
+                let country = match country {
+                    Some(country) => country,
+                    None => match terms.eligible_countries.iter().collect::<Vec<_>>()[..] {
+                        [only] => *only,
+                        _ => {
+                            return Err(DomainError::invalid(
+                                "country",
+                                format!(
+                                    "the pool matches contributions for {}; name the one this \
+                                     contribution is matched for",
+                                    list(&terms.eligible_countries)
+                                ),
+                            ));
+                        }
+                    },
+                };
+                self.reserve(
+                    receipt_id,
+                    &contributing_donor,
+                    pledge_id,
+                    Some(country),
+                    contribution,
+                    value_date,
+                    None,
+                )
+            }
             MatchingCommand::RecordFunds {
+                matching_pledge_id,
                 matching_receipt_id,
                 amount,
+                value_date,
+                country,
             } => {
                 let terms = self.require_terms()?;
                 let amount = positive("amount", amount)?;
@@ -418,6 +631,9 @@ impl Aggregate for MatchingPool {
                 if self.funding_receipts.contains(&matching_receipt_id) {
                     return Ok(vec![]);
                 }
+                // Another year's receipt, or money earmarked for a country the pool does not
+                // match, is not this pool's to confirm matches with.
+                self.takes_funds(value_date, country)?;
                 self.funds
                     .checked_add(amount.minor_units())
                     .ok_or_else(|| DomainError::from(crate::MoneyError::Overflow))?;
@@ -426,6 +642,7 @@ impl Aggregate for MatchingPool {
                     matching_donor_id: terms.matching_donor_id.clone(),
                     matching_receipt_id,
                     amount,
+                    matching_pledge_id: Some(matching_pledge_id),
                 }]))
             }
             MatchingCommand::Void { receipt_id, reason } => {
@@ -528,6 +745,7 @@ impl MatchingPool {
             ));
         }
         let country = terms.admits(donor, country, value_date)?;
+        self.check_period(value_date)?;
         let contribution = positive("contribution", contribution)?;
         if contribution.currency() != terms.cap.currency() {
             return Err(DomainError::refused(

@@ -4,8 +4,8 @@
 //! agreement turns it into a commitment. Receipts are the money actually credited to the fund,
 //! in the pledge's currency, each with the rate to the fund's reporting currency at which it was
 //! booked. Received money that is not yet allocated may be allocated to a project, within the
-//! pledge's earmark; an allocation returned by the project account is released back to the
-//! pledge.
+//! pledge's earmark; an allocation returned by the project account, whole or in parts, is
+//! released back to the pledge part by part, in proportion and at its booked value.
 //!
 //! # Correcting receipts
 //!
@@ -280,6 +280,11 @@ pub enum PledgeCommand {
     ReleaseAllocation {
         allocation_id: AllocationId,
         reason: String,
+        /// What of the allocation the project account keeps after the return, in the
+        /// project's currency, as `AllocationReturned` recorded it; `None` (returns recorded
+        /// before partial returns) when it keeps nothing. The pledge takes back the rest, in
+        /// proportion, at the value the allocation was booked at.
+        remaining: Option<Money>,
     },
 }
 
@@ -326,8 +331,14 @@ pub struct Allocation {
     pub project_id: ProjectId,
     pub country: CountryCode,
     pub amount: Money,
+    /// The allocation in the project's currency, as the account was credited.
+    pub project_amount: Money,
     pub reporting_amount: Money,
+    /// Whether all of it is back with the pledge.
     pub released: bool,
+    /// What of it is back so far, in the pledge's currency, and the value of that.
+    pub released_amount: Money,
+    pub released_reporting: Money,
     pub version: u64,
 }
 
@@ -663,6 +674,7 @@ impl Aggregate for Pledge {
                 project_id,
                 country,
                 amount,
+                project_amount,
                 reporting_amount,
                 ..
             } => {
@@ -676,8 +688,11 @@ impl Aggregate for Pledge {
                         project_id: *project_id,
                         country: *country,
                         amount: *amount,
+                        project_amount: *project_amount,
                         reporting_amount: *reporting_amount,
                         released: false,
+                        released_amount: Money::zero(amount.currency()),
+                        released_reporting: Money::zero(reporting_amount.currency()),
                         version,
                     },
                 );
@@ -693,7 +708,15 @@ impl Aggregate for Pledge {
                 add(&mut self.unallocated_reporting, *reporting_amount);
                 self.give_to_receipts(*amount, *reporting_amount);
                 if let Some(allocation) = self.allocations.get_mut(allocation_id) {
-                    allocation.released = true;
+                    let released = &mut allocation.released_amount;
+                    *released = released.checked_add(*amount).unwrap_or(*released);
+                    let value = &mut allocation.released_reporting;
+                    *value = value.checked_add(*reporting_amount).unwrap_or(*value);
+                    // A release recorded before partial releases took the whole allocation.
+                    allocation.released = allocation.released_amount.minor_units()
+                        >= allocation.amount.minor_units()
+                        && allocation.released_reporting.minor_units()
+                            >= allocation.reporting_amount.minor_units();
                 }
             }
             PledgeEvent::ReceiptReversed {
@@ -899,49 +922,107 @@ impl Aggregate for Pledge {
             PledgeCommand::ReleaseAllocation {
                 allocation_id,
                 reason,
-            } => {
-                let terms = self.require_terms()?;
-                let allocation = self.allocations.get(&allocation_id).ok_or_else(|| {
-                    DomainError::refused(
-                        Reason::AllocationNotFound,
-                        format!("allocation {allocation_id} is not on this pledge"),
-                    )
-                })?;
-                if allocation.released {
-                    return Err(DomainError::refused(
-                        Reason::AllocationAlreadyReleased,
-                        format!("allocation {allocation_id} was already released"),
-                    ));
-                }
-                Ok(vec![PledgeEvent::AllocationReleased {
-                    pledge_id: terms.pledge_id,
-                    donor_id: terms.donor_id.clone(),
-                    allocation_id,
-                    project_id: allocation.project_id,
-                    country: allocation.country,
-                    amount: allocation.amount,
-                    reporting_amount: allocation.reporting_amount,
-                    reason: text("reason", &reason, 500, true)?,
-                    corrects_version: allocation.version,
-                }])
-            }
+                remaining,
+            } => self.release(allocation_id, &reason, remaining),
         }
     }
 }
 
+/// A positive amount in the pledge's own currency; `rule` says why another is refused.
+fn in_pledge_currency(
+    terms: &PledgeTerms,
+    amount: Money,
+    rule: &str,
+) -> Result<Money, DomainError> {
+    let amount = positive("amount", amount)?;
+    if amount.currency() != terms.amount.currency() {
+        return Err(DomainError::refused(
+            Reason::CurrencyMismatch,
+            format!("the pledge is in {}; {rule}", terms.amount.currency()),
+        ));
+    }
+    Ok(amount)
+}
+
 impl Pledge {
-    fn amend(&self, amount: Money, reason: &str) -> Result<Vec<PledgeEvent>, DomainError> {
-        let terms = self.require_open()?;
-        let amount = positive("amount", amount)?;
-        if amount.currency() != terms.amount.currency() {
+    /// Takes back what the project account returned of an allocation: the allocation less the
+    /// part the account keeps, in proportion in the pledge's currency and at the allocation's
+    /// booked value, less what earlier returns took back. Working from what the account keeps
+    /// makes the parts add up to exactly the allocation once it keeps nothing, and a return
+    /// taken back already changes nothing the second time.
+    fn release(
+        &self,
+        allocation_id: AllocationId,
+        reason: &str,
+        remaining: Option<Money>,
+    ) -> Result<Vec<PledgeEvent>, DomainError> {
+        let terms = self.require_terms()?;
+        let allocation = self.allocations.get(&allocation_id).ok_or_else(|| {
+            DomainError::refused(
+                Reason::AllocationNotFound,
+                format!("allocation {allocation_id} is not on this pledge"),
+            )
+        })?;
+        let kept = remaining.unwrap_or(Money::zero(allocation.project_amount.currency()));
+        if allocation.released {
+            if remaining.is_some() {
+                // Everything is back already; a part the account returns after that (only
+                // when the pledge's currency rounds coarser) has nothing left to take back.
+                return Ok(vec![]);
+            }
             return Err(DomainError::refused(
-                Reason::CurrencyMismatch,
+                Reason::AllocationAlreadyReleased,
+                format!("allocation {allocation_id} was already released"),
+            ));
+        }
+        let whole = allocation.project_amount.minor_units();
+        if kept.currency() != allocation.project_amount.currency()
+            || kept.is_negative()
+            || kept.minor_units() > whole
+        {
+            return Err(DomainError::invalid(
+                "remaining",
                 format!(
-                    "the pledge is in {}; a pledge in another currency is a new pledge",
-                    terms.amount.currency()
+                    "the account keeps between nothing and the allocation of {}, not {kept}",
+                    allocation.project_amount
                 ),
             ));
         }
+        let through = whole - kept.minor_units();
+        let part = |total: Money, released: Money| -> Result<Money, DomainError> {
+            let through = total.mul_div(through, whole, total.currency())?;
+            let left = through.checked_sub(released)?;
+            Ok(if left.is_negative() {
+                Money::zero(total.currency())
+            } else {
+                left
+            })
+        };
+        let amount = part(allocation.amount, allocation.released_amount)?;
+        let reporting_amount = part(allocation.reporting_amount, allocation.released_reporting)?;
+        if amount.is_zero() && reporting_amount.is_zero() {
+            return Ok(vec![]);
+        }
+        Ok(vec![PledgeEvent::AllocationReleased {
+            pledge_id: terms.pledge_id,
+            donor_id: terms.donor_id.clone(),
+            allocation_id,
+            project_id: allocation.project_id,
+            country: allocation.country,
+            amount,
+            reporting_amount,
+            reason: text("reason", reason, 500, true)?,
+            corrects_version: allocation.version,
+        }])
+    }
+
+    fn amend(&self, amount: Money, reason: &str) -> Result<Vec<PledgeEvent>, DomainError> {
+        let terms = self.require_open()?;
+        let amount = in_pledge_currency(
+            terms,
+            amount,
+            "a pledge in another currency is a new pledge",
+        )?;
         if amount == terms.amount {
             return Err(DomainError::refused(
                 Reason::NothingToChange,
@@ -991,16 +1072,11 @@ impl Pledge {
         booked_by: Actor,
     ) -> Result<Vec<PledgeEvent>, DomainError> {
         let terms = self.require_open()?;
-        let amount = positive("amount", amount)?;
-        if amount.currency() != terms.amount.currency() {
-            return Err(DomainError::refused(
-                Reason::CurrencyMismatch,
-                format!(
-                    "the pledge is in {}; receipts are recorded in the pledge's currency",
-                    terms.amount.currency()
-                ),
-            ));
-        }
+        let amount = in_pledge_currency(
+            terms,
+            amount,
+            "receipts are recorded in the pledge's currency",
+        )?;
         let bank_reference = text("bank_reference", bank_reference, 100, true)?;
         if self
             .receipts
@@ -1062,16 +1138,11 @@ impl Pledge {
         rate: Option<ExchangeRate>,
     ) -> Result<Vec<PledgeEvent>, DomainError> {
         let terms = self.require_terms()?;
-        let amount = positive("amount", amount)?;
-        if amount.currency() != terms.amount.currency() {
-            return Err(DomainError::refused(
-                Reason::CurrencyMismatch,
-                format!(
-                    "allocate in the pledge's currency, {}",
-                    terms.amount.currency()
-                ),
-            ));
-        }
+        let amount = in_pledge_currency(
+            terms,
+            amount,
+            "allocations are made in the pledge's currency",
+        )?;
         if project.closed {
             return Err(DomainError::refused(
                 Reason::ProjectClosed,
@@ -1279,16 +1350,8 @@ impl Pledge {
         refunded_by: Actor,
     ) -> Result<Vec<PledgeEvent>, DomainError> {
         let terms = self.require_terms()?;
-        let amount = positive("amount", amount)?;
-        if amount.currency() != terms.amount.currency() {
-            return Err(DomainError::refused(
-                Reason::CurrencyMismatch,
-                format!(
-                    "the pledge is in {}; refunds are paid in the pledge's currency",
-                    terms.amount.currency()
-                ),
-            ));
-        }
+        let amount =
+            in_pledge_currency(terms, amount, "refunds are paid in the pledge's currency")?;
         let payment_reference = text("payment_reference", payment_reference, 100, true)?;
         let reason = text("reason", reason, 500, true)?;
         if self

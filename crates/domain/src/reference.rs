@@ -8,10 +8,15 @@
 //! deciding races in commit order. A reversed receipt gives its bank reference back, so the
 //! credit can be booked again where it belongs; payments keep theirs, since a bounced
 //! transfer is paid again under a new reference.
+//!
+//! A receipt is matched by one pool at a time in the same way: a reserved match claims the
+//! receipt for its pool, so two pools (a year's and the next, or staff and the process
+//! manager at once) never match the same money, and a voided match gives it back.
 
 use crate::account::AccountEvent;
 use crate::error::{DomainError, Reason};
 use crate::event::Event;
+use crate::matching::MatchingEvent;
 use crate::pledge::PledgeEvent;
 
 /// What a reference identifies at the bank.
@@ -52,6 +57,9 @@ impl Event {
             Event::Account(AccountEvent::DisbursementPaid { bank_reference, .. }) => {
                 vec![ReferenceKind::Payment.claim(bank_reference)]
             }
+            Event::Matching(MatchingEvent::MatchReserved { receipt_id, .. }) => {
+                vec![match_claim(receipt_id)]
+            }
             _ => Vec::new(),
         }
     }
@@ -62,6 +70,9 @@ impl Event {
             Event::Pledge(PledgeEvent::ReceiptReversed { bank_reference, .. }) => {
                 vec![ReferenceKind::Credit.claim(bank_reference)]
             }
+            Event::Matching(MatchingEvent::MatchVoided { receipt_id, .. }) => {
+                vec![match_claim(receipt_id)]
+            }
             _ => Vec::new(),
         }
     }
@@ -71,6 +82,12 @@ impl Event {
 /// `None` for a claim that is not a bank reference. The holder is not named: the caller may
 /// be a donor's integration, which has no business learning of others' pledges.
 pub fn already_booked(claim: &str) -> Option<DomainError> {
+    if let Some(receipt) = claim.strip_prefix(MATCH_PREFIX) {
+        return Some(DomainError::refused(
+            Reason::MatchAlreadyReserved,
+            format!("receipt {receipt} is already matched by another pool; void that match first"),
+        ));
+    }
     let (reason, what, reference) =
         if let Some(r) = claim.strip_prefix(ReferenceKind::Credit.prefix()) {
             (Reason::DuplicateBankReference, "bank credit", r)
@@ -83,6 +100,13 @@ pub fn already_booked(claim: &str) -> Option<DomainError> {
         reason,
         format!("{what} {reference} is already booked in the fund; a reference is booked once"),
     ))
+}
+
+const MATCH_PREFIX: &str = "match-receipt:";
+
+/// The store's key for the match of `receipt_id`, held by the pool that reserved it.
+fn match_claim(receipt_id: &crate::ids::ReceiptId) -> String {
+    format!("{MATCH_PREFIX}{receipt_id}")
 }
 
 #[cfg(test)]
@@ -119,5 +143,10 @@ mod tests {
             Some("DUPLICATE_PAYMENT_REFERENCE")
         );
         assert!(already_booked("other:x").is_none());
+        let matched = already_booked("match-receipt:r-1").unwrap();
+        assert_eq!(
+            matched.reason().map(Reason::code),
+            Some("MATCH_ALREADY_RESERVED")
+        );
     }
 }

@@ -131,6 +131,7 @@ fn refund(n: u128, amount: Money) -> AccountCommand {
 fn return_allocation(n: u128) -> AccountCommand {
     AccountCommand::ReturnAllocation {
         allocation_id: allocation_id(n),
+        amount: None,
         reason: "the donor redirected the money".into(),
     }
 }
@@ -672,6 +673,7 @@ fn an_allocation_is_returned_only_from_available_money() {
             reporting_amount: usd(54_250),
             reason: "the donor redirected the money".into(),
             corrects_version: credited_at,
+            remaining: Some(eur(0)),
         }]
     );
     assert_eq!(account.state.credited(), Some(eur(100_000)));

@@ -54,6 +54,7 @@ fn pledge_history(earmark: Earmark) -> Vec<Event> {
     pledge.run(PledgeCommand::ReleaseAllocation {
         allocation_id: allocation_id(1),
         reason: "returned".into(),
+        remaining: None,
     });
     pledge.run(PledgeCommand::Withdraw {
         reason: "cut".into(),
@@ -113,6 +114,7 @@ fn matching_events_concern_the_matched_contribution_country() {
         ratio: MatchRatio::ONE_TO_ONE,
         eligible_countries: vec![country("UA")],
         expires_on: day(2025, 12, 31),
+        starts_on: None,
     });
     for n in 1..=2 {
         pool.run(MatchingCommand::Reserve {
@@ -130,8 +132,11 @@ fn matching_events_concern_the_matched_contribution_country() {
         reason: "returned".into(),
     });
     pool.run(MatchingCommand::RecordFunds {
+        matching_pledge_id: pledge_id(9),
         matching_receipt_id: receipt_id(9),
         amount: usd(10_000),
+        value_date: day(2024, 6, 1),
+        country: None,
     });
     let ua = Some(country("UA"));
     // Opened, Reserved, Reserved, Voided, FundsReceived, Confirmed.
@@ -264,6 +269,7 @@ fn project_and_account_events_concern_the_project_country() {
     });
     account.run(AccountCommand::ReturnAllocation {
         allocation_id: allocation_id(1),
+        amount: None,
         reason: "redirected".into(),
     });
     let history = account.history.len();

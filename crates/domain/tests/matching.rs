@@ -31,6 +31,7 @@ fn open_with(cap: Money, ratio: MatchRatio, countries: &[&str]) -> MatchingComma
         ratio,
         eligible_countries: countries.iter().map(|c| country(c)).collect(),
         expires_on: expiry(),
+        starts_on: None,
     }
 }
 
@@ -89,8 +90,11 @@ fn reserve_exactly(n: u128, contribution: Money, amount: Money) -> MatchingComma
 
 fn fund(n: u128, amount: Money) -> MatchingCommand {
     MatchingCommand::RecordFunds {
+        matching_pledge_id: pledge_id(1000),
         matching_receipt_id: receipt_id(1000 + n),
         amount,
+        value_date: day(2024, 6, 1),
+        country: None,
     }
 }
 
@@ -137,6 +141,7 @@ fn open_records_the_terms_with_countries_sorted_once() {
             ratio: MatchRatio::ONE_TO_ONE,
             eligible_countries: vec![country("BA"), country("UA")],
             expires_on: expiry(),
+            starts_on: None,
         }]
     );
     assert_eq!(pool.state.remaining(), Some(usd(CAP)));
@@ -522,4 +527,283 @@ fn the_history_refolds_to_the_same_pool() {
         MatchingPool::stream(&pool_id(1)),
         format!("matching-{}", pool_id(1))
     );
+}
+
+// --- periods, funding receipts, matches by decision ------------------------------------------
+
+/// A pool of the United States for Bosnia and Ukraine over 2026 alone.
+fn pool_2026() -> Ledger<MatchingPool> {
+    let mut pool = Ledger::new();
+    pool.run(MatchingCommand::Open {
+        pool_id: pool_id(2),
+        matching_donor: united_states(),
+        cap: usd(CAP),
+        ratio: MatchRatio::ONE_TO_ONE,
+        eligible_countries: vec![country("BA"), country("UA")],
+        expires_on: day(2026, 12, 31),
+        starts_on: Some(day(2026, 1, 1)),
+    });
+    pool
+}
+
+fn fund_on(
+    n: u128,
+    amount: Money,
+    value_date: NaiveDate,
+    country: Option<CountryCode>,
+) -> MatchingCommand {
+    MatchingCommand::RecordFunds {
+        matching_pledge_id: pledge_id(2000),
+        matching_receipt_id: receipt_id(1000 + n),
+        amount,
+        value_date,
+        country,
+    }
+}
+
+fn match_unearmarked(
+    n: u128,
+    country: Option<CountryCode>,
+    contribution: Money,
+    value_date: NaiveDate,
+) -> MatchingCommand {
+    MatchingCommand::MatchContribution {
+        receipt_id: receipt_id(n),
+        contributing_donor: netherlands(),
+        pledge_id: pledge_id(n),
+        country,
+        contribution,
+        value_date,
+    }
+}
+
+#[test]
+fn a_period_starts_on_or_before_it_expires() {
+    let mut pool = Ledger::<MatchingPool>::new();
+    let field = pool.invalid(MatchingCommand::Open {
+        pool_id: pool_id(2),
+        matching_donor: united_states(),
+        cap: usd(CAP),
+        ratio: MatchRatio::ONE_TO_ONE,
+        eligible_countries: vec![country("BA")],
+        expires_on: day(2026, 1, 1),
+        starts_on: Some(day(2026, 1, 2)),
+    });
+    assert_eq!(field, "starts_on");
+    let events = pool.run(MatchingCommand::Open {
+        pool_id: pool_id(2),
+        matching_donor: united_states(),
+        cap: usd(CAP),
+        ratio: MatchRatio::ONE_TO_ONE,
+        eligible_countries: vec![country("BA")],
+        expires_on: day(2026, 1, 1),
+        starts_on: Some(day(2026, 1, 1)),
+    });
+    assert!(matches!(
+        &events[..],
+        [MatchingEvent::Opened { starts_on: Some(d), .. }] if *d == day(2026, 1, 1)
+    ));
+    assert_eq!(pool.state.starts_on(), Some(day(2026, 1, 1)));
+}
+
+#[test]
+fn a_contribution_before_the_period_is_not_matched() {
+    let pool = pool_2026();
+    let before = reserve_full(
+        1,
+        netherlands(),
+        Some(country("BA")),
+        usd(100),
+        day(2025, 12, 31),
+        None,
+    );
+    assert_eq!(pool.refusal(before), Reason::MatchingPoolNotStarted);
+    let after = reserve_full(
+        1,
+        netherlands(),
+        Some(country("BA")),
+        usd(100),
+        day(2027, 1, 1),
+        None,
+    );
+    assert_eq!(pool.refusal(after), Reason::MatchingPoolExpired);
+}
+
+#[test]
+fn funds_outside_the_period_or_countries_are_not_the_pools() {
+    let mut pool = pool_2026();
+    assert_eq!(
+        pool.refusal(fund_on(1, usd(100), day(2025, 6, 1), None)),
+        Reason::MatchingPoolNotStarted
+    );
+    assert_eq!(
+        pool.refusal(fund_on(1, usd(100), day(2027, 1, 1), None)),
+        Reason::MatchingPoolExpired
+    );
+    assert_eq!(
+        pool.refusal(fund_on(1, usd(100), day(2026, 6, 1), Some(country("HR")))),
+        Reason::CountryNotEligible
+    );
+    // Unearmarked, or earmarked for a country the pool matches: the pool's funds.
+    pool.run(fund_on(1, usd(100), day(2026, 6, 1), None));
+    pool.run(fund_on(2, usd(100), day(2026, 6, 1), Some(country("UA"))));
+    assert_eq!(pool.state.funds(), Some(usd(200)));
+    assert!(pool.state.takes_funds(day(2026, 1, 1), None).is_ok());
+    assert!(pool.state.takes_funds(day(2026, 12, 31), None).is_ok());
+}
+
+#[test]
+fn a_confirmation_names_the_funding_receipt_that_completed_it() {
+    let mut pool = pool();
+    pool.run(reserve(1, usd(30_000)));
+    pool.run(reserve(2, usd(10_000)));
+    // 200.00 then 200.00: the first match (300.00) is completed by the second receipt, the
+    // second match (100.00) by the second receipt too.
+    assert!(confirmed(&pool.run(fund(1, usd(20_000)))).is_empty());
+    let events = pool.run(fund(2, usd(20_000)));
+    let named: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            MatchingEvent::MatchConfirmed {
+                funding_pledge_id,
+                funding_receipt_id,
+                ..
+            } => Some((*funding_pledge_id, *funding_receipt_id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        named,
+        vec![
+            (Some(pledge_id(1000)), Some(receipt_id(1002))),
+            (Some(pledge_id(1000)), Some(receipt_id(1002)))
+        ]
+    );
+    let m = &pool.state.matches()[&receipt_id(1)];
+    assert_eq!(m.funding_receipt_id, Some(receipt_id(1002)));
+    // A reservation confirmed at once by funds already there names the receipt they came from.
+    pool.run(fund(3, usd(5_000)));
+    let events = pool.run(reserve(3, usd(5_000)));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        MatchingEvent::MatchConfirmed { funding_receipt_id: Some(id), .. } if *id == receipt_id(1003)
+    )));
+    let funding = pool.state.funding();
+    let applied: Vec<_> = funding.iter().map(|f| f.applied).collect();
+    assert_eq!(applied, vec![usd(20_000), usd(20_000), usd(5_000)]);
+    pool.assert_refolds();
+}
+
+#[test]
+fn funds_apply_first_received_first() {
+    let mut pool = pool();
+    pool.run(fund(1, usd(10_000)));
+    pool.run(fund(2, usd(10_000)));
+    pool.run(reserve(1, usd(5_000)));
+    pool.run(reserve(2, usd(10_000)));
+    let funding = pool.state.funding();
+    assert_eq!(funding[0].applied, usd(10_000));
+    assert_eq!(funding[1].applied, usd(5_000));
+    assert_eq!(
+        pool.state.matches()[&receipt_id(1)].funding_receipt_id,
+        Some(receipt_id(1001))
+    );
+    assert_eq!(
+        pool.state.matches()[&receipt_id(2)].funding_receipt_id,
+        Some(receipt_id(1002))
+    );
+}
+
+#[test]
+fn an_unearmarked_contribution_is_matched_by_decision_for_a_named_country() {
+    let mut pool = pool();
+    // The pool matches two countries: the decision names one.
+    assert_eq!(
+        pool.invalid(match_unearmarked(1, None, usd(100), day(2024, 6, 1))),
+        "country"
+    );
+    assert_eq!(
+        pool.refusal(match_unearmarked(
+            1,
+            Some(country("HR")),
+            usd(100),
+            day(2024, 6, 1)
+        )),
+        Reason::CountryNotEligible
+    );
+    let events = pool.run(match_unearmarked(
+        1,
+        Some(country("UA")),
+        usd(100),
+        day(2024, 6, 1),
+    ));
+    assert!(matches!(
+        &events[..],
+        [MatchingEvent::MatchReserved { country: c, amount, .. }]
+            if *c == country("UA") && *amount == usd(100)
+    ));
+    assert_eq!(
+        pool.refusal(match_unearmarked(
+            1,
+            Some(country("UA")),
+            usd(100),
+            day(2024, 6, 1)
+        )),
+        Reason::MatchAlreadyReserved
+    );
+}
+
+#[test]
+fn a_pool_of_one_country_matches_an_unearmarked_contribution_for_it() {
+    let mut pool = Ledger::<MatchingPool>::new();
+    pool.run(open_with(usd(CAP), MatchRatio::ONE_TO_ONE, &["BA"]));
+    let events = pool.run(match_unearmarked(1, None, usd(100), day(2024, 6, 1)));
+    assert!(matches!(
+        &events[..],
+        [MatchingEvent::MatchReserved { country: c, .. }] if *c == country("BA")
+    ));
+}
+
+#[test]
+fn a_match_by_decision_keeps_to_the_period_and_the_cap() {
+    let mut pool = pool_2026();
+    assert_eq!(
+        pool.refusal(match_unearmarked(
+            1,
+            Some(country("BA")),
+            usd(100),
+            day(2025, 6, 1)
+        )),
+        Reason::MatchingPoolNotStarted
+    );
+    // Cut to what is left under the cap, then refused once none is left.
+    let events = pool.run(match_unearmarked(
+        1,
+        Some(country("BA")),
+        usd(CAP + 1),
+        day(2026, 6, 1),
+    ));
+    assert!(matches!(
+        &events[..],
+        [MatchingEvent::MatchReserved { amount, partial: true, .. }] if *amount == usd(CAP)
+    ));
+    assert_eq!(
+        pool.refusal(match_unearmarked(
+            2,
+            Some(country("BA")),
+            usd(100),
+            day(2026, 6, 1)
+        )),
+        Reason::MatchingCapExceeded
+    );
+    // The matching donor's own money is never matched.
+    let own = MatchingCommand::MatchContribution {
+        receipt_id: receipt_id(3),
+        contributing_donor: united_states(),
+        pledge_id: pledge_id(3),
+        country: Some(country("BA")),
+        contribution: usd(100),
+        value_date: day(2026, 6, 1),
+    };
+    assert_eq!(pool.refusal(own), Reason::SelfMatch);
 }

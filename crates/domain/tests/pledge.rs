@@ -105,6 +105,7 @@ fn release(n: u128) -> PledgeCommand {
     PledgeCommand::ReleaseAllocation {
         allocation_id: allocation_id(n),
         reason: "returned by the project account".into(),
+        remaining: None,
     }
 }
 

@@ -428,6 +428,7 @@ fn account_command(op: &AccountOp) -> AccountCommand {
         },
         AccountOp::Return { allocation } => AccountCommand::ReturnAllocation {
             allocation_id: allocation_id(u128::from(allocation)),
+            amount: None,
             reason: "redirected".into(),
         },
     }
@@ -459,6 +460,7 @@ impl AccountBook {
             AccountEvent::AllocationReturned { amount, .. } => {
                 self.net_credits -= amount.minor_units();
             }
+            AccountEvent::Closed { .. } => {}
             AccountEvent::TrancheUnlocked {
                 milestone,
                 tranche,
@@ -636,6 +638,16 @@ enum PoolOp {
     Fund {
         receipt: u8,
         amount: i64,
+        /// 0: in the period; 1: before it; 2: after it.
+        when: usize,
+        country: usize,
+    },
+    /// An unearmarked contribution matched by decision.
+    Decide {
+        receipt: u8,
+        country: usize,
+        contribution: i64,
+        when: usize,
     },
     Void {
         receipt: u8,
@@ -648,9 +660,32 @@ fn pool_op() -> impl Strategy<Value = PoolOp> {
             .prop_map(|(receipt, donor, country, contribution, explicit, late)| PoolOp::Reserve {
                 receipt, donor, country, contribution, explicit, late,
             }),
-        1 => (0_u8..6, amount()).prop_map(|(receipt, amount)| PoolOp::Fund { receipt, amount }),
+        1 => (0_u8..6, amount(), prop_oneof![6 => Just(0_usize), 1 => Just(1), 1 => Just(2)], 0_usize..4)
+            .prop_map(|(receipt, amount, when, country)| PoolOp::Fund { receipt, amount, when, country }),
+        2 => (0_u8..16, 0_usize..4, amount(), prop_oneof![6 => Just(0_usize), 1 => Just(1), 1 => Just(2)])
+            .prop_map(|(receipt, country, contribution, when)| PoolOp::Decide {
+                receipt, country, contribution, when,
+            }),
         3 => (0_u8..16).prop_map(|receipt| PoolOp::Void { receipt }),
     ]
+}
+
+/// A value date in the pool's period (2024-01-01 to 2025-12-31), before it, or after it.
+fn pool_day(when: usize) -> chrono::NaiveDate {
+    match when {
+        0 => day(2024, 6, 1),
+        1 => day(2023, 12, 31),
+        _ => day(2026, 1, 1),
+    }
+}
+
+fn pool_place(place: usize) -> Option<fundtrail_domain::CountryCode> {
+    [
+        Some(country("BA")),
+        Some(country("UA")),
+        Some(country("HR")),
+        None,
+    ][place]
 }
 
 fn pool_command(op: &PoolOp) -> MatchingCommand {
@@ -689,9 +724,30 @@ fn pool_command(op: &PoolOp) -> MatchingCommand {
                 amount: explicit.map(usd),
             }
         }
-        PoolOp::Fund { receipt, amount } => MatchingCommand::RecordFunds {
+        PoolOp::Fund {
+            receipt,
+            amount,
+            when,
+            country: place,
+        } => MatchingCommand::RecordFunds {
+            matching_pledge_id: pledge_id(100),
             matching_receipt_id: receipt_id(100 + u128::from(receipt)),
             amount: usd(amount),
+            value_date: pool_day(when),
+            country: pool_place(place),
+        },
+        PoolOp::Decide {
+            receipt,
+            country: place,
+            contribution,
+            when,
+        } => MatchingCommand::MatchContribution {
+            receipt_id: receipt_id(u128::from(receipt)),
+            contributing_donor: netherlands(),
+            pledge_id: pledge_id(u128::from(receipt)),
+            country: pool_place(place),
+            contribution: usd(contribution),
+            value_date: pool_day(when),
         },
         PoolOp::Void { receipt } => MatchingCommand::Void {
             receipt_id: receipt_id(u128::from(receipt)),
@@ -709,6 +765,8 @@ struct PoolBook {
     funds: i64,
     /// Matches in reservation order: receipt, amount, status.
     matches: Vec<(String, i64, char)>,
+    /// Funding receipts in arrival order, with the funds received up to and including each.
+    funding: Vec<(fundtrail_domain::ReceiptId, i64)>,
 }
 
 impl PoolBook {
@@ -729,12 +787,33 @@ impl PoolBook {
                 self.matches
                     .push((receipt_id.to_string(), amount.minor_units(), 'R'));
             }
-            MatchingEvent::FundsReceived { amount, .. } => self.funds += amount.minor_units(),
+            MatchingEvent::FundsReceived {
+                amount,
+                matching_receipt_id,
+                ..
+            } => {
+                self.funds += amount.minor_units();
+                self.funding.push((*matching_receipt_id, self.funds));
+            }
             MatchingEvent::MatchConfirmed {
-                receipt_id, amount, ..
+                receipt_id,
+                amount,
+                funding_receipt_id,
+                funding_pledge_id,
+                ..
             } => {
                 self.reserved -= amount.minor_units();
                 self.confirmed += amount.minor_units();
+                // Every confirmation names a funding receipt of this pool: the one whose
+                // money, applied first-received-first, completed it.
+                let completing = self
+                    .funding
+                    .iter()
+                    .find(|(_, upto)| *upto >= self.confirmed)
+                    .map(|(id, _)| *id);
+                prop_assert!(completing.is_some(), "confirmed beyond the funds");
+                prop_assert_eq!(*funding_receipt_id, completing);
+                prop_assert_eq!(*funding_pledge_id, Some(pledge_id(100)));
                 self.set(&receipt_id.to_string(), 'C')?;
             }
             MatchingEvent::MatchVoided {
@@ -791,6 +870,8 @@ impl PoolBook {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
+    /// Never beyond the cap, never confirming more than the funds received, and every
+    /// confirmation names the funding receipt of this pool whose money completed it.
     #[test]
     fn a_matching_pool_never_exceeds_its_cap(
         cap in 1_i64..200_000,
@@ -808,16 +889,29 @@ proptest! {
             ratio,
             eligible_countries: vec![country("BA"), country("UA")],
             expires_on: day(2025, 12, 31),
+            starts_on: Some(day(2024, 1, 1)),
         });
         prop_assert!(opened);
         book.record(&history[0], ratio)?;
         for op in &ops {
             let before = history.len();
             step(&mut pool, &mut history, pool_command(op));
+            // Funds outside the period, or earmarked for a country the pool does not match,
+            // are never the pool's.
+            if let PoolOp::Fund { when, country: place, .. } = *op
+                && (when != 0 || place == 2)
+            {
+                let funded = history[before..]
+                    .iter()
+                    .any(|e| matches!(e, MatchingEvent::FundsReceived { .. }));
+                prop_assert!(!funded, "took funds that do not fit the pool: {:?}", op);
+            }
             for event in &history[before..] {
                 book.record(event, ratio)?;
             }
             book.check(&pool)?;
+            let applied: i64 = pool.funding().iter().map(|f| f.applied.minor_units()).sum();
+            prop_assert_eq!(applied, book.confirmed);
         }
         check_folds(&history, &pool)?;
     }
@@ -948,6 +1042,7 @@ fn pledge_command(op: &PledgeOp) -> PledgeCommand {
         PledgeOp::Release { n } => PledgeCommand::ReleaseAllocation {
             allocation_id: allocation_id(u128::from(n)),
             reason: "returned".into(),
+            remaining: None,
         },
         PledgeOp::Reverse { n, by_booker } => PledgeCommand::ReverseReceipt {
             receipt_id: receipt_id(u128::from(n)),

@@ -20,6 +20,11 @@
 //! administrators and for auditors. Re-driving an item makes a process manager act again, so it
 //! is an administrator's act alone.
 //!
+//! Periods are closed by approvers: a close locks the books finance officers keep, so the
+//! people who book entries do not decide when their own entries stop being correctable in
+//! place (segregation of duties). Once a period is closed its mistakes are corrected by
+//! finance officers in the open period, as adjustments.
+//!
 //! Submitting a witness's cosignature of a tree checkpoint is the one act an auditor may do:
 //! it changes no ledger data and signs nothing with the fund's key; it records a third
 //! party's statement, which the service keeps only once its signature verifies. An auditor
@@ -110,9 +115,12 @@ pub fn access(method_path: &str) -> Option<Access> {
         | "Pledges/RerateReceipt"
         | "Pledges/RefundToDonor"
         | "Pledges/ReserveMatch"
-        | "Pledges/VoidMatch" => FINANCE,
+        | "Pledges/VoidMatch"
+        | "Pledges/MatchContribution" => FINANCE,
         "Pledges/GetDonor" | "Pledges/GetPledge" => READ_OWN_DONOR,
-        "Pledges/ListDonors" | "Pledges/GetMatchingPool" => READ,
+        "Pledges/ListDonors" | "Pledges/GetMatchingPool" | "Pledges/GetCalendar" => READ,
+        // Closing the books locks what finance officers book, so it is not theirs to do.
+        "Pledges/ClosePeriod" => APPROVAL,
 
         "Milestones/RegisterProject"
         | "Milestones/PlanMilestone"
@@ -124,7 +132,8 @@ pub fn access(method_path: &str) -> Option<Access> {
 
         "Disbursements/RequestDisbursement"
         | "Disbursements/RefundDisbursement"
-        | "Disbursements/ReturnAllocation" => FINANCE,
+        | "Disbursements/ReturnAllocation"
+        | "Disbursements/CloseProjectAccount" => FINANCE,
         "Disbursements/ApproveDisbursement"
         | "Disbursements/RejectDisbursement"
         | "Disbursements/PayDisbursement"

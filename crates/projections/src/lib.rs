@@ -42,8 +42,9 @@
 //!
 //! An amendment replaces the pledged amount; a withdrawal cancels the part never received and
 //! closes the pledge (its commitment shrinks to what was still pledged). An allocation counts
-//! until the first of `AllocationReturned` and `AllocationReleased`. A voided match leaves
-//! reserved; a confirmed one moves to confirmed. Reversals and refunds reduce disbursed (which is
+//! until the first of `AllocationReturned` and `AllocationReleased` takes it back, part by part
+//! for partial returns (both events of one part say the same, so the second changes nothing).
+//! A voided match leaves reserved; a confirmed one moves to confirmed. Reversals and refunds reduce disbursed (which is
 //! net); refunds are also kept on their own. The delivery rate, disbursed ÷ allocated in
 //! basis points, can pass 100% once allocations are returned, and is 0 while nothing is
 //! allocated.
@@ -59,12 +60,14 @@ pub mod country;
 pub mod doc;
 pub mod figure;
 mod fold;
+mod grouped;
 pub mod pledge;
 pub mod rates;
 
 pub use country::CountryFunding;
 pub use doc::{Doc, Mark, RestoreError, StoredDoc, View};
 pub use figure::{Amount, Figure, Part, Reporting};
+pub use grouped::{Grouped, grouped, grouped_count};
 pub mod donor;
 pub mod overview;
 

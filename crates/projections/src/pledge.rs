@@ -37,12 +37,74 @@ pub struct AllocationDoc {
     pub project_amount: Money,
     #[serde(with = "codec::money")]
     pub reporting_amount: Money,
-    /// False once the allocation was returned or released, whichever came first.
+    /// False once all of the allocation was returned or released, whichever came first.
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub active: bool,
+    /// What of it was taken back so far (returned in parts), in the pledge's currency, the
+    /// project's and the reporting currency.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub amount_back: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub project_back: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reporting_back: i64,
+    /// What the pledge released of it so far, and the value of that.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub released_amount: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub released_reporting: i64,
 }
 
 impl AllocationDoc {
+    /// Takes back the allocation up to `through` (pledge, project and reporting minor units
+    /// back in all), beyond what was already taken back: the part as a document of its own, or
+    /// `None` when nothing more is back. The account's return and the pledge's release of the
+    /// same part say the same, so whichever comes second changes nothing.
+    fn take_back(&mut self, through: [i64; 3]) -> Option<AllocationDoc> {
+        let whole = [
+            self.amount.minor_units(),
+            self.project_amount.minor_units(),
+            self.reporting_amount.minor_units(),
+        ];
+        let back = [self.amount_back, self.project_back, self.reporting_back];
+        let mut part = [0_i64; 3];
+        for i in 0..3 {
+            part[i] = through[i].min(whole[i]).saturating_sub(back[i]).max(0);
+        }
+        if !self.active || part.iter().all(|p| *p == 0) {
+            return None;
+        }
+        self.amount_back = back[0].saturating_add(part[0]);
+        self.project_back = back[1].saturating_add(part[1]);
+        self.reporting_back = back[2].saturating_add(part[2]);
+        self.active = [self.amount_back, self.project_back, self.reporting_back] != whole;
+        Some(AllocationDoc {
+            amount: Money::new(self.amount.currency(), part[0]),
+            project_amount: Money::new(self.project_amount.currency(), part[1]),
+            reporting_amount: Money::new(self.reporting_amount.currency(), part[2]),
+            active: false,
+            amount_back: 0,
+            project_back: 0,
+            reporting_back: 0,
+            released_amount: 0,
+            released_reporting: 0,
+            ..self.clone()
+        })
+    }
+
+    /// What is back once the account keeps `remaining` (project currency; `None`: nothing), in
+    /// proportion, as the pledge works it out.
+    fn through_returned(&self, remaining: Option<Money>) -> [i64; 3] {
+        let whole = self.project_amount.minor_units();
+        let through = whole.saturating_sub(remaining.map_or(0, |r| r.minor_units()));
+        let of = |total: Money| mul_div_half_even(total.minor_units(), through, whole);
+        [
+            of(self.amount).unwrap_or(self.amount.minor_units()),
+            through,
+            of(self.reporting_amount).unwrap_or(self.reporting_amount.minor_units()),
+        ]
+    }
+
     /// The allocation as the donor gave it: in the pledge's currency.
     pub fn source_part(&self, reporting: Reporting) -> Part {
         reporting.booked(self.amount, self.reporting_amount)
@@ -231,11 +293,21 @@ impl PledgeDoc {
                         project_amount: *project_amount,
                         reporting_amount: *reporting_amount,
                         active: true,
+                        amount_back: 0,
+                        project_back: 0,
+                        reporting_back: 0,
+                        released_amount: 0,
+                        released_reporting: 0,
                     });
                 PledgeChange::Allocated(doc)
             }
-            PledgeEvent::AllocationReleased { allocation_id, .. } => self
-                .release(*allocation_id)
+            PledgeEvent::AllocationReleased {
+                allocation_id,
+                amount,
+                reporting_amount,
+                ..
+            } => self
+                .released(*allocation_id, *amount, *reporting_amount)
                 .map_or(PledgeChange::None, PledgeChange::Released),
             PledgeEvent::ReceiptReversed {
                 amount,
@@ -273,14 +345,42 @@ impl PledgeDoc {
         }
     }
 
-    /// Takes an allocation back the first time it is returned or released; `None` after that.
-    pub fn release(&mut self, allocation_id: AllocationId) -> Option<AllocationDoc> {
+    /// Takes back what the project account returned of an allocation (whole, or the part
+    /// that leaves `remaining` on the account); `None` when that was taken back already.
+    pub fn returned(
+        &mut self,
+        allocation_id: AllocationId,
+        remaining: Option<Money>,
+    ) -> Option<AllocationDoc> {
         let doc = self.allocations.get_mut(&allocation_id)?;
-        if !doc.active {
-            return None;
-        }
-        doc.active = false;
-        Some(doc.clone())
+        let through = doc.through_returned(remaining);
+        doc.take_back(through)
+    }
+
+    /// Takes back what the pledge released of an allocation (`amount` worth `reporting`, added
+    /// to what it released before); `None` when that was taken back already.
+    fn released(
+        &mut self,
+        allocation_id: AllocationId,
+        amount: Money,
+        reporting: Money,
+    ) -> Option<AllocationDoc> {
+        let doc = self.allocations.get_mut(&allocation_id)?;
+        // The pledge releases in proportion to what the account returned; its own totals say
+        // how far, and the project's currency follows in the same proportion.
+        let amount_through = doc.released_amount.saturating_add(amount.minor_units());
+        let reporting_through = doc
+            .released_reporting
+            .saturating_add(reporting.minor_units());
+        doc.released_amount = amount_through;
+        doc.released_reporting = reporting_through;
+        let project_through = mul_div_half_even(
+            doc.project_amount.minor_units(),
+            amount_through,
+            doc.amount.minor_units(),
+        )
+        .unwrap_or(doc.project_amount.minor_units());
+        doc.take_back([amount_through, project_through, reporting_through])
     }
 }
 

@@ -80,7 +80,8 @@ pub struct Decoded {
 
 /// Decodes a stored event for the folds. An unknown event type (recorded by a newer version)
 /// is passed on as `None`, so the views move past it; a known type that does not decode is an
-/// error, because folding on without it would report wrong figures.
+/// error, for the caller to make visible: figures folded on without it leave it out (the
+/// projector parks it in the "needs attention" queue and re-drives it).
 pub fn decode(event: &RecordedEvent) -> Result<Decoded, FoldError> {
     let mark = Mark {
         position: event.position,

@@ -7,7 +7,8 @@
 mod field;
 
 use fundtrail_domain::{
-    AccountEvent, DomainError, DonorEvent, Event, MatchingEvent, PledgeEvent, ProjectEvent,
+    AccountEvent, CalendarEvent, DomainError, DonorEvent, Event, MatchingEvent, PledgeEvent,
+    ProjectEvent,
 };
 use prost::Message;
 
@@ -135,18 +136,18 @@ events! {
     }
     Matching(MatchingEvent) {
         Opened => MatchingPoolOpened {
-            pool_id, matching_donor_id, cap, ratio, eligible_countries, expires_on,
+            pool_id, matching_donor_id, cap, ratio, eligible_countries, expires_on, starts_on,
         }
         MatchReserved => MatchReserved {
             pool_id, matching_donor_id, receipt_id, contributing_donor_id, pledge_id, country,
             contribution, amount, partial,
         }
         FundsReceived => MatchingFundsReceived {
-            pool_id, matching_donor_id, matching_receipt_id, amount,
+            pool_id, matching_donor_id, matching_receipt_id, amount, matching_pledge_id,
         }
         MatchConfirmed => MatchConfirmed {
             pool_id, matching_donor_id, receipt_id, contributing_donor_id, country, amount,
-            corrects_version,
+            corrects_version, funding_pledge_id, funding_receipt_id,
         }
         MatchVoided => MatchVoided {
             pool_id, matching_donor_id, receipt_id, contributing_donor_id, country, amount,
@@ -181,8 +182,9 @@ events! {
         }
         AllocationReturned => AllocationReturned {
             project_id, country, allocation_id, pledge_id, donor_id, amount, reporting_amount,
-            reason, corrects_version,
+            reason, corrects_version, remaining,
         }
+        Closed => ProjectAccountClosed { project_id, country, returned, reason, closed_by }
         TrancheUnlocked => TrancheUnlocked {
             project_id, country, milestone, tranche, source_event_id, released,
         }
@@ -208,5 +210,8 @@ events! {
             project_id, country, disbursement_id, amount, reporting_amount, refunded_on, reason,
             corrects_version,
         }
+    }
+    Calendar(CalendarEvent) {
+        PeriodClosed => PeriodClosed { through, reason, closed_by }
     }
 }

@@ -200,6 +200,17 @@ fn samples() -> Vec<Event> {
             ratio: MatchRatio::new(1, 2).unwrap(),
             eligible_countries: vec![ba, cc("HR")],
             expires_on: day(30),
+            starts_on: Some(day(1)),
+        }),
+        // A pool opened before periods had a start.
+        Event::Matching(MatchingEvent::Opened {
+            pool_id,
+            matching_donor_id: us.clone(),
+            cap: usd(10_000_000),
+            ratio: MatchRatio::ONE_TO_ONE,
+            eligible_countries: vec![ba],
+            expires_on: day(30),
+            starts_on: None,
         }),
         Event::Matching(MatchingEvent::MatchReserved {
             pool_id,
@@ -217,6 +228,14 @@ fn samples() -> Vec<Event> {
             matching_donor_id: us.clone(),
             matching_receipt_id: ReceiptId::from_uuid(id()),
             amount: usd(1),
+            matching_pledge_id: Some(pledge_id),
+        }),
+        Event::Matching(MatchingEvent::FundsReceived {
+            pool_id,
+            matching_donor_id: us.clone(),
+            matching_receipt_id: ReceiptId::from_uuid(id()),
+            amount: usd(1),
+            matching_pledge_id: None,
         }),
         Event::Matching(MatchingEvent::MatchConfirmed {
             pool_id,
@@ -226,6 +245,20 @@ fn samples() -> Vec<Event> {
             country: ba,
             amount: usd(271_050),
             corrects_version: 1,
+            funding_pledge_id: Some(pledge_id),
+            funding_receipt_id: Some(receipt_id),
+        }),
+        // A confirmation recorded before confirmations named their funding receipt.
+        Event::Matching(MatchingEvent::MatchConfirmed {
+            pool_id,
+            matching_donor_id: us.clone(),
+            receipt_id,
+            contributing_donor_id: nl.clone(),
+            country: ba,
+            amount: usd(271_050),
+            corrects_version: 1,
+            funding_pledge_id: None,
+            funding_receipt_id: None,
         }),
         Event::Matching(MatchingEvent::MatchVoided {
             pool_id,
@@ -335,11 +368,32 @@ fn samples() -> Vec<Event> {
             country: ba,
             allocation_id,
             pledge_id,
+            donor_id: nl.clone(),
+            amount: eur(40),
+            reporting_amount: usd(43),
+            reason: "unused".into(),
+            corrects_version: 0,
+            remaining: Some(eur(60)),
+        }),
+        // Recorded before partial returns: the whole allocation, nothing remaining.
+        Event::Account(AccountEvent::AllocationReturned {
+            project_id,
+            country: ba,
+            allocation_id,
+            pledge_id,
             donor_id: nl,
             amount: eur(100),
             reporting_amount: usd(108),
             reason: "unused".into(),
             corrects_version: 0,
+            remaining: None,
+        }),
+        Event::Account(AccountEvent::Closed {
+            project_id,
+            country: ba,
+            returned: eur(60),
+            reason: "project completed".into(),
+            closed_by: actor("finance@fund.example"),
         }),
         Event::Account(AccountEvent::TrancheUnlocked {
             project_id,
@@ -413,6 +467,11 @@ fn samples() -> Vec<Event> {
             refunded_on: day(12),
             reason: "unspent".into(),
             corrects_version: 7,
+        }),
+        Event::Calendar(CalendarEvent::PeriodClosed {
+            through: NaiveDate::from_ymd_opt(2025, 2, 28).unwrap(),
+            reason: "February close".into(),
+            closed_by: actor("controller@fund.example"),
         }),
     ]
 }
@@ -516,6 +575,67 @@ fn receipts_recorded_before_their_booker_was_recorded_decode_without_one() {
     }
     .encode_to_vec();
     assert!(decode("fundtrail.v1.ReceiptRerated", &rerated).is_err());
+}
+
+#[test]
+fn matching_events_recorded_before_periods_and_funding_receipts_keep_their_meaning() {
+    // Payloads as the store holds them from before `starts_on` (7), `matching_pledge_id` (5)
+    // and `funding_pledge_id`/`funding_receipt_id` (8, 9) existed.
+    let usd_money = Some(v1::Money {
+        currency: "USD".into(),
+        minor_units: 100,
+    });
+    let opened = v1::MatchingPoolOpened {
+        pool_id: Uuid::from_u128(1).to_string(),
+        matching_donor_id: "US-GOV-1".into(),
+        cap: usd_money.clone(),
+        ratio: Some(MatchRatio::ONE_TO_ONE.into()),
+        eligible_countries: vec!["BA".into()],
+        expires_on: "2025-12-31".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let Ok(Event::Matching(MatchingEvent::Opened { starts_on, .. })) =
+        decode("fundtrail.v1.MatchingPoolOpened", &opened)
+    else {
+        panic!("an old pool must decode");
+    };
+    assert_eq!(starts_on, None);
+    let funds = v1::MatchingFundsReceived {
+        pool_id: Uuid::from_u128(1).to_string(),
+        matching_donor_id: "US-GOV-1".into(),
+        matching_receipt_id: Uuid::from_u128(2).to_string(),
+        amount: usd_money.clone(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let Ok(Event::Matching(MatchingEvent::FundsReceived {
+        matching_pledge_id, ..
+    })) = decode("fundtrail.v1.MatchingFundsReceived", &funds)
+    else {
+        panic!("old funds must decode");
+    };
+    assert_eq!(matching_pledge_id, None);
+    let confirmed = v1::MatchConfirmed {
+        pool_id: Uuid::from_u128(1).to_string(),
+        matching_donor_id: "US-GOV-1".into(),
+        receipt_id: Uuid::from_u128(3).to_string(),
+        contributing_donor_id: "XM-DAC-7".into(),
+        country: "BA".into(),
+        amount: usd_money,
+        corrects_version: 1,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let Ok(Event::Matching(MatchingEvent::MatchConfirmed {
+        funding_pledge_id,
+        funding_receipt_id,
+        ..
+    })) = decode("fundtrail.v1.MatchConfirmed", &confirmed)
+    else {
+        panic!("an old confirmation must decode");
+    };
+    assert_eq!((funding_pledge_id, funding_receipt_id), (None, None));
 }
 
 #[test]

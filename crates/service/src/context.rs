@@ -448,6 +448,7 @@ command_requests!(
     OpenMatchingPoolRequest,
     ReserveMatchRequest,
     VoidMatchRequest,
+    MatchContributionRequest,
     RegisterProjectRequest,
     PlanMilestoneRequest,
     ReportProgressRequest,
@@ -462,6 +463,8 @@ command_requests!(
     ReverseDisbursementRequest,
     RefundDisbursementRequest,
     ReturnAllocationRequest,
+    CloseProjectAccountRequest,
+    ClosePeriodRequest,
 );
 
 #[cfg(test)]

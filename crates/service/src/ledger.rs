@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fundtrail_domain::{
-    Currency, DomainError, Project, ProjectId, ProjectSummary, Reason, reference,
+    Calendar, Currency, DomainError, Project, ProjectId, ProjectSummary, Reason, reference,
 };
 use fundtrail_proto::{decode, encode, v1};
 use fundtrail_store::{
@@ -81,6 +81,12 @@ impl Ledger {
         self.source
     }
 
+    /// The day by the service's clock (UTC): the date of a correction that has none of its
+    /// own, and the day before which a period must have ended to be closed.
+    pub fn today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now().date_naive()
+    }
+
     /// Folds a stream into its aggregate.
     pub async fn load<A: Stored>(&self, stream: &str) -> Result<Loaded<A>, ServiceError>
     where
@@ -142,9 +148,42 @@ impl Ledger {
         A::Command: Send,
         F: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
     {
-        self.run(ctx, stream, None, |a: &A, _| decide(a), None)
+        self.run(ctx, stream, None, false, |a: &A, _, _| decide(a), None)
             .instrument(command_span(A::CATEGORY, ctx, stream))
             .await
+    }
+
+    /// Like [`Ledger::execute`], for an entry dated in the books: the fund's calendar is read
+    /// with the stream and the events are appended only if no period closed in between, so a
+    /// close racing the entry makes it decide again (and be refused as `PERIOD_CLOSED` if its
+    /// date is now closed) rather than land in a period already closed.
+    pub async fn execute_in_period<A, F>(
+        &self,
+        ctx: &CommandContext,
+        stream: &str,
+        decide: F,
+    ) -> Result<v1::CommandResult, ServiceError>
+    where
+        A: Stored,
+        A::Event: Send + Sync + Clone,
+        A::Command: Send,
+        F: Fn(&A, &Calendar) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
+    {
+        self.run(
+            ctx,
+            stream,
+            None,
+            true,
+            |a: &A, _, calendar: &Calendar| decide(a, calendar),
+            None,
+        )
+        .instrument(command_span(A::CATEGORY, ctx, stream))
+        .await
+    }
+
+    /// The fund's accounting calendar and the version of its stream (`None`: nothing closed).
+    pub async fn calendar(&self) -> Result<Loaded<Calendar>, ServiceError> {
+        self.load::<Calendar>(Calendar::STREAM).await
     }
 
     /// Like [`Ledger::execute`], for a decision that depends on what a project is (open or
@@ -168,7 +207,8 @@ impl Ledger {
             ctx,
             stream,
             Some(project_id),
-            |a: &A, project: Option<&ProjectSummary>| match project {
+            false,
+            |a: &A, project: Option<&ProjectSummary>, _| match project {
                 Some(project) => decide(a, project),
                 None => Ok(Vec::new()),
             },
@@ -193,9 +233,16 @@ impl Ledger {
         A::Command: Send,
         F: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
     {
-        self.run(ctx, stream, None, |a: &A, _| decide(a), Some(cursor))
-            .instrument(command_span(A::CATEGORY, ctx, stream))
-            .await
+        self.run(
+            ctx,
+            stream,
+            None,
+            false,
+            |a: &A, _, _| decide(a),
+            Some(cursor),
+        )
+        .instrument(command_span(A::CATEGORY, ctx, stream))
+        .await
     }
 
     fn stripe(&self, stream: &str) -> &Mutex<()> {
@@ -210,6 +257,7 @@ impl Ledger {
         ctx: &CommandContext,
         stream: &str,
         project_id: Option<&ProjectId>,
+        dated: bool,
         decide: F,
         cursor: Option<fundtrail_store::Cursor>,
     ) -> Result<v1::CommandResult, ServiceError>
@@ -217,7 +265,9 @@ impl Ledger {
         A: Stored,
         A::Event: Send + Sync + Clone,
         A::Command: Send,
-        F: Fn(&A, Option<&ProjectSummary>) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
+        F: Fn(&A, Option<&ProjectSummary>, &Calendar) -> Result<Vec<A::Event>, DomainError>
+            + Send
+            + Sync,
     {
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {
@@ -232,6 +282,12 @@ impl Ledger {
                 Some(id) => Some(self.project_at(id).await?),
                 None => None,
             };
+            // A close appended after this read fails the append's `unchanged` check below.
+            let calendar = if dated {
+                Some(self.calendar().await?)
+            } else {
+                None
+            };
             let loaded = self.load::<A>(stream).await?;
             if let Some(expected) = ctx.expected_version
                 && loaded.version != Some(expected)
@@ -243,7 +299,12 @@ impl Ledger {
                 }
                 .into());
             }
-            let events = decide(&loaded.state, project.as_ref().map(|(summary, _)| summary))?;
+            let open = Calendar::default();
+            let events = decide(
+                &loaded.state,
+                project.as_ref().map(|(summary, _)| summary),
+                calendar.as_ref().map_or(&open, |c| &c.state),
+            )?;
             if events.is_empty() {
                 // Nothing to append, but a reaction's progress still counts.
                 if let Some(cursor) = &cursor {
@@ -296,6 +357,14 @@ impl Ledger {
                 request =
                     request.with_unchanged(Project::stream(id), ExpectedVersion::Exact(*version));
             }
+            if let Some(calendar) = &calendar {
+                request = request.with_unchanged(
+                    Calendar::STREAM,
+                    calendar
+                        .version
+                        .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact),
+                );
+            }
             request.cursor.clone_from(&cursor);
             let appended = self.store.append(request).instrument(append.clone()).await;
             if let Ok(result) = &appended {
@@ -314,8 +383,9 @@ impl Ledger {
             match appended {
                 Ok(result) if result.replayed => return self.result_of(&result).await,
                 Ok(result) => return Ok(command_result(&result, created)),
-                // The client's expected version holds for its own stream only: a project
-                // that changed under the command is read again whatever the client expected.
+                // The client's expected version holds for its own stream only: a project or
+                // calendar that changed under the command is read again whatever the client
+                // expected.
                 Err(StoreError::WrongExpectedVersion {
                     stream: changed, ..
                 }) if ctx.expected_version.is_none() || changed != stream => {

@@ -1,8 +1,8 @@
 //! Which events belong to which aggregate's stream.
 
 use fundtrail_domain::{
-    AccountEvent, Aggregate, Donor, DonorEvent, Event, MatchingEvent, MatchingPool, Pledge,
-    PledgeEvent, Project, ProjectAccount, ProjectEvent,
+    AccountEvent, Aggregate, Calendar, CalendarEvent, Donor, DonorEvent, Event, MatchingEvent,
+    MatchingPool, Pledge, PledgeEvent, Project, ProjectAccount, ProjectEvent,
 };
 
 /// An aggregate whose events are stored as [`Event`]s.
@@ -38,6 +38,7 @@ stored!(Pledge, PledgeEvent, Pledge);
 stored!(MatchingPool, MatchingEvent, Matching);
 stored!(Project, ProjectEvent, Project);
 stored!(ProjectAccount, AccountEvent, Account);
+stored!(Calendar, CalendarEvent, Calendar);
 
 /// What a command created, named by its first event: the id a client needs next.
 pub fn created_id(event: &Event) -> Option<String> {

@@ -135,21 +135,28 @@ impl DisbursementsService {
         let rate = wire::rate("rate", r.rate.as_ref())?;
         let bank_reference = r.bank_reference;
         let project = self.ledger.project(&project_id).await?;
+        // A payment is an entry of the books on the day it left the bank: never in a closed
+        // period, and the calendar must not move between the decision and the append.
         self.ledger
-            .execute::<ProjectAccount, _>(&ctx, &ProjectAccount::stream(&project_id), |a| {
-                // An account takes its currency from its first credit, which is in the
-                // project's currency; an account with none is refused by the decision itself.
-                let payment_currency = payment_currency
-                    .or(a.currency())
-                    .unwrap_or(project.currency);
-                a.decide(AccountCommand::Pay {
-                    disbursement_id,
-                    paid_on,
-                    bank_reference: bank_reference.clone(),
-                    payment_currency,
-                    rate: rate.clone(),
-                })
-            })
+            .execute_in_period::<ProjectAccount, _>(
+                &ctx,
+                &ProjectAccount::stream(&project_id),
+                |a, calendar| {
+                    calendar.admit("paid_on", paid_on)?;
+                    // An account takes its currency from its first credit, which is in the
+                    // project's currency; an account with none is refused by the decision itself.
+                    let payment_currency = payment_currency
+                        .or(a.currency())
+                        .unwrap_or(project.currency);
+                    a.decide(AccountCommand::Pay {
+                        disbursement_id,
+                        paid_on,
+                        bank_reference: bank_reference.clone(),
+                        payment_currency,
+                        rate: rate.clone(),
+                    })
+                },
+            )
             .await
     }
 
@@ -164,7 +171,18 @@ impl DisbursementsService {
             disbursement_id: DisbursementId::parse(&r.disbursement_id)?,
             reason: r.reason,
         };
-        self.on_account(&ctx, project_id, |a| a.decide(command.clone()))
+        // Dated the day it is made, naming the payment it corrects.
+        let today = self.ledger.today();
+        self.ledger.project(&project_id).await?;
+        self.ledger
+            .execute_in_period::<ProjectAccount, _>(
+                &ctx,
+                &ProjectAccount::stream(&project_id),
+                |a, calendar| {
+                    calendar.admit("reversal date", today)?;
+                    a.decide(command.clone())
+                },
+            )
             .await
     }
 
@@ -175,13 +193,25 @@ impl DisbursementsService {
         let ctx = context("RefundDisbursement", &request)?;
         let r = request.into_inner();
         let project_id = ProjectId::parse(&r.project_id)?;
+        let refunded_on = wire::date("refunded_on", &r.refunded_on)?;
         let command = AccountCommand::Refund {
             disbursement_id: DisbursementId::parse(&r.disbursement_id)?,
             amount: wire::money("amount", r.amount.as_ref())?,
-            refunded_on: wire::date("refunded_on", &r.refunded_on)?,
+            refunded_on,
             reason: r.reason,
         };
-        self.on_account(&ctx, project_id, |a| a.decide(command.clone()))
+        // An adjustment naming the payment it corrects, dated when the partner paid back:
+        // that date must be in the open period, whichever period the payment was in.
+        self.ledger.project(&project_id).await?;
+        self.ledger
+            .execute_in_period::<ProjectAccount, _>(
+                &ctx,
+                &ProjectAccount::stream(&project_id),
+                |a, calendar| {
+                    calendar.admit("refunded_on", refunded_on)?;
+                    a.decide(command.clone())
+                },
+            )
             .await
     }
 
@@ -194,7 +224,24 @@ impl DisbursementsService {
         let project_id = ProjectId::parse(&r.project_id)?;
         let command = AccountCommand::ReturnAllocation {
             allocation_id: AllocationId::parse(&r.allocation_id)?,
+            // Absent or zero: the whole remainder, as clients before partial returns meant.
+            amount: wire::opt_money("amount", r.amount.as_ref())?,
             reason: r.reason,
+        };
+        self.on_account(&ctx, project_id, |a| a.decide(command.clone()))
+            .await
+    }
+
+    async fn close_project_account(
+        &self,
+        request: Request<v1::CloseProjectAccountRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("CloseProjectAccount", &request)?;
+        let r = request.into_inner();
+        let project_id = ProjectId::parse(&r.project_id)?;
+        let command = AccountCommand::Close {
+            reason: r.reason,
+            closed_by: ctx.actor.clone(),
         };
         self.on_account(&ctx, project_id, |a| a.decide(command.clone()))
             .await
@@ -250,6 +297,13 @@ impl Disbursements for DisbursementsService {
         request: Request<v1::ReturnAllocationRequest>,
     ) -> Reply<v1::CommandResult> {
         respond(self.return_allocation(request).await)
+    }
+
+    async fn close_project_account(
+        &self,
+        request: Request<v1::CloseProjectAccountRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.close_project_account(request).await)
     }
 
     async fn get_project_account(

@@ -50,6 +50,7 @@ pub async fn account(
                 donor_id: c.donor_id.to_string(),
                 amount: Some(c.amount.into()),
                 returned: c.returned,
+                returned_amount: Some(c.returned_amount.into()),
             })
             .collect(),
         disbursements: state
@@ -67,6 +68,8 @@ pub async fn account(
             .iter()
             .map(|(milestone, released)| (*milestone, (*released).into()))
             .collect(),
+        returned: Some(state.returned().unwrap_or(zero).into()),
+        closed: state.is_closed(),
         version: loaded.version.unwrap_or_default(),
     })
 }

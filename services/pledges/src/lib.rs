@@ -5,6 +5,7 @@
 //! against matching pools, and giving returned allocations back to their pledges.
 
 mod lookup;
+mod pools;
 pub mod reactions;
 mod service;
 mod views;

@@ -1,8 +1,9 @@
 //! The `fundtrail.v1.Pledges` gRPC service.
 
 use fundtrail_domain::{
-    Aggregate, AllocationId, Currency, Donor, DonorCommand, DonorId, Earmark, MatchingCommand,
-    MatchingPool, MatchingPoolId, Money, Pledge, PledgeCommand, PledgeId, ProjectId, ReceiptId,
+    Aggregate, AllocationId, Calendar, CalendarCommand, Currency, Donor, DonorCommand, DonorId,
+    Earmark, MatchingCommand, MatchingPool, MatchingPoolId, Money, Pledge, PledgeCommand, PledgeId,
+    ProjectId, ReceiptId,
 };
 use fundtrail_proto::v1;
 use fundtrail_proto::v1::pledges_server::Pledges;
@@ -136,6 +137,44 @@ impl PledgesService {
             .await
     }
 
+    /// Runs a dated entry on a pledge against the fund's calendar (see
+    /// [`Ledger::execute_in_period`]).
+    async fn in_period(
+        &self,
+        ctx: &CommandContext,
+        pledge_id: &PledgeId,
+        decide: impl Fn(
+            &Pledge,
+            &Calendar,
+        )
+            -> Result<Vec<fundtrail_domain::PledgeEvent>, fundtrail_domain::DomainError>
+        + Send
+        + Sync,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        self.ledger
+            .execute_in_period::<Pledge, _>(ctx, &Pledge::stream(pledge_id), decide)
+            .await
+    }
+
+    async fn close_period(
+        &self,
+        request: Request<v1::ClosePeriodRequest>,
+    ) -> Result<v1::CommandResult, ServiceError> {
+        let ctx = context("ClosePeriod", &request)?;
+        let r = request.into_inner();
+        let command = CalendarCommand::ClosePeriod {
+            through: wire::date("through", &r.through)?,
+            reason: r.reason,
+            closed_by: ctx.actor.clone(),
+            today: self.ledger.today(),
+        };
+        self.ledger
+            .execute::<Calendar, _>(&ctx, Calendar::STREAM, |calendar| {
+                calendar.decide(command.clone())
+            })
+            .await
+    }
+
     async fn amend_pledge(
         &self,
         request: Request<v1::AmendPledgeRequest>,
@@ -218,8 +257,11 @@ impl PledgesService {
             donor_matching_eligible,
             booked_by: ctx.actor.clone(),
         };
-        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
-            .await
+        self.in_period(&ctx, &pledge_id, |p, calendar| {
+            calendar.admit("value_date", value_date)?;
+            p.decide(command.clone())
+        })
+        .await
     }
 
     async fn reverse_receipt(
@@ -233,8 +275,14 @@ impl PledgesService {
             reason: r.reason,
             reversed_by: ctx.actor.clone(),
         };
-        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
-            .await
+        // An adjustment: it names the receipt it corrects, whatever period that is in, and is
+        // dated the day it is made, which must be open.
+        let today = self.ledger.today();
+        self.in_period(&ctx, &PledgeId::parse(&r.pledge_id)?, |p, calendar| {
+            calendar.admit("reversal date", today)?;
+            p.decide(command.clone())
+        })
+        .await
     }
 
     async fn rerate_receipt(
@@ -256,8 +304,12 @@ impl PledgesService {
             reason: r.reason,
             rerated_by: ctx.actor.clone(),
         };
-        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
-            .await
+        let today = self.ledger.today();
+        self.in_period(&ctx, &PledgeId::parse(&r.pledge_id)?, |p, calendar| {
+            calendar.admit("re-rating date", today)?;
+            p.decide(command.clone())
+        })
+        .await
     }
 
     async fn refund_to_donor(
@@ -266,15 +318,19 @@ impl PledgesService {
     ) -> Result<v1::CommandResult, ServiceError> {
         let ctx = context("RefundToDonor", &request)?;
         let r = request.into_inner();
+        let value_date = wire::date("value_date", &r.value_date)?;
         let command = PledgeCommand::RefundToDonor {
             amount: wire::money("amount", r.amount.as_ref())?,
             payment_reference: r.payment_reference,
-            value_date: wire::date("value_date", &r.value_date)?,
+            value_date,
             reason: r.reason,
             refunded_by: ctx.actor.clone(),
         };
-        self.on_pledge(&ctx, &r.pledge_id, |p| p.decide(command.clone()))
-            .await
+        self.in_period(&ctx, &PledgeId::parse(&r.pledge_id)?, |p, calendar| {
+            calendar.admit("value_date", value_date)?;
+            p.decide(command.clone())
+        })
+        .await
     }
 
     async fn allocate(
@@ -323,6 +379,11 @@ impl PledgesService {
         let ratio = wire::ratio("ratio", r.ratio.as_ref())?;
         let eligible_countries = wire::countries("eligible_countries", &r.eligible_countries)?;
         let expires_on = wire::date("expires_on", &r.expires_on)?;
+        let starts_on = if r.starts_on.trim().is_empty() {
+            None
+        } else {
+            Some(wire::date("starts_on", &r.starts_on)?)
+        };
         if cap.currency() != self.ledger.reporting_currency() {
             return Err(ServiceError::invalid(
                 "cap.currency",
@@ -341,6 +402,7 @@ impl PledgesService {
             ratio,
             eligible_countries,
             expires_on,
+            starts_on,
         };
         self.ledger
             .execute::<MatchingPool, _>(&ctx, &MatchingPool::stream(&pool_id), |pool| {
@@ -524,6 +586,13 @@ impl Pledges for PledgesService {
         respond(self.void_match(request).await)
     }
 
+    async fn match_contribution(
+        &self,
+        request: Request<v1::MatchContributionRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(crate::pools::match_contribution(&self.ledger, request).await)
+    }
+
     async fn get_donor(&self, request: Request<v1::GetDonorRequest>) -> Reply<v1::DonorView> {
         respond(self.donor(&request).await)
     }
@@ -544,5 +613,19 @@ impl Pledges for PledgesService {
         request: Request<v1::GetMatchingPoolRequest>,
     ) -> Reply<v1::MatchingPoolView> {
         respond(views::pool(&self.ledger, &request.into_inner().pool_id).await)
+    }
+
+    async fn close_period(
+        &self,
+        request: Request<v1::ClosePeriodRequest>,
+    ) -> Reply<v1::CommandResult> {
+        respond(self.close_period(request).await)
+    }
+
+    async fn get_calendar(
+        &self,
+        _request: Request<v1::GetCalendarRequest>,
+    ) -> Reply<v1::CalendarView> {
+        respond(views::calendar(&self.ledger).await)
     }
 }

@@ -12,6 +12,11 @@ fn money(m: Option<Money>) -> Option<v1::Money> {
     m.map(Into::into)
 }
 
+/// An id the wire shows as empty text when absent.
+fn text(id: Option<impl ToString>) -> String {
+    id.map(|id| id.to_string()).unwrap_or_default()
+}
+
 pub async fn donor(ledger: &Ledger, donor_id: &str) -> Result<v1::DonorView, ServiceError> {
     let donor_id = DonorId::parse(donor_id)?;
     let loaded = ledger.load::<Donor>(&Donor::stream(&donor_id)).await?;
@@ -151,8 +156,44 @@ pub async fn pool(ledger: &Ledger, pool_id: &str) -> Result<v1::MatchingPoolView
                     MatchStatus::Voided => v1::MatchStatus::Voided,
                 }
                 .into(),
+                funding_pledge_id: text(m.funding_pledge_id),
+                funding_receipt_id: text(m.funding_receipt_id),
             })
             .collect(),
         version: loaded.version.unwrap_or_default(),
+        starts_on: state.starts_on().map(date_text).unwrap_or_default(),
+        funding: state
+            .funding()
+            .into_iter()
+            .map(|f| v1::PoolFundingView {
+                pledge_id: text(f.pledge_id),
+                receipt_id: f.receipt_id.to_string(),
+                amount: Some(f.amount.into()),
+                applied: Some(f.applied.into()),
+            })
+            .collect(),
+    })
+}
+
+/// The fund's accounting calendar.
+pub async fn calendar(ledger: &Ledger) -> Result<v1::CalendarView, ServiceError> {
+    let loaded = ledger.calendar().await?;
+    Ok(v1::CalendarView {
+        closed_through: loaded
+            .state
+            .closed_through()
+            .map(date_text)
+            .unwrap_or_default(),
+        closes: loaded
+            .state
+            .closes()
+            .iter()
+            .map(|close| v1::ClosedPeriodView {
+                through: date_text(close.through),
+                reason: close.reason.clone(),
+                closed_by: close.closed_by.to_string(),
+            })
+            .collect(),
+        version: loaded.version,
     })
 }

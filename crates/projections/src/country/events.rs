@@ -123,12 +123,13 @@ impl CountryFunding {
             AccountEvent::AllocationReturned {
                 pledge_id,
                 allocation_id,
+                remaining,
                 ..
             } => {
                 let Some(pledge) = self.pledges.get_mut(pledge_id) else {
                     return;
                 };
-                if let Some(allocation) = pledge.release(*allocation_id) {
+                if let Some(allocation) = pledge.returned(*allocation_id, *remaining) {
                     self.dirty.pledges.insert(*pledge_id);
                     allocate(
                         &mut self.countries,
@@ -175,6 +176,7 @@ impl CountryFunding {
                 (*project_id, *country, *amount, *reporting_amount, false)
             }
             AccountEvent::Credited { .. }
+            | AccountEvent::Closed { .. }
             | AccountEvent::TrancheUnlocked { .. }
             | AccountEvent::DisbursementRequested { .. }
             | AccountEvent::DisbursementApproved { .. }

@@ -291,7 +291,8 @@ impl View for CountryFunding {
                     .insert(donor_id.clone(), DonorName { name: name.clone() });
                 self.dirty.donor(donor_id);
             }
-            Event::Donor(DonorEvent::MatchingEligibilityChanged { .. }) => {}
+            // A close moves no money; the views of a closed period simply stop changing.
+            Event::Donor(DonorEvent::MatchingEligibilityChanged { .. }) | Event::Calendar(_) => {}
             Event::Pledge(e) => self.on_pledge(at, e),
             Event::Matching(e) => self.on_matching(at, e),
             Event::Project(e) => self.on_project(at, e),

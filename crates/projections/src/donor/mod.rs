@@ -259,6 +259,7 @@ impl DonorStatements {
         let AccountEvent::AllocationReturned {
             pledge_id,
             allocation_id,
+            remaining,
             ..
         } = event
         else {
@@ -267,7 +268,7 @@ impl DonorStatements {
         let Some(pledge) = self.pledges.get_mut(pledge_id) else {
             return;
         };
-        let Some(allocation) = pledge.release(*allocation_id) else {
+        let Some(allocation) = pledge.returned(*allocation_id, *remaining) else {
             return;
         };
         self.dirty.pledges.insert(*pledge_id);
@@ -359,7 +360,9 @@ impl View for DonorStatements {
                 );
                 self.dirty.projects.insert(*project_id);
             }
-            Event::Project(_) | Event::Donor(DonorEvent::MatchingEligibilityChanged { .. }) => {}
+            Event::Project(_)
+            | Event::Calendar(_)
+            | Event::Donor(DonorEvent::MatchingEligibilityChanged { .. }) => {}
             Event::Account(e) => self.on_account(at, e),
         }
     }

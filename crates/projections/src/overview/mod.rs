@@ -169,12 +169,13 @@ impl FundOverview {
             AccountEvent::AllocationReturned {
                 pledge_id,
                 allocation_id,
+                remaining,
                 ..
             } => {
                 let Some(allocation) = self
                     .pledges
                     .get_mut(pledge_id)
-                    .and_then(|p| p.release(*allocation_id))
+                    .and_then(|p| p.returned(*allocation_id, *remaining))
                 else {
                     return;
                 };
@@ -210,6 +211,7 @@ impl FundOverview {
                 fund.refunded.add(amount.currency(), part);
             }
             AccountEvent::Credited { .. }
+            | AccountEvent::Closed { .. }
             | AccountEvent::TrancheUnlocked { .. }
             | AccountEvent::DisbursementRequested { .. }
             | AccountEvent::DisbursementApproved { .. }
@@ -326,7 +328,9 @@ impl View for FundOverview {
                 let fund = self.touch(at);
                 fund.projects = fund.projects.saturating_add(1);
             }
-            Event::Project(_) | Event::Donor(DonorEvent::MatchingEligibilityChanged { .. }) => {}
+            Event::Project(_)
+            | Event::Calendar(_)
+            | Event::Donor(DonorEvent::MatchingEligibilityChanged { .. }) => {}
             Event::Account(e) => self.on_account(at, e),
         }
     }

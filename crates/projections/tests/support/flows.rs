@@ -1,10 +1,11 @@
 //! Money moving through the simulated fund, with the process managers the services run.
 
+use chrono::Datelike;
 use fundtrail_domain::{
-    AccountCommand, AccountEvent, Actor, AllocationId, CountryCode, Currency, DisbursementId,
-    Event, Indicator, MatchRatio, MatchingCommand, MatchingPool, MatchingPoolId, Money, Partner,
-    Pledge, PledgeCommand, PledgeEvent, ProjectAccount, ProjectCommand, ProjectEvent, ProjectId,
-    ReceiptId, ReleaseRule,
+    AccountCommand, AccountEvent, Actor, AllocationId, Calendar, CalendarCommand, CountryCode,
+    Currency, DisbursementId, Event, Indicator, MatchRatio, MatchingCommand, MatchingPool,
+    MatchingPoolId, Money, Partner, Pledge, PledgeCommand, PledgeEvent, ProjectAccount,
+    ProjectCommand, ProjectEvent, ProjectId, ReceiptId, ReleaseRule,
 };
 use uuid::Uuid;
 
@@ -191,8 +192,11 @@ impl World {
             .position(|(_, p)| p.terms().is_some_and(|t| &t.matching_donor_id == donor_id));
         if let Some(index) = own {
             let command = MatchingCommand::RecordFunds {
+                matching_pledge_id: *pledge_id,
                 matching_receipt_id: *receipt_id,
                 amount: *reporting_amount,
+                value_date: *value_date,
+                country: earmark.country(),
             };
             self.pool_command(index, command);
             return;
@@ -255,6 +259,7 @@ impl World {
                 .map(|c| CountryCode::new(c).unwrap())
                 .collect(),
             expires_on: self.date_in(days),
+            starts_on: None,
         };
         let opened = !run(
             &mut self.log,
@@ -329,7 +334,9 @@ impl World {
                     amount: *project_amount,
                     reporting_amount: *reporting_amount,
                 };
-                self.account_command(project, command);
+                // A closed account gives a late allocation straight back.
+                let credited = self.account_command(project, command);
+                self.release_returned(credited);
             }
         }
         !events.is_empty()
@@ -348,30 +355,79 @@ impl World {
         )
     }
 
-    /// Returns the `k`-th credit not yet returned, then releases it on its pledge as the
+    /// Returns the `k`-th credit not yet returned (whole, or half of what remains of it), or
+    /// now and then closes the account, then releases what was returned on its pledge as the
     /// pledges service's release manager would.
     pub fn return_allocation(&mut self, project: usize, k: usize) {
         let Some((_, _, account)) = self.projects.get(project) else {
             return;
         };
-        let open: Vec<AllocationId> = account
+        let open: Vec<(AllocationId, Money)> = account
             .credits()
             .iter()
             .filter(|(_, c)| !c.returned)
-            .map(|(id, _)| *id)
+            .map(|(id, c)| (*id, c.remaining()))
             .collect();
         if open.is_empty() {
             return;
         }
-        let command = AccountCommand::ReturnAllocation {
-            allocation_id: open[k % open.len()],
-            reason: "project scope reduced".into(),
+        let (allocation_id, remaining) = open[k % open.len()];
+        if k % 7 == 5 {
+            // The finance office settles what is still pending before it closes an account.
+            let pending: Vec<fundtrail_domain::DisbursementId> = account
+                .disbursements()
+                .iter()
+                .filter(|(_, d)| {
+                    matches!(
+                        d.status,
+                        fundtrail_domain::account::DisbursementStatus::Requested
+                            | fundtrail_domain::account::DisbursementStatus::Approved
+                    )
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            for disbursement_id in pending {
+                self.account_command(
+                    project,
+                    AccountCommand::Reject {
+                        disbursement_id,
+                        reason: "the account is being closed".into(),
+                        rejected_by: fundtrail_domain::Actor::parse("finance@fund.example")
+                            .unwrap_or_else(|_| unreachable!("a valid subject")),
+                    },
+                );
+            }
+        }
+        let half = Money::new(remaining.currency(), remaining.minor_units() / 2);
+        let command = match k % 7 {
+            5 => AccountCommand::Close {
+                reason: "project completed".into(),
+                closed_by: fundtrail_domain::Actor::parse("finance@fund.example")
+                    .unwrap_or_else(|_| unreachable!("a valid subject")),
+            },
+            2 | 4 if half.is_positive() => AccountCommand::ReturnAllocation {
+                allocation_id,
+                amount: Some(half),
+                reason: "unspent balance".into(),
+            },
+            _ => AccountCommand::ReturnAllocation {
+                allocation_id,
+                amount: None,
+                reason: "project scope reduced".into(),
+            },
         };
-        for (_, event) in self.account_command(project, command) {
+        let events = self.account_command(project, command);
+        self.release_returned(events);
+    }
+
+    /// Releases on their pledges the allocations returned by `events`.
+    fn release_returned(&mut self, events: Vec<(Uuid, Event)>) {
+        for (_, event) in events {
             if let Event::Account(AccountEvent::AllocationReturned {
                 pledge_id,
                 allocation_id,
                 reason,
+                remaining,
                 ..
             }) = event
             {
@@ -381,6 +437,7 @@ impl World {
                 let command = PledgeCommand::ReleaseAllocation {
                     allocation_id,
                     reason,
+                    remaining,
                 };
                 self.pledge_command(index, command);
             }
@@ -575,6 +632,35 @@ impl World {
             refunded_on: date,
             reason: "unspent balance".into(),
         });
+    }
+
+    /// Closes the books through the last month end before today, as finance would once a
+    /// month has ended; the world's entries are dated today, so none falls in a closed period.
+    pub fn close_ended_month(&mut self) {
+        let today = self.date();
+        let Some(through) = today.with_day(1).and_then(|first| first.pred_opt()) else {
+            return;
+        };
+        if self
+            .calendar
+            .closed_through()
+            .is_some_and(|closed| closed >= through)
+        {
+            return;
+        }
+        let command = CalendarCommand::ClosePeriod {
+            through,
+            reason: "month-end close".into(),
+            closed_by: self.person(1),
+            today,
+        };
+        run(
+            &mut self.log,
+            Calendar::STREAM.to_owned(),
+            &mut self.calendar,
+            command,
+            Event::Calendar,
+        );
     }
 
     pub fn project_currency(&self, project: usize) -> Option<Currency> {

@@ -69,7 +69,8 @@ impl World {
         let pledges = self.pledges.len();
         let projects = self.projects.len();
         let disbursements = self.disbursements.len();
-        // 19 and anything unnamed moves the clock on; 20 to 22 correct receipts.
+        // 19 and anything unnamed moves the clock on (closing the books of a month that has
+        // ended); 20 to 22 correct receipts.
         match kind % 23 {
             0 => {
                 let currency =
@@ -263,7 +264,10 @@ impl World {
                     self.refund_to_donor(p, c);
                 }
             }
-            _ => self.next_day(a % 5 + 1),
+            _ => {
+                self.next_day(a % 5 + 1);
+                self.close_ended_month();
+            }
         }
     }
 }

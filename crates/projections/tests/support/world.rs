@@ -179,6 +179,7 @@ pub struct World {
     pub projects: Vec<(ProjectId, Project, ProjectAccount)>,
     pub disbursements: Vec<(usize, DisbursementId)>,
     pub people: [Actor; 3],
+    pub calendar: fundtrail_domain::Calendar,
 }
 
 fn actor(name: &str) -> Actor {
@@ -205,6 +206,7 @@ impl World {
                 actor("director@fund.example"),
                 actor("verifier@fund.example"),
             ],
+            calendar: fundtrail_domain::Calendar::default(),
         }
     }
 

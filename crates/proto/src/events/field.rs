@@ -67,6 +67,24 @@ id_fields!(
     ReceiptId
 );
 
+// Empty on events recorded before the field was (see each event's field).
+macro_rules! opt_fields {
+    ($($domain:ty => |$field:ident, $text:ident| $parse:expr),* $(,)?) => {
+        fields! {$(
+            Option<$domain> => String {
+                to: |value| value.as_ref().map(ToString::to_string).unwrap_or_default(),
+                from: |$field, $text| if $text.is_empty() { Ok(None) } else { $parse.map(Some) },
+            }
+        )*}
+    };
+}
+
+opt_fields!(
+    PledgeId => |_field, text| PledgeId::parse(text),
+    ReceiptId => |_field, text| ReceiptId::parse(text),
+    NaiveDate => |field, text| wire::date(field, text),
+);
+
 fields! {
     String => String { to: |text| text.clone(), from: |_, text| Ok(text.clone()) }
     bool => bool { to: |flag| *flag, from: |_, flag| Ok(*flag) }

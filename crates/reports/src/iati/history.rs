@@ -115,8 +115,9 @@ pub struct Fund {
     pub position: u64,
     pub recorded_at: i64,
     approved: HashSet<(ProjectId, DisbursementId)>,
-    /// Each allocation's amount in its project's currency, for its release.
-    allocations: BTreeMap<AllocationId, Money>,
+    /// Each allocation in the project's and the pledge's currency, and what of it the pledge
+    /// released so far in both.
+    allocations: BTreeMap<AllocationId, Commitment>,
 }
 
 /// Which organisation is on the other side.
@@ -187,10 +188,19 @@ impl Fund {
                 donor_id,
                 project_id,
                 allocation_id,
+                amount,
                 project_amount,
                 ..
             }) => {
-                self.allocations.insert(allocation_id, project_amount);
+                self.allocations.insert(
+                    allocation_id,
+                    Commitment {
+                        amount,
+                        project_amount,
+                        released: 0,
+                        project_released: 0,
+                    },
+                );
                 let party = Side::Provider(self.donor(&donor_id));
                 if let Some(a) = self.touch(&project_id, envelope.recorded_at) {
                     a.donors.insert(donor_id);
@@ -214,12 +224,11 @@ impl Fund {
                 ..
             }) => {
                 // The release is in the pledge's currency; the commitment was in the
-                // project's.
+                // project's. A part released of an allocation returned in parts is its share.
                 let value = self
                     .allocations
-                    .get(&allocation_id)
-                    .copied()
-                    .unwrap_or(amount);
+                    .get_mut(&allocation_id)
+                    .map_or(amount, |allocation| allocation.release(amount));
                 let party = Side::Provider(self.donor(&donor_id));
                 if let Some(a) = self.touch(&project_id, envelope.recorded_at) {
                     let what = format!("Allocation released: {reason}");
@@ -233,7 +242,7 @@ impl Fund {
                     );
                 }
             }
-            Event::Pledge(_) | Event::Donor(_) | Event::Matching(_) => {}
+            Event::Pledge(_) | Event::Donor(_) | Event::Matching(_) | Event::Calendar(_) => {}
             Event::Account(e) => self.account(e, on, id, envelope.recorded_at),
         }
         Ok(())
@@ -459,11 +468,81 @@ impl Fund {
                     a.push(Disbursement, refunded_on, negate(amount), id, party, what);
                 }
             }
-            AccountEvent::TrancheUnlocked { .. } | AccountEvent::DisbursementRequested { .. } => {}
+            // A close is reported through the returns recorded with it, each a transaction of
+            // its own (a part of an allocation is its amount, like a whole one).
+            AccountEvent::TrancheUnlocked { .. }
+            | AccountEvent::DisbursementRequested { .. }
+            | AccountEvent::Closed { .. } => {}
         }
+    }
+}
+
+/// An allocation's commitment, and what of it the pledge released, part by part.
+#[derive(Debug, Clone, Copy)]
+struct Commitment {
+    amount: Money,
+    project_amount: Money,
+    released: i64,
+    project_released: i64,
+}
+
+impl Commitment {
+    /// The project-currency value of releasing `part` (pledge currency) more: in proportion to
+    /// what is released in all, so the parts add up to the commitment once all is released.
+    fn release(&mut self, part: Money) -> Money {
+        self.released = self.released.saturating_add(part.minor_units());
+        let whole = self.amount.minor_units();
+        let through = if self.released >= whole {
+            self.project_amount.minor_units()
+        } else {
+            fundtrail_domain::money::mul_div_half_even(
+                self.project_amount.minor_units(),
+                self.released,
+                whole,
+            )
+            .unwrap_or(self.project_amount.minor_units())
+        };
+        let value = through.saturating_sub(self.project_released).max(0);
+        self.project_released = self.project_released.saturating_add(value);
+        Money::new(self.project_amount.currency(), value)
     }
 }
 
 fn negate(money: Money) -> Money {
     Money::new(money.currency(), money.minor_units().saturating_neg())
+}
+
+#[cfg(test)]
+mod tests {
+    use fundtrail_domain::Currency;
+
+    use super::*;
+
+    #[test]
+    fn parts_of_a_release_add_up_to_the_commitment() {
+        // 1 000.00 EUR committed as 1 092.50 USD, released in three parts.
+        let mut allocation = Commitment {
+            amount: Money::new(Currency::EUR, 100_000),
+            project_amount: Money::new(Currency::USD, 109_250),
+            released: 0,
+            project_released: 0,
+        };
+        let parts: Vec<i64> = [33_334, 33_333, 33_333]
+            .into_iter()
+            .map(|part| {
+                allocation
+                    .release(Money::new(Currency::EUR, part))
+                    .minor_units()
+            })
+            .collect();
+        assert_eq!(parts, [36_417, 36_417, 36_416]);
+        assert_eq!(parts.iter().sum::<i64>(), 109_250);
+        // Nothing is left to release.
+        assert_eq!(
+            allocation
+                .release(Money::new(Currency::EUR, 1))
+                .minor_units(),
+            0
+        );
+    }
 }
