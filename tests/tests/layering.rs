@@ -39,8 +39,9 @@ const LAYERS: &[&[&str]] = &[
         "fundtrail-disbursements",
         "fundtrail-projector",
     ],
+    &["fundtrail-web"],
     &["fundtrail-server", "fundtrail-client"],
-    &["fundtrail-demo", "fundtrail-operator"],
+    &["fundtrail-demo", "fundtrail-operator", "fundtrail-bench"],
     &["fundtrail"],
     &["fundtrail-tests"],
 ];

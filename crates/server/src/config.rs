@@ -23,6 +23,9 @@ fn non_empty(value: &str) -> Option<&str> {
 pub struct Config {
     /// Where the gRPC server listens.
     pub listen: String,
+    /// Where the web view listens (plain HTTP, with the projector role); empty for none.
+    /// `fundtrail dev` uses [`DEV_WEB_LISTEN`] when this is empty.
+    pub web_listen: String,
     /// The event store: `sqlite://path`, `sqlite::memory:` or `postgres://…`.
     pub store: String,
     /// The fund's reporting currency (ISO 4217).
@@ -62,6 +65,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:50051".to_owned(),
+            web_listen: String::new(),
             store: "sqlite://.fundtrail/fundtrail.db".to_owned(),
             reporting_currency: "USD".to_owned(),
             log: "embedded".to_owned(),
@@ -83,6 +87,7 @@ impl Default for Config {
 /// The environment variables read, and the field each sets.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("FUNDTRAIL_LISTEN", "listen"),
+    ("FUNDTRAIL_WEB_LISTEN", "web_listen"),
     ("FUNDTRAIL_STORE", "store"),
     ("FUNDTRAIL_REPORTING_CURRENCY", "reporting_currency"),
     ("FUNDTRAIL_LOG", "log"),
@@ -101,6 +106,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("FUNDTRAIL_TLS_KEY", "tls_key"),
     ("FUNDTRAIL_TLS_CLIENT_CA", "tls_client_ca"),
 ];
+
+/// Where `fundtrail dev` serves the web view unless `web_listen` says otherwise.
+pub const DEV_WEB_LISTEN: &str = "127.0.0.1:50080";
 
 /// Where `fundtrail dev` keeps its checkpoint signing key.
 pub const DEV_AUDIT_KEY: &str = ".fundtrail/audit-signing.key";
@@ -131,6 +139,7 @@ impl Config {
             let Some(value) = var(name) else { continue };
             match *field {
                 "listen" => self.listen = value,
+                "web_listen" => self.web_listen = value,
                 "store" => self.store = value,
                 "reporting_currency" => self.reporting_currency = value,
                 "log" => self.log = value,
@@ -169,6 +178,32 @@ impl Config {
             .with_context(|| format!("listen address {:?} is not host:port", self.listen))
     }
 
+    /// Where the web view listens; `None` when it is off.
+    pub fn web_listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        non_empty(&self.web_listen)
+            .map(|addr| {
+                addr.parse().with_context(|| {
+                    format!("web_listen address {:?} is not host:port", self.web_listen)
+                })
+            })
+            .transpose()
+    }
+
+    /// For `fundtrail dev`: the web view on [`DEV_WEB_LISTEN`] unless configured otherwise.
+    /// A server asked for any free gRPC port (port 0) gets any free web port too, so dev
+    /// servers started side by side (scripts, tests) do not contend for one port.
+    pub fn use_dev_web(&mut self) {
+        if non_empty(&self.web_listen).is_some() {
+            return;
+        }
+        match self.listen_addr() {
+            Ok(grpc) if grpc.port() == 0 => {
+                self.web_listen = SocketAddr::new(grpc.ip(), 0).to_string();
+            }
+            _ => DEV_WEB_LISTEN.clone_into(&mut self.web_listen),
+        }
+    }
+
     pub fn currency(&self) -> anyhow::Result<Currency> {
         Currency::new(&self.reporting_currency)
             .with_context(|| format!("reporting currency {:?}", self.reporting_currency))
@@ -181,6 +216,7 @@ impl Config {
     /// Checks everything that can be checked without connecting anywhere.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
+        self.web_listen_addr()?;
         self.currency()?;
         self.log_format()?;
         if !(self.store.starts_with("sqlite:")
@@ -290,6 +326,7 @@ impl Config {
         }
         Ok(ServerSettings {
             listen: self.listen_addr()?,
+            web_listen: self.web_listen_addr()?,
             store_url: self.store.clone(),
             log_url: self.log.clone(),
             reporting_currency: self.currency()?,
@@ -350,6 +387,33 @@ mod tests {
     }
 
     #[test]
+    fn the_web_view_is_off_unless_configured_and_on_under_dev() {
+        let mut config = Config::default();
+        assert_eq!(config.web_listen_addr().unwrap(), None);
+        config.use_dev_web();
+        assert_eq!(
+            config.web_listen_addr().unwrap(),
+            Some(DEV_WEB_LISTEN.parse().unwrap())
+        );
+        config
+            .apply_environment(|name| {
+                (name == "FUNDTRAIL_WEB_LISTEN").then(|| "0.0.0.0:8080".to_owned())
+            })
+            .unwrap();
+        config.use_dev_web();
+        assert_eq!(
+            config.web_listen, "0.0.0.0:8080",
+            "a configured address stays"
+        );
+        let mut ephemeral = Config {
+            listen: "127.0.0.1:0".to_owned(),
+            ..Config::default()
+        };
+        ephemeral.use_dev_web();
+        assert_eq!(ephemeral.web_listen, "127.0.0.1:0");
+    }
+
+    #[test]
     fn refuses_unknown_keys_and_bad_values() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
@@ -361,6 +425,7 @@ mod tests {
             c.validate().is_err()
         };
         assert!(bad(|c| c.listen = "nowhere".into()));
+        assert!(bad(|c| c.web_listen = "nowhere".into()));
         assert!(bad(|c| c.reporting_currency = "XXX".into()));
         assert!(bad(|c| c.store = "mysql://x".into()));
         assert!(bad(|c| c.log = "rabbit://x".into()));

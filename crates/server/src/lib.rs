@@ -48,6 +48,9 @@ impl Roles {
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
+    /// Where the web view listens, on a port of its own; `None` for no web view. Served with
+    /// the projector role only, since it shows the projector's views.
+    pub web_listen: Option<SocketAddr>,
     pub store_url: String,
     /// The event log: `embedded`, `kafka://host:port` or `nats://host:port`.
     pub log_url: String,
@@ -83,6 +86,7 @@ impl ServerSettings {
         let issuer = Issuer::generate().expect("the operating system provides randomness");
         Self {
             listen,
+            web_listen: None,
             store_url: store_url.into(),
             log_url: "embedded".to_owned(),
             reporting_currency: Currency::USD,
@@ -113,6 +117,8 @@ impl ServerSettings {
 #[derive(Debug)]
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where the web view listens, when it runs.
+    pub web_addr: Option<SocketAddr>,
     pub store: Arc<dyn EventStore>,
     /// The issuer the server trusts, when its settings held one.
     pub issuer: Option<Arc<Issuer>>,
@@ -132,6 +138,11 @@ impl RunningServer {
     pub fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.addr)
+    }
+
+    /// `http://addr` of the web view, when it runs.
+    pub fn web_url(&self) -> Option<String> {
+        self.web_addr.map(|addr| format!("http://{addr}"))
     }
 
     /// Stops accepting requests, lets in-flight ones finish, stops the reactions (which save
@@ -190,6 +201,19 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    // Bound before anything starts, so a port in use fails the start-up rather than a task.
+    let web_listener = match settings.web_listen.filter(|_| settings.roles.projector) {
+        Some(web) => Some(
+            TcpListener::bind(web)
+                .await
+                .with_context(|| format!("binding the web view to {web}"))?,
+        ),
+        None => None,
+    };
+    let web_addr = web_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
     let shutdown = CancellationToken::new();
     let roles = settings.roles;
     let currency = settings.reporting_currency;
@@ -306,6 +330,14 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
             }
         }));
     }
+    if let (Some(listener), Some(side)) = (web_listener, read_side.as_ref()) {
+        let web = fundtrail_web::Web::new(side.shared.clone(), authenticator.clone());
+        reactions.push(tokio::spawn(fundtrail_web::serve(
+            listener,
+            web,
+            shutdown.clone(),
+        )));
+    }
     let funding = read_side.map(|side| {
         reactions.push(side.task);
         // One server reports the queue's size for every consumer: the table is shared.
@@ -364,9 +396,10 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
             signal.cancelled().await;
         },
     ));
-    tracing::info!(%addr, ?roles, tls = tls_enabled, "fundtrail listening");
+    tracing::info!(%addr, ?web_addr, ?roles, tls = tls_enabled, "fundtrail listening");
     Ok(RunningServer {
         addr,
+        web_addr,
         store,
         issuer: settings.issuer.clone(),
         tls: tls_enabled,

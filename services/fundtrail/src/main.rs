@@ -1,8 +1,8 @@
 //! `fundtrail`: the ledger's one binary.
 //!
 //! `fundtrail dev` runs everything in one process on an embedded SQLite file;
-//! `fundtrail serve <service>` runs one service for the distributed shape; the other commands
-//! are a client for people without grpcurl.
+//! `fundtrail serve <service>` runs one service for the distributed shape; `fundtrail bench`
+//! loads a running one; the other commands are a client for people without grpcurl.
 // Doc comments here are clap's help text, read in a terminal rather than as rustdoc.
 #![allow(clippy::doc_markdown)]
 
@@ -40,6 +40,9 @@ enum Command {
     /// The funding views kept by the projector.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// Load a running server through its API with a realistic mix of commands and queries
+    /// from many clients, and report throughput, latency, errors and how far the views lag.
+    Bench(fundtrail_bench::BenchArgs),
     #[command(flatten)]
     Client(fundtrail_client::Command),
 }
@@ -143,10 +146,17 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let mut config = config(&args.server)?;
     config.use_dev_audit_key()?;
     let issuer = config.use_dev_identity()?;
+    config.use_dev_web();
     let telemetry = fundtrail_telemetry::init(ALL_IN_ONE, config.log_format()?, "info")?;
     let running = server::start(config.settings(Roles::ALL)?).await?;
     let url = running.url();
     println!("fundtrail dev is running at {url}");
+    if let Some(web) = running.web_url() {
+        println!(
+            "  web view: {web} (sign in with a token from {})",
+            server::dev::TOKENS
+        );
+    }
     println!(
         "  store: {}",
         fundtrail_telemetry::redact_url(&config.store)
@@ -231,6 +241,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.service,
         running.url()
     );
+    if let Some(web) = running.web_url() {
+        println!("  web view: {web}");
+    }
     let token = running.shutdown_token();
     tokio::spawn(async move {
         server::termination().await;
@@ -272,6 +285,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo(&args).await,
         Command::Audit(command) => audit_cli::run(command).await,
         Command::Projections(ProjectionsCommand::Rebuild(args)) => rebuild(args).await,
+        Command::Bench(args) => fundtrail_bench::run_cli(args).await,
         Command::Client(command) => fundtrail_client::run(command).await,
     };
     match result {
