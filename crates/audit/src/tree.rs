@@ -333,6 +333,23 @@ impl CheckpointStore {
             .next())
     }
 
+    /// The tree checkpoints of trees larger than `size`, smallest first, at most `limit`
+    /// (what the log's checkpoint relay publishes next).
+    pub async fn tree_checkpoints_after(
+        &self,
+        size: u64,
+        limit: usize,
+    ) -> Result<Vec<TreeCheckpoint>, StorageError> {
+        let sql = format!(
+            "SELECT {TREE_COLUMNS} FROM audit_tree_checkpoints WHERE tree_size > {} \
+             ORDER BY tree_size, signed_at LIMIT {}",
+            self.placeholders(1)[0],
+            limit.clamp(1, 10_000)
+        );
+        self.select_trees(&sql, Some(TreeBind::Size(int("tree size", size)?)))
+            .await
+    }
+
     /// Every tree checkpoint, by size.
     pub async fn tree_checkpoints(&self) -> Result<Vec<TreeCheckpoint>, StorageError> {
         let sql = format!(

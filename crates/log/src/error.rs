@@ -28,6 +28,10 @@ pub enum LogError {
     #[error("relay lease: {0}")]
     Lease(String),
 
+    /// The stored checkpoints could not be read for publishing.
+    #[error("checkpoints: {0}")]
+    Checkpoints(String),
+
     /// A message on the log is not an event envelope fundtrail wrote.
     #[error("malformed log message: {0}")]
     Malformed(String),

@@ -20,6 +20,9 @@
 //! single ordered lane (what a partition has not delivered yet is read from the store). The
 //! wire format is docs/log-format.md.
 //!
+//! The fund's signed tree checkpoints travel beside the events, on a topic or stream of
+//! their own, never as events ([`checkpoints`]).
+//!
 //! # Trust
 //!
 //! The store is the truth and a broker only carries copies: the Kafka and NATS sources hand
@@ -27,6 +30,7 @@
 //! hash to it), and reject anything else with an alarm (`confirm`). The relay's lease has a
 //! generation that fences a relay which stalled past it (`lease`).
 
+pub mod checkpoints;
 pub mod config;
 mod confirm;
 mod consumer;
@@ -43,6 +47,9 @@ use std::sync::Arc;
 use fundtrail_store::{EventStore, OpenedStore};
 use tokio_util::sync::CancellationToken;
 
+pub use checkpoints::{
+    CheckpointFeed, CheckpointRelay, CheckpointsOnLog, StoredNote, read_checkpoints,
+};
 pub use config::LogConfig;
 pub use consumer::{Consumer, ConsumerOptions, Next};
 pub use error::LogError;

@@ -40,6 +40,9 @@ enum AuditSubcommand {
     /// Witness the fund's tree: check the latest checkpoint extends the one accepted before,
     /// refuse a fork, cosign it and hand the cosignature to the fund.
     Witness(crate::tree::WitnessArgs),
+    /// Read the fund's signed tree checkpoints from the log (Kafka or NATS), keeping only
+    /// those of its key and origin; with `--consistency`, check each extends the one before.
+    Checkpoints(crate::tree::CheckpointsArgs),
     /// Make a store's Merkle tree again from its events.
     RebuildTree(crate::tree::RebuildTreeArgs),
     /// Write IATI 2.03 XML: an activity file per project and the fund's organisation file.
@@ -303,6 +306,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
         AuditSubcommand::Consistency(args) => crate::tree::run_consistency(&args).await?,
         AuditSubcommand::Receipts(args) => crate::tree::run_receipts(&args).await?,
         AuditSubcommand::Witness(args) => crate::tree::run_witness(&args).await?,
+        AuditSubcommand::Checkpoints(args) => crate::tree::run_checkpoints(&args).await?,
         AuditSubcommand::RebuildTree(args) => crate::tree::run_rebuild(&args).await?,
         AuditSubcommand::Prove(args) => {
             let key = args

@@ -1,4 +1,4 @@
-//! `fundtrail audit include | consistency | receipts | witness | rebuild-tree`: the Merkle
+//! `fundtrail audit include | consistency | receipts | witness | checkpoints | rebuild-tree`: the Merkle
 //! tree's proofs, fetched from a server and checked here against the fund's published key, so
 //! nothing the server says is taken on trust; and the witness that cosigns checkpoints.
 
@@ -119,11 +119,34 @@ pub struct WitnessArgs {
     /// The witness's name in its cosignature lines, e.g. `witness.example.org/w1`.
     #[arg(long)]
     name: String,
+    /// Take the checkpoint to witness from the log (`kafka://…` or `nats://…`) rather than
+    /// from the server; the consistency proof still comes from the server.
+    #[arg(long, value_name = "URL")]
+    from_log: Option<String>,
     #[command(flatten)]
     key: LogKeyArgs,
     #[command(flatten)]
     server: super::audit::ServerArg,
 }
+
+#[derive(Debug, Args)]
+pub struct CheckpointsArgs {
+    /// The log the fund publishes to, as its servers' `log` setting names it:
+    /// `kafka://host:port[?topic=…]` or `nats://host:port[?stream=…&prefix=…]`.
+    #[arg(long, value_name = "URL")]
+    from_log: String,
+    /// Also check, with the server's consistency proofs, that each tree kept extends the one
+    /// before it.
+    #[arg(long)]
+    consistency: bool,
+    #[command(flatten)]
+    key: LogKeyArgs,
+    #[command(flatten)]
+    server: super::audit::ServerArg,
+}
+
+/// How long reading the log may wait for a broker.
+const LOG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 #[derive(Debug, Args)]
 pub struct RebuildTreeArgs {
@@ -332,6 +355,18 @@ pub async fn witness_once(
     witness: &Witness,
     key: &LogKey,
 ) -> anyhow::Result<String> {
+    witness_note(session, state_path, witness, key, None).await
+}
+
+/// [`witness_once`] for the checkpoint `offered` (a note taken from the log), or the
+/// server's latest when `None`.
+pub async fn witness_note(
+    session: &Session,
+    state_path: &Path,
+    witness: &Witness,
+    key: &LogKey,
+    offered: Option<String>,
+) -> anyhow::Result<String> {
     let state = witness::load_state(state_path)?;
     let held = match &state {
         Some(state) => {
@@ -353,13 +388,19 @@ pub async fn witness_once(
         }
         None => None,
     };
-    let latest = session
-        .audit()
-        .get_tree_checkpoint(v1::GetTreeCheckpointRequest { tree_size: 0 })
-        .await
-        .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
-        .into_inner();
-    let (offered, _) = note::open_checkpoint(&latest.note, key)
+    let latest_note = match offered {
+        Some(note) => note,
+        None => {
+            session
+                .audit()
+                .get_tree_checkpoint(v1::GetTreeCheckpointRequest { tree_size: 0 })
+                .await
+                .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+                .into_inner()
+                .note
+        }
+    };
+    let (offered, _) = note::open_checkpoint(&latest_note, key)
         .context("the fund's latest tree checkpoint does not verify")?;
     let proof = match &held {
         Some(held) if held.size != offered.size => {
@@ -368,20 +409,7 @@ pub async fn witness_once(
             } else {
                 (offered.size, held.size)
             };
-            session
-                .audit()
-                .prove_consistency(v1::ProveConsistencyRequest {
-                    from_size: from,
-                    to_size: to,
-                })
-                .await
-                .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
-                .into_inner()
-                .hashes
-                .into_iter()
-                .map(|h| <[u8; 32]>::try_from(h.as_slice()))
-                .collect::<Result<Vec<_>, _>>()
-                .context("the server's consistency proof holds a hash that is not 32 bytes")?
+            consistency_hashes(session, from, to).await?
         }
         _ => Vec::new(),
     };
@@ -391,7 +419,7 @@ pub async fn witness_once(
         &WitnessState {
             origin: key.origin.clone(),
             public_key: hex::encode(key.public_key),
-            checkpoint: latest.note.clone(),
+            checkpoint: latest_note.clone(),
         },
     )?;
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
@@ -417,6 +445,96 @@ pub async fn witness_once(
         short(&offered.root),
         witness.key().name
     ))
+}
+
+/// The server's consistency proof from `from` to `to`, unchecked: the caller judges it.
+async fn consistency_hashes(
+    session: &Session,
+    from: u64,
+    to: u64,
+) -> anyhow::Result<Vec<[u8; 32]>> {
+    session
+        .audit()
+        .prove_consistency(v1::ProveConsistencyRequest {
+            from_size: from,
+            to_size: to,
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+        .into_inner()
+        .hashes
+        .into_iter()
+        .map(|h| <[u8; 32]>::try_from(h.as_slice()))
+        .collect::<Result<Vec<_>, _>>()
+        .context("the server's consistency proof holds a hash that is not 32 bytes")
+}
+
+/// The fund's checkpoints as the log holds them: those of its key and origin kept, every
+/// other message named with why it was refused. A fork (two trees of one size signed), or
+/// with `--consistency` a kept tree that does not extend the one before, is an error.
+pub async fn run_checkpoints(args: &CheckpointsArgs) -> anyhow::Result<Vec<String>> {
+    let key = args.key.key()?;
+    let session = if args.consistency {
+        Some(Session::connect(&args.server.url()).await?)
+    } else {
+        None
+    };
+    checkpoints_from_log(&args.from_log, &key, session.as_ref()).await
+}
+
+/// [`run_checkpoints`]: what the log `log_url` holds of the fund's checkpoints under `key`,
+/// each checked to extend the one before with the consistency proofs of `session` if given.
+pub async fn checkpoints_from_log(
+    log_url: &str,
+    key: &LogKey,
+    session: Option<&Session>,
+) -> anyhow::Result<Vec<String>> {
+    let label = fundtrail_telemetry::redact_url(log_url);
+    let found = fundtrail_log::read_checkpoints(log_url, key, LOG_TIMEOUT)
+        .await
+        .with_context(|| format!("reading the checkpoints of {label}"))?;
+    let mut lines: Vec<String> = found
+        .refused
+        .iter()
+        .map(|r| format!("refused the message at {}: {}", r.at, r.reason))
+        .collect();
+    if let Some(fork) = found.refused.iter().find(|r| r.fork) {
+        bail!(
+            "{}\nthe log holds a fork: at {}, {}",
+            lines.join("\n"),
+            fork.at,
+            fork.reason
+        );
+    }
+    let mut previous: Option<&Checkpoint> = None;
+    for (checkpoint, _) in found.accepted.values() {
+        let signed = format!(
+            "tree of size {} (root {}) signed by {}",
+            checkpoint.size,
+            short(&checkpoint.root),
+            key.origin
+        );
+        if let (Some(session), Some(held)) = (session, previous) {
+            let proof = consistency_hashes(session, held.size, checkpoint.size).await?;
+            witness::judge(Some(held), checkpoint, &proof).with_context(|| {
+                format!(
+                    "the tree of size {} on the log does not extend the tree of size {}",
+                    checkpoint.size, held.size
+                )
+            })?;
+            lines.push(format!("{signed}: extends the tree of size {}", held.size));
+        } else {
+            lines.push(signed);
+        }
+        previous = Some(checkpoint);
+    }
+    lines.push(format!(
+        "{} checkpoints of {} kept from {label}, {} messages refused",
+        found.accepted.len(),
+        key.origin,
+        found.refused.len()
+    ));
+    Ok(lines)
 }
 
 pub async fn run_include(args: &IncludeArgs) -> anyhow::Result<Vec<String>> {
@@ -460,8 +578,28 @@ pub async fn run_witness(args: &WitnessArgs) -> anyhow::Result<Vec<String>> {
     let key = args.key.key()?;
     let witness = Witness::load_or_generate(args.name.trim(), &args.key_file)?;
     let session = Session::connect(&args.server.url()).await?;
+    let offered = match &args.from_log {
+        None => None,
+        Some(url) => {
+            let label = fundtrail_telemetry::redact_url(url);
+            let found = fundtrail_log::read_checkpoints(url, &key, LOG_TIMEOUT)
+                .await
+                .with_context(|| format!("reading the checkpoints of {label}"))?;
+            if let Some(fork) = found.refused.iter().find(|r| r.fork) {
+                bail!(
+                    "the log {label} holds a fork: at {}, {}",
+                    fork.at,
+                    fork.reason
+                );
+            }
+            let Some((_, note)) = found.latest() else {
+                bail!("the log {label} holds no checkpoint of {}", key.origin);
+            };
+            Some(note.clone())
+        }
+    };
     Ok(vec![
-        witness_once(&session, &args.state, &witness, &key).await?,
+        witness_note(&session, &args.state, &witness, &key, offered).await?,
     ])
 }
 

@@ -17,7 +17,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use crate::config::KafkaConfig;
 use crate::error::LogError;
 
-fn client_config(brokers: &str) -> ClientConfig {
+pub(crate) fn client_config(brokers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", brokers)
@@ -30,7 +30,7 @@ fn client_config(brokers: &str) -> ClientConfig {
 
 /// Creates the topic if absent. Both sides do it, whichever starts first: a consumer that
 /// subscribed to a missing topic would otherwise notice it only at its next metadata refresh.
-async fn ensure_topic(config: &KafkaConfig, timeout: Duration) -> Result<(), LogError> {
+pub(crate) async fn ensure_topic(config: &KafkaConfig, timeout: Duration) -> Result<(), LogError> {
     let admin: Arc<AdminClient<DefaultClientContext>> = Arc::new(
         client_config(&config.brokers)
             .create()

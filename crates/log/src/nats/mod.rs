@@ -14,7 +14,10 @@ use async_nats::jetstream::stream::{Config, Stream};
 use crate::config::NatsConfig;
 use crate::error::LogError;
 
-async fn connect(config: &NatsConfig, timeout: Duration) -> Result<jetstream::Context, LogError> {
+pub(crate) async fn connect(
+    config: &NatsConfig,
+    timeout: Duration,
+) -> Result<jetstream::Context, LogError> {
     // The client logs the addresses it connects to, credentials included, so they travel in
     // the options and the addresses it sees carry none.
     let (servers, credentials) = without_credentials(&config.url);
