@@ -27,11 +27,8 @@ const LAYERS: &[&[&str]] = &[
     &["fundtrail-proto"],
     &["fundtrail-telemetry"],
     &["fundtrail-store", "fundtrail-identity"],
-    &[
-        "fundtrail-log",
-        "fundtrail-projections",
-        "fundtrail-verifier",
-    ],
+    &["fundtrail-verifier"],
+    &["fundtrail-log", "fundtrail-projections"],
     &["fundtrail-audit", "fundtrail-reports", "fundtrail-service"],
     &[
         "fundtrail-pledges",
@@ -503,8 +500,8 @@ mod rules {
         assert_eq!(
             found,
             [
-                "fundtrail-log (layer 4) -> fundtrail-projections (layer 4)",
-                "fundtrail-store (layer 3) -> fundtrail-log (layer 4)",
+                "fundtrail-log (layer 5) -> fundtrail-projections (layer 5)",
+                "fundtrail-store (layer 3) -> fundtrail-log (layer 5)",
             ]
         );
     }

@@ -17,6 +17,11 @@ use serde_json::Value;
 const VOLATILE: &[&str] = &[
     "projectId",
     "pledgeId",
+    "receiptId",
+    "allocationId",
+    "disbursementId",
+    // An allocation's line is dated by its commit time.
+    "recordedOn",
     "asOfTime",
     "position",
     "changedAtPosition",

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
+use calamine::{Data, Reader, Xlsx};
 use fundtrail_domain::{Currency, Money};
 use fundtrail_identity::Principal;
 use fundtrail_projections::grouped;
@@ -152,6 +153,8 @@ struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
+    /// The body as sent, for the downloads that are not text.
+    bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -187,8 +190,13 @@ async fn http(
         .await
         .expect("the web view answers within 30 s")
         .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an answer has a head");
+    let head = String::from_utf8(raw[..end].to_vec()).unwrap();
+    let bytes = raw[end + 4..].to_vec();
+    let body = String::from_utf8_lossy(&bytes).into_owned();
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -205,7 +213,8 @@ async fn http(
     Answer {
         status,
         headers,
-        body: body.to_owned(),
+        body,
+        bytes,
     }
 }
 
@@ -419,6 +428,178 @@ async fn pages_answer_each_principal_what_the_api_would() {
     .await;
     assert_eq!(malformed.status, 401);
     assert_eq!(get_as(web, "/nowhere", &staff()).await.status, 404);
+
+    f.running.stop().await.unwrap();
+}
+
+/// Per currency, the sum of `amount` over the CSV rows of `section` that `keep` admits.
+fn csv_sums(
+    rows: &[std::collections::HashMap<String, String>],
+    section: &str,
+    amount: &str,
+    keep: impl Fn(&std::collections::HashMap<String, String>) -> bool,
+) -> std::collections::BTreeMap<String, i64> {
+    let mut sums = std::collections::BTreeMap::new();
+    for row in rows.iter().filter(|r| r["section"] == section && keep(r)) {
+        let currency = Currency::new(&row["currency"]).unwrap();
+        let value = Money::parse(currency, &row[amount]).unwrap();
+        *sums.entry(row["currency"].clone()).or_insert(0) += value.minor_units();
+    }
+    sums
+}
+
+fn originals(a: Option<&v1::Amount>) -> std::collections::BTreeMap<String, i64> {
+    a.unwrap()
+        .original
+        .iter()
+        .filter(|m| m.minor_units != 0)
+        .map(|m| (m.currency.clone(), m.minor_units))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_donor_downloads_its_own_statement_as_csv_and_xlsx() {
+    let f = Fixture::start().await;
+    let web = f.web;
+    let mut funding = FundingClient::new(
+        fundtrail_tests::Clients::connect(&f.running.url())
+            .await
+            .unwrap()
+            .channel,
+    );
+    let statement = funding
+        .get_donor_statement(v1::GetDonorStatementRequest {
+            donor_id: OWN_DONOR.to_owned(),
+            min_position: f.head,
+            as_of: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    // The CSV, read back: a receipt and an allocation at least, whose sums are the statement's.
+    let csv = get_as(web, &format!("/donors/{OWN_DONOR}/statement.csv"), &donor()).await;
+    assert_eq!(csv.status, 200, "{}", csv.body);
+    assert!(
+        csv.header("content-type")
+            .is_some_and(|t| t.starts_with("text/csv")),
+        "{:?}",
+        csv.headers
+    );
+    assert_eq!(
+        csv.header("content-disposition"),
+        Some(format!("attachment; filename=\"statement-{OWN_DONOR}.csv\"").as_str())
+    );
+    assert_eq!(csv.header("cache-control"), Some("no-store"));
+    let mut reader = csv::Reader::from_reader(csv.bytes.as_slice());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let rows: Vec<std::collections::HashMap<String, String>> = reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    assert!(rows.iter().all(|r| r["donor_id"] == OWN_DONOR));
+    let received = csv_sums(&rows, "receipt", "amount", |r| r["status"] != "reversed");
+    assert!(!received.is_empty(), "the demo's Netherlands paid money in");
+    assert_eq!(
+        received,
+        originals(statement.received.as_ref()),
+        "receipts sum to received"
+    );
+    let mut allocated = csv_sums(&rows, "allocation", "amount", |_| true);
+    for (currency, back) in csv_sums(&rows, "allocation", "taken_back", |r| {
+        !r["taken_back"].is_empty()
+    }) {
+        *allocated.entry(currency).or_insert(0) -= back;
+    }
+    allocated.retain(|_, v| *v != 0);
+    assert!(
+        !allocated.is_empty(),
+        "the demo allocated the Netherlands' money"
+    );
+    assert_eq!(
+        allocated,
+        originals(statement.allocated.as_ref()),
+        "allocations net of returns"
+    );
+    let disbursements = rows
+        .iter()
+        .filter(|r| r["section"] == "disbursement")
+        .count();
+    assert!(
+        disbursements > 0,
+        "the demo paid from projects the Netherlands funded"
+    );
+
+    // The workbook: a sheet per section, the same figures as numbers.
+    let xlsx = get_as(
+        web,
+        &format!("/donors/{OWN_DONOR}/statement.xlsx"),
+        &donor(),
+    )
+    .await;
+    assert_eq!(xlsx.status, 200);
+    assert_eq!(
+        xlsx.header("content-type"),
+        Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    );
+    let mut workbook: Xlsx<_> = Xlsx::new(std::io::Cursor::new(xlsx.bytes.clone())).unwrap();
+    for (sheet, section) in [
+        ("Receipts", "receipt"),
+        ("Allocations", "allocation"),
+        ("Disbursements", "disbursement"),
+    ] {
+        let range = workbook.worksheet_range(sheet).unwrap();
+        let names: Vec<String> = (0..range.width())
+            .map(|c| range.get((0, c)).unwrap().to_string())
+            .collect();
+        let amount = names.iter().position(|n| n == "amount").unwrap();
+        let currency = names.iter().position(|n| n == "currency").unwrap();
+        let expected: Vec<(f64, String)> = rows
+            .iter()
+            .filter(|r| r["section"] == section)
+            .map(|r| (r["amount"].parse().unwrap(), r["currency"].clone()))
+            .collect();
+        let cells: Vec<(f64, String)> = (1..range.height())
+            .map(|row| {
+                let Some(Data::Float(value)) = range.get((row, amount)) else {
+                    panic!("{sheet} row {row}: the amount is a number");
+                };
+                (*value, range.get((row, currency)).unwrap().to_string())
+            })
+            .collect();
+        assert_eq!(cells, expected, "{sheet} holds the CSV's figures");
+    }
+
+    // The downloads follow the statement page: not another donor's, not without a token.
+    let other = f.other_donor().to_owned();
+    for extension in ["csv", "xlsx"] {
+        let path = format!("/donors/{other}/statement.{extension}");
+        let refused = get_as(web, &path, &donor()).await;
+        assert_eq!(refused.status, 403, "{path}");
+        assert!(!refused.body.contains("section,donor_id"), "{path}");
+        assert_eq!(http(web, "GET", &path, &[], "").await.status, 303, "{path}");
+        assert_eq!(get_as(web, &path, &staff()).await.status, 200, "{path}");
+    }
+    assert_eq!(
+        get_as(web, "/donors/XM-DAC-999/statement.csv", &staff())
+            .await
+            .status,
+        404
+    );
+    // The statement page links to both.
+    let page = get_as(web, &format!("/donors/{OWN_DONOR}"), &donor()).await;
+    assert!(page.body.contains("statement.csv") && page.body.contains("statement.xlsx"));
 
     f.running.stop().await.unwrap();
 }

@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use fundtrail_domain::Currency;
+use fundtrail_domain::{Currency, Grouped};
 use fundtrail_proto::v1;
 
 use super::input::{self, RateArgs};
@@ -157,7 +157,8 @@ pub async fn run_contribution(args: ContributionArgs) -> anyhow::Result<()> {
                 &result,
                 &format!(
                     "received {amount} on pledge {pledge_id}: receipt {}",
-                    result.created_id
+                    result.created_id,
+                    amount = Grouped(amount),
                 ),
             )
         }
@@ -269,7 +270,9 @@ pub async fn run_contribution(args: ContributionArgs) -> anyhow::Result<()> {
                 &format!(
                     "allocated {amount} of pledge {pledge_id} to project {project_id} ({}): \
                      allocation {}; the project's account is credited shortly after",
-                    project.country, result.created_id
+                    project.country,
+                    result.created_id,
+                    amount = Grouped(amount),
                 ),
             )
         }

@@ -2,6 +2,7 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
+use fundtrail_domain::Grouped;
 use fundtrail_proto::v1;
 
 use super::input::{self, RateArgs};
@@ -229,7 +230,8 @@ pub async fn run_disbursement(args: DisbursementArgs) -> anyhow::Result<()> {
                 &format!(
                     "requested disbursement {} of {amount} to {partner}{tranche}; it awaits \
                      approval by someone else",
-                    result.created_id
+                    result.created_id,
+                    amount = Grouped(amount),
                 ),
             )
         }
@@ -379,7 +381,10 @@ pub async fn run_disbursement(args: DisbursementArgs) -> anyhow::Result<()> {
             output::result(
                 json,
                 &result,
-                &format!("recorded a refund of {amount} on disbursement {disbursement_id}"),
+                &format!(
+                    "recorded a refund of {amount} on disbursement {disbursement_id}",
+                    amount = Grouped(amount)
+                ),
             )
         }
     }
@@ -516,7 +521,8 @@ pub async fn run_account(args: AccountArgs) -> anyhow::Result<()> {
             let done = match amount {
                 Some(amount) => format!(
                     "returned {amount} of allocation {allocation_id} to the fund; its pledge \
-                     gets the money back shortly after"
+                     gets the money back shortly after",
+                    amount = Grouped(amount)
                 ),
                 None => format!(
                     "returned what remained of allocation {allocation_id} to the fund; its \

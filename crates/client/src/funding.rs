@@ -67,6 +67,12 @@ enum FundingCommand {
         id: String,
         #[command(flatten)]
         point: Point,
+        /// Also write its receipts, allocations and disbursements funded to FILE as CSV.
+        #[arg(long, value_name = "FILE")]
+        csv: Option<std::path::PathBuf>,
+        /// Also write them to FILE as an Excel workbook (XLSX), a sheet per section.
+        #[arg(long, value_name = "FILE")]
+        xlsx: Option<std::path::PathBuf>,
     },
     /// The fund's sources and uses.
     Overview {
@@ -115,7 +121,12 @@ pub async fn run(args: FundingArgs) -> anyhow::Result<()> {
                 countries_text,
             )
         }
-        FundingCommand::Donor { id, point } => {
+        FundingCommand::Donor {
+            id,
+            point,
+            csv,
+            xlsx,
+        } => {
             let request = v1::GetDonorStatementRequest {
                 donor_id: input::donor_id("ID", &id)?,
                 min_position: point.min_position,
@@ -128,6 +139,10 @@ pub async fn run(args: FundingArgs) -> anyhow::Result<()> {
                     .await,
                 None,
             )?;
+            // On standard error, so that standard output stays the statement (or its JSON).
+            for done in super::statement::write(&statement, csv.as_deref(), xlsx.as_deref())? {
+                eprintln!("{done}");
+            }
             output::show(json, "fundtrail.v1.DonorStatement", &statement, donor_text)
         }
         FundingCommand::Overview { point } => {

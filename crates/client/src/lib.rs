@@ -21,6 +21,7 @@ mod pledges;
 mod pools;
 mod projects;
 pub mod session;
+mod statement;
 
 pub use session::{CallError, Session};
 

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 
 use anyhow::anyhow;
-use fundtrail_domain::{Currency, Money};
+use fundtrail_domain::{Currency, Money, grouped};
 use fundtrail_proto::v1;
 use prost_reflect::{DescriptorPool, SerializeOptions};
 use serde_json::Value;
@@ -89,12 +89,13 @@ pub fn describe_result(r: &v1::CommandResult, done: &str) -> String {
     line
 }
 
-/// A wire amount as people read it: `1234.56 EUR`.
+/// A wire amount as people read it, thousands grouped: `1,234.56 EUR`. Only for text meant
+/// for people: `--json` output keeps the server's minor units.
 pub fn money(value: Option<&v1::Money>) -> String {
     match value {
         None => "–".to_owned(),
         Some(m) => match Currency::new(&m.currency) {
-            Ok(currency) => Money::new(currency, m.minor_units).to_string(),
+            Ok(currency) => grouped(Money::new(currency, m.minor_units)),
             // Shown as sent rather than guessed at: an unknown code has no known exponent.
             Err(_) => format!("{} {} (minor units)", m.minor_units, m.currency),
         },
@@ -378,10 +379,10 @@ mod tests {
     fn tables_align_columns_and_amounts() {
         let mut table = Table::new(&["ID", ">AMOUNT"]);
         table.row(vec!["a".into(), "1.00 EUR".into()]);
-        table.row(vec!["long-id".into(), "1000.00 EUR".into()]);
+        table.row(vec!["long-id".into(), "1,000.00 EUR".into()]);
         assert_eq!(
             table.render(),
-            "ID            AMOUNT\na           1.00 EUR\nlong-id  1000.00 EUR"
+            "ID             AMOUNT\na            1.00 EUR\nlong-id  1,000.00 EUR"
         );
     }
 
@@ -418,7 +419,7 @@ mod tests {
         });
         let text = summary(&payload, "pledge-p-1");
         assert!(!text.contains("p-1"), "{text}");
-        assert!(text.contains("amount=500000.00 EUR"), "{text}");
+        assert!(text.contains("amount=500,000.00 EUR"), "{text}");
         assert!(
             text.contains("rate=1 EUR = 1.0393 USD (ECB reference rate, 2025-01-31)"),
             "{text}"

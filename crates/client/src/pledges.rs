@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use clap::{Args, Subcommand};
+use fundtrail_domain::Grouped;
 use fundtrail_proto::v1;
 
 use super::input;
@@ -165,7 +166,8 @@ pub async fn run_pledge(args: PledgeArgs) -> anyhow::Result<()> {
             let what = format!(
                 "of {amount} from {} for {}",
                 request.donor_id,
-                output::earmark(request.earmark.as_ref()).replace("unearmarked", "the fund")
+                output::earmark(request.earmark.as_ref()).replace("unearmarked", "the fund"),
+                amount = Grouped(amount),
             );
             let result = session.answer(
                 session
@@ -213,7 +215,8 @@ pub async fn run_pledge(args: PledgeArgs) -> anyhow::Result<()> {
                 &result,
                 &format!(
                     "amended pledge {pledge_id} from {} to {amount}",
-                    output::money(view.amount.as_ref())
+                    output::money(view.amount.as_ref()),
+                    amount = Grouped(amount),
                 ),
             )
         }
@@ -271,7 +274,8 @@ pub async fn run_pledge(args: PledgeArgs) -> anyhow::Result<()> {
                 &format!(
                     "refunded {amount} of pledge {pledge_id} to donor {} (payment \
                      {payment_reference})",
-                    view.donor_id
+                    view.donor_id,
+                    amount = Grouped(amount),
                 ),
             )
         }

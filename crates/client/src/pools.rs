@@ -2,6 +2,7 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
+use fundtrail_domain::Grouped;
 use fundtrail_proto::v1;
 
 use super::input;
@@ -155,7 +156,8 @@ pub async fn run_pool(args: PoolArgs) -> anyhow::Result<()> {
                 &result,
                 &format!(
                     "opened matching pool {} of {donor}, cap {cap}",
-                    result.created_id
+                    result.created_id,
+                    cap = Grouped(cap),
                 ),
             )
         }

@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
-use fundtrail_domain::Indicator;
+use fundtrail_domain::{Grouped, Indicator};
 use fundtrail_proto::v1;
 
 use super::input;
@@ -271,7 +271,8 @@ pub async fn run_project(args: ProjectArgs) -> anyhow::Result<()> {
                         "results-based"
                     } else {
                         "advance-funded"
-                    }
+                    },
+                    budget = Grouped(budget),
                 ),
             )
         }
@@ -534,7 +535,8 @@ pub async fn run_milestone(args: MilestoneArgs) -> anyhow::Result<()> {
                     match p.release {
                         Release::Proportional => "verified output's share",
                         Release::AllOrNothing => "all, once the target is met,",
-                    }
+                    },
+                    tranche = Grouped(tranche),
                 ),
             )
         }

@@ -125,7 +125,7 @@ pub use ids::{
     Actor, AllocationId, DisbursementId, DonorId, MatchingPoolId, PledgeId, ProjectId, ReceiptId,
 };
 pub use matching::{MatchRatio, MatchingCommand, MatchingEvent, MatchingPool, PoolTerms};
-pub use money::{Currency, Money, MoneyError};
+pub use money::{Currency, Grouped, Money, MoneyError, grouped, grouped_count};
 pub use pledge::{Earmark, Pledge, PledgeCommand, PledgeEvent};
 pub use project::{
     FundingModality, Indicator, Partner, Project, ProjectCommand, ProjectEvent, ProjectSummary,

@@ -9,7 +9,8 @@
 //!   and the delivery rate, a breakdown by donor and by currency, the projects, milestone
 //!   indicators with the cost per unit verified, and the rates its figures used.
 //! - [`DonorStatements`]: per donor, pledged, committed, received and outstanding, where the
-//!   money went by country and project, matching earned or provided, the open pledges.
+//!   money went by country and project, matching earned or provided, the open pledges, and
+//!   each receipt, allocation and disbursement funded.
 //! - [`FundOverview`]: the fund's sources and uses, with the unearmarked part kept apart so
 //!   that the countries add up to the fund.
 //!
@@ -60,14 +61,14 @@ pub mod country;
 pub mod doc;
 pub mod figure;
 mod fold;
-mod grouped;
 pub mod pledge;
 pub mod rates;
 
 pub use country::CountryFunding;
 pub use doc::{Doc, Mark, RestoreError, StoredDoc, View};
 pub use figure::{Amount, Figure, Part, Reporting};
-pub use grouped::{Grouped, grouped, grouped_count};
+// Re-exported where the web view has always found it; written beside `Money`.
+pub use fundtrail_domain::{Grouped, grouped, grouped_count};
 pub mod donor;
 pub mod overview;
 

@@ -217,6 +217,69 @@ fn assert_donors_add_up(views: &Views) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Each statement's lines add up to its figures: receipts not reversed to what was received
+/// (amounts and value), allocations net of what went back to what was allocated; and every
+/// payment is shared out among the donors whose money funded it, to a minor unit per donor.
+fn assert_lines_add_up(views: &Views) -> Result<(), TestCaseError> {
+    let mut payments: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    for id in views.donors.donors() {
+        let Some(r) = views.donors.report(id) else {
+            continue;
+        };
+        let mut received = BTreeMap::new();
+        let mut value = 0;
+        for line in r.receipts.iter().filter(|l| !l.reversed) {
+            *received.entry(line.amount.currency()).or_insert(0) += line.amount.minor_units();
+            value += line.reporting_amount.minor_units();
+        }
+        received.retain(|_, units| *units != 0);
+        prop_assert_eq!(
+            (received, value),
+            sum_amounts([&r.received]),
+            "{}'s receipts",
+            id
+        );
+        let mut allocated = BTreeMap::new();
+        for line in &r.allocations {
+            *allocated.entry(line.amount.currency()).or_insert(0) +=
+                line.amount.minor_units() - line.returned.minor_units();
+        }
+        allocated.retain(|_, units| *units != 0);
+        prop_assert_eq!(
+            allocated,
+            sum_amounts([&r.allocated]).0,
+            "{}'s allocations",
+            id
+        );
+        for line in &r.disbursements {
+            prop_assert!(line.share.minor_units() >= 0, "{:?}", line);
+            prop_assert!(
+                line.share.minor_units() <= line.amount.minor_units(),
+                "{:?}",
+                line
+            );
+            let payment = payments.entry(line.disbursement_id.to_string()).or_insert((
+                line.amount.minor_units(),
+                0,
+                0,
+            ));
+            payment.1 += line.share.minor_units();
+            payment.2 += 1;
+        }
+    }
+    for (id, (amount, shares, donors)) in payments {
+        prop_assert!(
+            (amount - shares).abs() <= donors,
+            "payment {} of {} shared out as {} among {} donors",
+            id,
+            amount,
+            shares,
+            donors
+        );
+    }
+    Ok(())
+}
+
 /// What the domain's pledges hold in one currency: amounts and reporting values.
 #[derive(Debug, Default)]
 struct Held {
@@ -328,6 +391,12 @@ proptest! {
     }
 
     #[test]
+    fn statement_lines_add_up_to_each_statement(ops in ops()) {
+        let views = scratch(&history(&ops));
+        assert_lines_add_up(&views)?;
+    }
+
+    #[test]
     fn the_views_agree_with_the_pledges(ops in ops()) {
         let world = world(&ops);
         let events: Vec<RecordedEvent> = world.log.events.iter().map(stored).collect();
@@ -363,6 +432,30 @@ fn random_histories_exercise_every_kind_of_event() {
     assert_countries_add_up(&views).unwrap();
     assert_donors_add_up(&views).unwrap();
     assert_views_agree_with_the_pledges(&world, &views).unwrap();
+    assert_lines_add_up(&views).unwrap();
+    let reports: Vec<DonorReport> = views
+        .donors
+        .donors()
+        .filter_map(|id| views.donors.report(id))
+        .collect();
+    let lines = |of: fn(&DonorReport) -> bool| reports.iter().any(of);
+    assert!(lines(|r| r.receipts.iter().any(|l| l.reversed)));
+    assert!(lines(|r| r
+        .receipts
+        .iter()
+        .any(|l| l.matching_confirmed.is_some())));
+    assert!(lines(|r| r
+        .allocations
+        .iter()
+        .any(|l| l.returned.minor_units() > 0)));
+    assert!(lines(|r| r
+        .disbursements
+        .iter()
+        .any(|l| l.reversed.minor_units() > 0)));
+    assert!(lines(|r| r
+        .disbursements
+        .iter()
+        .any(|l| l.refunded.minor_units() > 0)));
 }
 
 /// The same on PostgreSQL, for a few fixed histories, each in a schema of its own.

@@ -8,7 +8,9 @@
 //! - [`views`]: the funding views of `fundtrail-projections` "as of" a point, and what changed
 //!   a country's figures between two points.
 //! - [`csv`]: CSV of the per-country view and of the donor statements.
+//! - [`statement`]: one donor's statement lines as a CSV or XLSX download.
 
 pub mod csv;
 pub mod iati;
+pub mod statement;
 pub mod views;

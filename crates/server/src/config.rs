@@ -44,6 +44,10 @@ pub struct Config {
     pub audit_signing_key: String,
     /// How often the projector signs the head when it moved, in seconds.
     pub audit_checkpoint_seconds: u64,
+    /// The origin line of the tree checkpoints (C2SP tlog-checkpoint): the log's unique
+    /// name, e.g. `fund.example/ledger`. Empty: `fundtrail/` and the first 16 hex digits of
+    /// the signing key, what checkpoints signed before this setting carry.
+    pub audit_origin: String,
     /// The JSON Web Key Set bearer tokens are checked with: a file, or the identity
     /// provider's `https://` URL. Every server needs one; `fundtrail dev` makes its own in
     /// `.fundtrail/` when this is empty.
@@ -74,6 +78,7 @@ impl Default for Config {
             projector_batch_bytes: fundtrail_projector::DEFAULT_BATCH_BYTES,
             audit_signing_key: String::new(),
             audit_checkpoint_seconds: 300,
+            audit_origin: String::new(),
             auth_jwks: String::new(),
             auth_issuer: String::new(),
             auth_audience: fundtrail_identity::DEV_AUDIENCE.to_owned(),
@@ -99,6 +104,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "FUNDTRAIL_AUDIT_CHECKPOINT_SECONDS",
         "audit_checkpoint_seconds",
     ),
+    ("FUNDTRAIL_AUDIT_ORIGIN", "audit_origin"),
     ("FUNDTRAIL_AUTH_JWKS", "auth_jwks"),
     ("FUNDTRAIL_AUTH_ISSUER", "auth_issuer"),
     ("FUNDTRAIL_AUTH_AUDIENCE", "auth_audience"),
@@ -160,6 +166,7 @@ impl Config {
                         .parse()
                         .with_context(|| format!("{name}={value:?} is not a number of seconds"))?;
                 }
+                "audit_origin" => self.audit_origin = value,
                 "auth_jwks" => self.auth_jwks = value,
                 "auth_issuer" => self.auth_issuer = value,
                 "auth_audience" => self.auth_audience = value,
@@ -245,6 +252,14 @@ impl Config {
         }
         if self.audit_checkpoint_seconds == 0 {
             bail!("audit_checkpoint_seconds must be positive");
+        }
+        if let Some(origin) = non_empty(&self.audit_origin)
+            && !fundtrail_verifier::note::valid_key_name(origin)
+        {
+            bail!(
+                "audit_origin {origin:?} is not a log origin: a name without spaces or '+', \
+                 e.g. fund.example/ledger"
+            );
         }
         if !self.auth_jwks.trim().is_empty() && self.auth_issuer.trim().is_empty() {
             bail!("auth_jwks is set: set auth_issuer too, the `iss` its tokens carry");
@@ -345,10 +360,19 @@ impl Config {
 
     pub fn audit_settings(&self) -> anyhow::Result<fundtrail_audit::AuditSettings> {
         let path = self.audit_signing_key.trim();
+        let signer = (!path.is_empty())
+            .then(|| fundtrail_audit::CheckpointSigner::load(Path::new(path)))
+            .transpose()?;
+        let signer = match (signer, non_empty(&self.audit_origin)) {
+            (Some(signer), Some(origin)) => Some(
+                signer
+                    .with_origin(origin)
+                    .context("the audit_origin setting")?,
+            ),
+            (signer, _) => signer,
+        };
         Ok(fundtrail_audit::AuditSettings {
-            signer: (!path.is_empty())
-                .then(|| fundtrail_audit::CheckpointSigner::load(Path::new(path)))
-                .transpose()?,
+            signer,
             checkpoint_interval: std::time::Duration::from_secs(self.audit_checkpoint_seconds),
         })
     }
@@ -511,5 +535,48 @@ mod tests {
         assert!(config.audit_settings().is_err());
         config.audit_checkpoint_seconds = 0;
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn the_audit_origin_names_the_tree_checkpoints_and_others_are_refused() {
+        use fundtrail_verifier::note::{CheckpointError, LogKey, open_checkpoint};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.key");
+        let signer = fundtrail_audit::CheckpointSigner::generate().unwrap();
+        signer.save(&path).unwrap();
+        let mut config = Config {
+            audit_signing_key: path.display().to_string(),
+            ..Config::default()
+        };
+        // Unset, the origin is the one checkpoints signed before the setting carry.
+        let default = config.audit_settings().unwrap().signer.unwrap();
+        assert_eq!(
+            default.origin(),
+            fundtrail_audit::key::default_origin(&signer.public_key())
+        );
+        config
+            .apply_environment(|name| {
+                (name == "FUNDTRAIL_AUDIT_ORIGIN").then(|| "fund.example/ledger".to_owned())
+            })
+            .unwrap();
+        config.validate().unwrap();
+        let named = config.audit_settings().unwrap().signer.unwrap();
+        assert_eq!(named.origin(), "fund.example/ledger");
+        let note = named.sign_tree(3, [7; 32]);
+        let expected = LogKey::new("fund.example/ledger", signer.public_key());
+        assert_eq!(open_checkpoint(&note, &expected).unwrap().0.size, 3);
+        // A verifier expecting another origin refuses it, whatever key signed it.
+        let other = LogKey::new(default.origin(), signer.public_key());
+        let refused = open_checkpoint(&note, &other).unwrap_err();
+        assert!(
+            matches!(refused, CheckpointError::NotSignedByKey { .. }),
+            "{refused}"
+        );
+        // And the reverse: a checkpoint signed under the default origin is not the named log's.
+        let old = default.sign_tree(3, [7; 32]);
+        assert!(open_checkpoint(&old, &expected).is_err());
+        config.audit_origin = "fund example".into();
+        assert!(config.validate().is_err());
+        assert!(config.audit_settings().is_err());
     }
 }

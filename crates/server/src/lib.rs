@@ -329,6 +329,13 @@ pub async fn start(settings: ServerSettings) -> anyhow::Result<RunningServer> {
                 tracing::error!(%error, "the relay cannot run");
             }
         }));
+        // The signed checkpoints follow the events onto the log, on their own topic or
+        // stream, so that whoever keeps the log keeps them too.
+        let feed = Arc::new(StoredCheckpoints(opened.checkpoints.clone()));
+        match fundtrail_log::CheckpointRelay::new(&settings.log_url, opened.store.clone(), feed) {
+            Ok(relay) => reactions.push(tokio::spawn(relay.run(shutdown.clone()))),
+            Err(error) => tracing::error!(%error, "the checkpoint relay cannot run"),
+        }
     }
     if let (Some(listener), Some(side)) = (web_listener, read_side.as_ref()) {
         let web = fundtrail_web::Web::new(side.shared.clone(), authenticator.clone());
@@ -453,6 +460,31 @@ pub async fn termination() {
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+    }
+}
+
+/// The checkpoints kept beside the events, as the log's checkpoint relay reads them.
+struct StoredCheckpoints(fundtrail_audit::CheckpointStore);
+
+#[async_trait::async_trait]
+impl fundtrail_log::CheckpointFeed for StoredCheckpoints {
+    async fn after(
+        &self,
+        size: u64,
+        limit: usize,
+    ) -> Result<Vec<fundtrail_log::StoredNote>, String> {
+        let stored = self
+            .0
+            .tree_checkpoints_after(size, limit)
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok(stored
+            .into_iter()
+            .map(|cp| fundtrail_log::StoredNote {
+                tree_size: cp.tree_size,
+                note: cp.note,
+            })
+            .collect())
     }
 }
 

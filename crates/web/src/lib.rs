@@ -9,10 +9,13 @@
 //! `Authorization: Bearer`, as it would to the gRPC API.
 //!
 //! Every page states the position (and the commit time) of the history it reflects, and prints
-//! amounts grouped as published reports do ([`fundtrail_projections::grouped`]).
+//! amounts grouped as published reports do ([`fundtrail_projections::grouped`]). A donor's
+//! statement also downloads as CSV and XLSX (`/donors/{id}/statement.csv`, `.xlsx`), to the
+//! same principals as its page.
 
 mod auth;
 mod chart;
+mod download;
 mod pages;
 mod text;
 
@@ -53,6 +56,8 @@ impl Web {
             .route("/countries/{code}", get(pages::country))
             .route("/donors", get(pages::donors))
             .route("/donors/{id}", get(pages::donor))
+            .route("/donors/{id}/statement.csv", get(download::csv))
+            .route("/donors/{id}/statement.xlsx", get(download::xlsx))
             .route("/sign-in", get(auth::sign_in_form).post(auth::sign_in))
             .route("/sign-out", post(auth::sign_out))
             .route("/style.css", get(pages::style))

@@ -5,11 +5,11 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use fundtrail_domain::{CountryCode, DonorId};
+use fundtrail_domain::{CountryCode, DonorId, Money};
 use fundtrail_identity::Principal;
 use fundtrail_projections::country::CountryReport;
 use fundtrail_projections::donor::DonorReport;
-use fundtrail_projections::{Amount, View, grouped_count};
+use fundtrail_projections::{Amount, Grouped, View, grouped_count};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::Web;
@@ -483,23 +483,32 @@ pub async fn donors(State(web): State<Web>, viewer: Viewer) -> Response {
     page(StatusCode::OK, "Donors", Some(&viewer.0), &body)
 }
 
-pub async fn donor(State(web): State<Web>, viewer: Viewer, Path(id): Path<String>) -> Response {
-    if let Some(refused) = refusal(&viewer, "Funding/GetDonorStatement") {
-        return refused;
+/// The statement of donor `id` for `viewer`, or the answer that refuses it: the statement
+/// page and its downloads admit the same principals.
+pub fn donor_statement(web: &Web, viewer: &Viewer, id: &str) -> Result<DonorReport, Box<Response>> {
+    if let Some(refused) = refusal(viewer, "Funding/GetDonorStatement") {
+        return Err(Box::new(refused));
     }
     // The gRPC API's own rule: a donor's system reads its own donor only.
-    if fundtrail_service::context::acts_for_donor(&viewer.0, &id).is_err() {
-        return forbidden(&viewer);
+    if fundtrail_service::context::acts_for_donor(&viewer.0, id).is_err() {
+        return Err(Box::new(forbidden(viewer)));
     }
-    let report = DonorId::parse(id.trim())
+    DonorId::parse(id.trim())
         .ok()
-        .and_then(|id| web.shared.read().donors.report(&id));
-    let Some(report) = report else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "No such donor",
-            "The history names no donor with this identifier.",
-        );
+        .and_then(|id| web.shared.read().donors.report(&id))
+        .ok_or_else(|| {
+            Box::new(problem(
+                StatusCode::NOT_FOUND,
+                "No such donor",
+                "The history names no donor with this identifier.",
+            ))
+        })
+}
+
+pub async fn donor(State(web): State<Web>, viewer: Viewer, Path(id): Path<String>) -> Response {
+    let report = match donor_statement(&web, &viewer, &id) {
+        Ok(report) => report,
+        Err(refused) => return *refused,
     };
     let title = if report.donor_name.is_empty() {
         report.donor_id.as_str().to_owned()
@@ -528,6 +537,12 @@ fn donor_body(title: &str, r: &DonorReport) -> Markup {
         p { "Identifier " code { (r.donor_id.as_str()) }
             @if !r.kind.is_empty() { ", " (r.kind) " donor" } "." }
         (position(r.position, r.recorded_at))
+        p.downloads {
+            "Download the receipts, allocations and disbursements: "
+            a href={ "/donors/" (segment(r.donor_id.as_str())) "/statement.csv" } download { "CSV" }
+            " · "
+            a href={ "/donors/" (segment(r.donor_id.as_str())) "/statement.xlsx" } download { "Excel (XLSX)" }
+        }
         table.figures {
             tbody {
                 @for (label, figure) in figures {
@@ -611,6 +626,94 @@ fn donor_body(title: &str, r: &DonorReport) -> Markup {
                     td.num { (amount(&r.matching_provided.confirmed)) }
                     td.num { (amount(&r.matching_provided.funds)) }
                 }
+            }
+        }
+        (statement_lines(r))
+    }
+}
+
+/// An optional amount's cell: empty when there is none.
+fn money_cell(money: Option<Money>) -> Markup {
+    html! { td.num { @if let Some(m) = money { (Grouped(m)) } } }
+}
+
+/// The statement's lines: each receipt, allocation and disbursement the donor's money funded.
+fn statement_lines(r: &DonorReport) -> Markup {
+    let nonzero = |m: Money| (m.minor_units() != 0).then_some(m);
+    html! {
+        h2 { "Receipts" }
+        table.list {
+            thead { tr {
+                th scope="col" { "Value date" }
+                th scope="col" { "Country" }
+                th scope="col" { "Bank reference" }
+                th scope="col" { "Amount" }
+                th scope="col" { "Value" }
+                th scope="col" { "Matching reserved" }
+                th scope="col" { "Matching confirmed" }
+            } }
+            tbody {
+                @for x in &r.receipts {
+                    tr {
+                        th scope="row" { (x.value_date) @if x.reversed { " (reversed)" } }
+                        td { @match x.country { Some(c) => (c.name()), None => "unearmarked" } }
+                        td { (x.bank_reference) }
+                        td.num { (Grouped(x.amount)) }
+                        td.num { (Grouped(x.reporting_amount)) }
+                        (money_cell(x.matching_reserved))
+                        (money_cell(x.matching_confirmed))
+                    }
+                }
+                @if r.receipts.is_empty() { tr { td colspan="7" { "No receipt yet." } } }
+            }
+        }
+        h2 { "Allocations" }
+        table.list {
+            thead { tr {
+                th scope="col" { "Recorded on" }
+                th scope="col" { "Project" }
+                th scope="col" { "Amount" }
+                th scope="col" { "In the project's currency" }
+                th scope="col" { "Value" }
+                th scope="col" { "Returned" }
+            } }
+            tbody {
+                @for x in &r.allocations {
+                    tr {
+                        th scope="row" { (x.recorded_on) }
+                        td { (x.project_title) " (" (x.country.name()) ")" }
+                        td.num { (Grouped(x.amount)) }
+                        td.num { (Grouped(x.project_amount)) }
+                        td.num { (Grouped(x.reporting_amount)) }
+                        (money_cell(nonzero(x.returned)))
+                    }
+                }
+                @if r.allocations.is_empty() { tr { td colspan="6" { "No allocation yet." } } }
+            }
+        }
+        h2 { "Disbursements funded" }
+        p { "A payment from a project account is shared among the donors in proportion to what each had credited to the account when it was paid." }
+        table.list {
+            thead { tr {
+                th scope="col" { "Paid on" }
+                th scope="col" { "Project" }
+                th scope="col" { "Payment" }
+                th scope="col" { "This donor's share" }
+                th scope="col" { "Value" }
+                th scope="col" { "Reversed or refunded" }
+            } }
+            tbody {
+                @for x in &r.disbursements {
+                    tr {
+                        th scope="row" { (x.paid_on) }
+                        td { (x.project_title) " (" (x.country.name()) ")" }
+                        td.num { (Grouped(x.amount)) }
+                        td.num { (Grouped(x.share)) }
+                        td.num { (Grouped(x.share_reporting)) }
+                        (money_cell(x.reversed.checked_add(x.refunded).ok().and_then(nonzero)))
+                    }
+                }
+                @if r.disbursements.is_empty() { tr { td colspan="6" { "No disbursement funded yet." } } }
             }
         }
     }

@@ -192,6 +192,88 @@ async fn the_demo_loads_through_the_api_and_replays_when_loaded_again() -> anyho
     assert_eq!(money(pool.reserved.as_ref()), ("USD".into(), 77_149_000));
     assert_eq!(money(pool.remaining.as_ref()), ("USD".into(), 0));
 
+    // People read amounts with their thousands grouped; `--json` keeps the minor units.
+    let token = finance_token(&running)?;
+    let overview = fundtrail(
+        Some(&token),
+        args(&["funding", "overview", "--json", "--server", &url]),
+    )
+    .await?;
+    assert!(overview.status.success(), "{}", text(&overview.stderr));
+    let json: Value = serde_json::from_slice(&overview.stdout)?;
+    let pledged = &json["pledged"]["reporting"];
+    let minor: i64 = pledged["minor_units"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("minor units as a string: {pledged}"))?
+        .parse()?;
+    let currency =
+        fundtrail_domain::Currency::new(pledged["currency"].as_str().unwrap_or_default())?;
+    let figure = fundtrail_domain::Money::new(currency, minor);
+    let grouped = fundtrail_domain::grouped(figure);
+    assert!(
+        grouped.matches(',').count() >= 2,
+        "millions pledged: {grouped}"
+    );
+    let human = fundtrail(
+        Some(&token),
+        args(&["funding", "overview", "--server", &url]),
+    )
+    .await?;
+    let table = text(&human.stdout);
+    assert!(table.contains(&grouped), "{grouped} in {table}");
+    assert!(!table.contains(&figure.to_string()), "{table}");
+    assert!(
+        !text(&overview.stdout).contains(&grouped),
+        "--json is not grouped"
+    );
+
+    // The Netherlands' statement lines, written as files beside the statement.
+    let dir = tempfile::tempdir()?;
+    let (csv, xlsx) = (dir.path().join("nl.csv"), dir.path().join("nl.xlsx"));
+    let statement = fundtrail(
+        Some(&token),
+        args(&[
+            "funding",
+            "donor",
+            "XM-DAC-7",
+            "--json",
+            "--server",
+            &url,
+            "--csv",
+            &csv.display().to_string(),
+            "--xlsx",
+            &xlsx.display().to_string(),
+        ]),
+    )
+    .await?;
+    assert!(statement.status.success(), "{}", text(&statement.stderr));
+    assert!(
+        text(&statement.stderr).contains("receipts"),
+        "{}",
+        text(&statement.stderr)
+    );
+    let json: Value = serde_json::from_slice(&statement.stdout)?;
+    let count = |key: &str| json[key].as_array().map_or(0, Vec::len);
+    assert!(count("receipts") > 0 && count("allocations") > 0, "{json}");
+    let written = std::fs::read_to_string(&csv)?;
+    assert!(written.starts_with("section,donor_id,"), "{written}");
+    let mut reader = csv::Reader::from_reader(written.as_bytes());
+    let rows = reader.records().collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(
+        rows.len(),
+        count("receipts") + count("allocations") + count("disbursements")
+    );
+    let first = json["receipts"][0]["amount"]["minor_units"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        rows.iter()
+            .any(|r| r.get(10).is_some_and(|a| a.replace('.', "") == first)),
+        "the first receipt's {first} minor units in {written}"
+    );
+    assert!(std::fs::read(&xlsx)?.starts_with(b"PK"), "an XLSX is a zip");
+
     let head = settled_head(&running).await?;
     let again = demo::load(&url, &issuer).await?;
     assert!(again.contains("wrote 0 events"), "{again}");

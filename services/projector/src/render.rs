@@ -7,7 +7,8 @@ use fundtrail_projections::country::{
     CountryReport, CurrencyReport, DonorShareReport, IndicatorKey, IndicatorReport, ProjectReport,
 };
 use fundtrail_projections::donor::{
-    DonorCountryReport, DonorReport, MatchingReport, OpenPledge, PlaceReport,
+    AllocationReport, DisbursementReport, DonorCountryReport, DonorReport, MatchingReport,
+    OpenPledge, PlaceReport, ReceiptReport,
 };
 use fundtrail_projections::figure::CurrencyAmount;
 use fundtrail_projections::overview::OverviewReport;
@@ -241,6 +242,55 @@ pub fn donor(r: &DonorReport) -> v1::DonorStatement {
         position: r.position,
         as_of_time: time_text(r.recorded_at),
         changed_at_position: r.changed_at,
+        receipts: r.receipts.iter().map(receipt).collect(),
+        allocations: r.allocations.iter().map(allocation).collect(),
+        disbursements: r.disbursements.iter().map(disbursement).collect(),
+    }
+}
+
+fn receipt(r: &ReceiptReport) -> v1::DonorReceipt {
+    v1::DonorReceipt {
+        receipt_id: r.receipt_id.to_string(),
+        pledge_id: r.pledge_id.to_string(),
+        country: r.country.map(|c| c.to_string()).unwrap_or_default(),
+        value_date: r.value_date.to_string(),
+        amount: money(r.amount),
+        reporting_amount: money(r.reporting_amount),
+        bank_reference: r.bank_reference.clone(),
+        reversed: r.reversed,
+        matching_reserved: r.matching_reserved.and_then(money),
+        matching_confirmed: r.matching_confirmed.and_then(money),
+    }
+}
+
+fn allocation(a: &AllocationReport) -> v1::DonorAllocation {
+    v1::DonorAllocation {
+        allocation_id: a.allocation_id.to_string(),
+        pledge_id: a.pledge_id.to_string(),
+        project_id: a.project_id.to_string(),
+        project_title: a.project_title.clone(),
+        country: a.country.to_string(),
+        recorded_on: a.recorded_on.to_string(),
+        amount: money(a.amount),
+        project_amount: money(a.project_amount),
+        reporting_amount: money(a.reporting_amount),
+        returned: money(a.returned),
+    }
+}
+
+fn disbursement(d: &DisbursementReport) -> v1::DonorDisbursement {
+    v1::DonorDisbursement {
+        disbursement_id: d.disbursement_id.to_string(),
+        project_id: d.project_id.to_string(),
+        project_title: d.project_title.clone(),
+        country: d.country.to_string(),
+        paid_on: d.paid_on.to_string(),
+        bank_reference: d.bank_reference.clone(),
+        amount: money(d.amount),
+        share: money(d.share),
+        share_reporting: money(d.share_reporting),
+        reversed: money(d.reversed),
+        refunded: money(d.refunded),
     }
 }
 

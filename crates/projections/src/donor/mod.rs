@@ -1,6 +1,7 @@
 //! Donor statements: what each donor pledged, committed and paid, where their money went by
 //! country and project, the matching their contributions earned or (for the matching donor)
-//! provided, and their open pledges.
+//! provided, and their open pledges; and the statement's lines, each receipt, allocation and
+//! disbursement their money funded (see [`lines`]).
 //!
 //! Amounts are in the donor's own currencies (the pledges'), with their reporting value; an
 //! allocation is the donor's money as they gave it, so it is counted in the pledge's currency
@@ -23,10 +24,14 @@ use crate::fold::{entry, match_change, signed};
 use crate::pledge::{AllocationDoc, PledgeChange, PledgeDoc, PledgeFigures, pledge_id};
 use crate::rates::{RateBook, RatePurpose};
 
+pub mod lines;
 mod report;
 
+use lines::Lines;
+
 pub use report::{
-    DonorCountryReport, DonorProjectReport, DonorReport, MatchingReport, OpenPledge, PlaceReport,
+    AllocationReport, DisbursementReport, DonorCountryReport, DonorProjectReport, DonorReport,
+    MatchingReport, OpenPledge, PlaceReport, ReceiptReport,
 };
 
 /// A donor's money for one country, or (under no country) unearmarked.
@@ -107,6 +112,8 @@ pub struct DonorStatements {
     pub(crate) pledges: HashMap<PledgeId, PledgeDoc>,
     pub(crate) projects: HashMap<ProjectId, ProjectTitle>,
     pub(crate) funded: BTreeMap<DonorId, BTreeMap<ProjectId, Funded>>,
+    /// Each donor's receipts, allocations and the disbursements its money funded.
+    pub(crate) lines: Lines,
     dirty: Dirty,
 }
 
@@ -318,6 +325,7 @@ impl View for DonorStatements {
             pledges: HashMap::default(),
             projects: HashMap::default(),
             funded: BTreeMap::new(),
+            lines: Lines::default(),
             dirty: Dirty::default(),
         }
     }
@@ -343,8 +351,15 @@ impl View for DonorStatements {
                 doc.name = Some(name.clone());
                 doc.kind = Some(kind_name(*kind).to_owned());
             }
-            Event::Pledge(e) => self.on_pledge(at, e),
-            Event::Matching(e) => self.on_matching(at, e),
+            Event::Pledge(e) => {
+                self.on_pledge(at, e);
+                // After the pledge document, whose allocations the lines follow.
+                self.lines.on_pledge(at.recorded_at, e, &self.pledges);
+            }
+            Event::Matching(e) => {
+                self.on_matching(at, e);
+                self.lines.on_matching(e);
+            }
             Event::Project(ProjectEvent::Registered {
                 project_id,
                 country,
@@ -363,7 +378,10 @@ impl View for DonorStatements {
             Event::Project(_)
             | Event::Calendar(_)
             | Event::Donor(DonorEvent::MatchingEligibilityChanged { .. }) => {}
-            Event::Account(e) => self.on_account(at, e),
+            Event::Account(e) => {
+                self.on_account(at, e);
+                self.lines.on_account(e, &self.pledges);
+            }
         }
     }
 
@@ -394,11 +412,13 @@ impl View for DonorStatements {
                 docs.push(Doc::of(KIND_FUNDED, format!("{donor}/{project}"), doc)?);
             }
         }
+        self.lines.take_changes(&mut docs)?;
         Ok(docs)
     }
 
     fn clear_changes(&mut self) {
         self.dirty = Dirty::default();
+        self.lines.clear_changes();
     }
 
     fn all_docs(&self) -> Result<Vec<Doc>, serde_json::Error> {
@@ -418,6 +438,7 @@ impl View for DonorStatements {
                 docs.push(Doc::of(KIND_FUNDED, format!("{donor}/{project}"), doc)?);
             }
         }
+        self.lines.all_docs(&mut docs)?;
         Ok(docs)
     }
 
@@ -444,7 +465,11 @@ impl View for DonorStatements {
                     let project: ProjectId = project.parse().map_err(|e| doc.error(e))?;
                     entry(&mut view.funded, &donor).insert(project, doc.value()?);
                 }
-                other => return Err(doc.error(format!("unknown document kind {other:?}"))),
+                other => {
+                    if !view.lines.restore(&doc)? {
+                        return Err(doc.error(format!("unknown document kind {other:?}")));
+                    }
+                }
             }
         }
         for (id, pledge) in &view.pledges {

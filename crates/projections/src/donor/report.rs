@@ -1,6 +1,10 @@
 //! Donor statements as they are reported.
 
-use fundtrail_domain::{CountryCode, Currency, DonorId, Money, PledgeId, ProjectId};
+use chrono::NaiveDate;
+use fundtrail_domain::{
+    AllocationId, CountryCode, Currency, DisbursementId, DonorId, Money, PledgeId, ProjectId,
+    ReceiptId,
+};
 use serde::Serialize;
 
 use super::{DonorDoc, DonorPlace, DonorStatements, MatchingFigures};
@@ -32,6 +36,12 @@ pub struct DonorReport {
     pub matching_earned: MatchingReport,
     pub matching_provided: MatchingReport,
     pub rates: Vec<RateUses>,
+    /// The individual receipts, by value date.
+    pub receipts: Vec<ReceiptReport>,
+    /// The individual allocations, by the day they were recorded.
+    pub allocations: Vec<AllocationReport>,
+    /// The disbursements the donor's money funded, with its share, by payment date.
+    pub disbursements: Vec<DisbursementReport>,
     pub position: u64,
     pub recorded_at: i64,
     pub changed_at: u64,
@@ -77,6 +87,96 @@ pub struct OpenPledge {
     #[serde(serialize_with = "display")]
     pub received: Money,
     pub outstanding: Amount,
+}
+
+/// One receipt of the donor's money.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceiptReport {
+    #[serde(with = "codec::text")]
+    pub receipt_id: ReceiptId,
+    #[serde(with = "codec::text")]
+    pub pledge_id: PledgeId,
+    /// The earmarked country; `None` for unearmarked money.
+    #[serde(with = "codec::text_opt")]
+    pub country: Option<CountryCode>,
+    #[serde(with = "codec::text")]
+    pub value_date: NaiveDate,
+    #[serde(serialize_with = "display")]
+    pub amount: Money,
+    /// Its value as last booked.
+    #[serde(serialize_with = "display")]
+    pub reporting_amount: Money,
+    pub bank_reference: String,
+    /// Reversed: no longer counted as received.
+    pub reversed: bool,
+    /// The matching it earned, in the pool's currency; `None` while nothing was matched.
+    #[serde(serialize_with = "display_opt")]
+    pub matching_reserved: Option<Money>,
+    #[serde(serialize_with = "display_opt")]
+    pub matching_confirmed: Option<Money>,
+}
+
+/// One allocation of the donor's money to a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AllocationReport {
+    #[serde(with = "codec::text")]
+    pub allocation_id: AllocationId,
+    #[serde(with = "codec::text")]
+    pub pledge_id: PledgeId,
+    #[serde(with = "codec::text")]
+    pub project_id: ProjectId,
+    pub project_title: String,
+    #[serde(with = "codec::text")]
+    pub country: CountryCode,
+    #[serde(with = "codec::text")]
+    pub recorded_on: NaiveDate,
+    /// In the pledge's currency.
+    #[serde(serialize_with = "display")]
+    pub amount: Money,
+    /// In the project's currency.
+    #[serde(serialize_with = "display")]
+    pub project_amount: Money,
+    #[serde(serialize_with = "display")]
+    pub reporting_amount: Money,
+    /// What of it went back to the fund, in the pledge's currency.
+    #[serde(serialize_with = "display")]
+    pub returned: Money,
+}
+
+/// The donor's share of one disbursement (see [`super::lines`] on how it is attributed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DisbursementReport {
+    #[serde(with = "codec::text")]
+    pub disbursement_id: DisbursementId,
+    #[serde(with = "codec::text")]
+    pub project_id: ProjectId,
+    pub project_title: String,
+    #[serde(with = "codec::text")]
+    pub country: CountryCode,
+    #[serde(with = "codec::text")]
+    pub paid_on: NaiveDate,
+    pub bank_reference: String,
+    /// The whole payment, in the account's currency.
+    #[serde(serialize_with = "display")]
+    pub amount: Money,
+    /// The donor's share of it, and that share's reporting value.
+    #[serde(serialize_with = "display")]
+    pub share: Money,
+    #[serde(serialize_with = "display")]
+    pub share_reporting: Money,
+    /// What of the share was reversed or refunded since.
+    #[serde(serialize_with = "display")]
+    pub reversed: Money,
+    #[serde(serialize_with = "display")]
+    pub refunded: Money,
+}
+
+#[allow(clippy::ref_option, reason = "serde passes fields by reference")]
+fn display_opt<S: serde::Serializer>(money: &Option<Money>, s: S) -> Result<S::Ok, S::Error> {
+    match money {
+        Some(money) => s.collect_str(money),
+        None => s.serialize_none(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -130,6 +230,9 @@ impl DonorStatements {
             matching_earned: matching(&doc.matching_earned, r),
             matching_provided: matching(&doc.matching_provided, r),
             rates: doc.rates.list(),
+            receipts: self.receipts(id),
+            allocations: self.allocations(id),
+            disbursements: self.disbursements(id),
             position: self.mark.position,
             recorded_at: self.mark.recorded_at,
             changed_at: doc.changed_at,
@@ -162,6 +265,86 @@ impl DonorStatements {
                 })
                 .collect(),
         }
+    }
+
+    fn project_title(&self, id: &ProjectId) -> String {
+        self.projects
+            .get(id)
+            .map(|p| p.title.clone())
+            .unwrap_or_default()
+    }
+
+    fn receipts(&self, donor: &DonorId) -> Vec<ReceiptReport> {
+        let mut list: Vec<ReceiptReport> = self
+            .lines
+            .receipts
+            .get(donor)
+            .into_iter()
+            .flatten()
+            .map(|(id, line)| ReceiptReport {
+                receipt_id: *id,
+                pledge_id: line.pledge,
+                country: line.country,
+                value_date: line.value_date,
+                amount: line.amount,
+                reporting_amount: line.reporting_amount,
+                bank_reference: line.bank_reference.clone(),
+                reversed: line.reversed,
+                matching_reserved: line.matching.map(|m| m.reserved),
+                matching_confirmed: line.matching.map(|m| m.confirmed),
+            })
+            .collect();
+        list.sort_by_key(|r| (r.value_date, r.receipt_id));
+        list
+    }
+
+    fn allocations(&self, donor: &DonorId) -> Vec<AllocationReport> {
+        let mut list: Vec<AllocationReport> = self
+            .lines
+            .allocations
+            .get(donor)
+            .into_iter()
+            .flatten()
+            .map(|(id, line)| AllocationReport {
+                allocation_id: *id,
+                pledge_id: line.pledge,
+                project_id: line.project,
+                project_title: self.project_title(&line.project),
+                country: line.country,
+                recorded_on: line.recorded_on,
+                amount: line.amount,
+                project_amount: line.project_amount,
+                reporting_amount: line.reporting_amount,
+                returned: Money::new(line.amount.currency(), line.returned),
+            })
+            .collect();
+        list.sort_by_key(|a| (a.recorded_on, a.allocation_id));
+        list
+    }
+
+    fn disbursements(&self, donor: &DonorId) -> Vec<DisbursementReport> {
+        let mut list: Vec<DisbursementReport> = self
+            .lines
+            .disbursements
+            .get(donor)
+            .into_iter()
+            .flatten()
+            .map(|(id, line)| DisbursementReport {
+                disbursement_id: *id,
+                project_id: line.project,
+                project_title: self.project_title(&line.project),
+                country: line.country,
+                paid_on: line.paid_on,
+                bank_reference: line.bank_reference.clone(),
+                amount: line.amount,
+                share: line.share,
+                share_reporting: line.share_reporting,
+                reversed: Money::new(line.share.currency(), line.reversed),
+                refunded: Money::new(line.share.currency(), line.refunded),
+            })
+            .collect();
+        list.sort_by_key(|d| (d.paid_on, d.disbursement_id));
+        list
     }
 
     fn open_pledges(&self, doc: &DonorDoc) -> Vec<OpenPledge> {
